@@ -1,0 +1,1 @@
+"""The Corefile: CoreDNS's configuration grammar (lexer, parser, the tree it produces)."""

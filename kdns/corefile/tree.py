@@ -1,0 +1,90 @@
+"""What the Corefile parser produces: server blocks of directives, every token with file and line.
+
+A plugin's config.parse() gets one Directive (one use of the plugin in one server block) and reads
+its arguments and nested option lines from it. Errors are raised through Directive.error(), so every
+message names file, line and directive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from kdns.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    text: str
+    file: str
+    line: int
+    quoted: bool = False
+
+
+@dataclass(slots=True)
+class Directive:
+    """A directive line `name arg... [{ option lines }]`; option lines are Directives too."""
+
+    name: Token
+    args: list[Token] = field(default_factory=list)
+    block: list[Directive] | None = None
+    # The plugin this line belongs to (itself for a top-level directive): named in errors.
+    plugin: str = ""
+
+    @property
+    def file(self) -> str:
+        return self.name.file
+
+    @property
+    def line(self) -> int:
+        return self.name.line
+
+    @property
+    def values(self) -> list[str]:
+        return [t.text for t in self.args]
+
+    def error(self, message: str, token: Token | None = None) -> ConfigError:
+        at = token or self.name
+        return ConfigError(message, at.file, at.line, self.plugin or self.name.text)
+
+    def options(self) -> Iterator[Directive]:
+        """The option lines of the block, if any."""
+        return iter(self.block or ())
+
+    def unknown_option(self) -> ConfigError:
+        return self.error(f"unknown property '{self.name.text}'")
+
+    def no_block(self) -> None:
+        if self.block is not None:
+            raise self.error("takes no block")
+
+    def expect_args(self, minimum: int, maximum: int | None = None) -> list[str]:
+        """The argument texts, or a ConfigError when there are too few or too many."""
+        n = len(self.args)
+        if n < minimum or (maximum is not None and n > maximum):
+            if maximum is None:
+                want = f"at least {minimum}"
+            elif minimum == maximum:
+                want = f"exactly {minimum}"
+            else:
+                want = f"{minimum} to {maximum}"
+            raise self.error(f"wrong argument count: '{self.name.text}' takes {want}, got {n}")
+        return self.values
+
+
+@dataclass(frozen=True, slots=True)
+class ServerKey:
+    """One address of a server block: `dns://example.org:1053` -> ("dns", "example.org.", 1053)."""
+
+    scheme: str
+    zone: str  # lowercased, fully qualified ("." for the root)
+    port: int | None  # None: the -dns.port default
+    token: Token
+
+
+@dataclass(slots=True)
+class ServerBlock:
+    keys: list[ServerKey]
+    directives: list[Directive]
+    file: str
+    line: int

@@ -1,0 +1,74 @@
+"""The plugin registry and the one place the chain order lives.
+
+A plugin is a package kdns/plugins/<name>/ whose __init__ defines PLUGIN, a PluginSpec:
+  parse(directive) -> frozen config dataclass          (config.py; raises ConfigError)
+  handler: Handler(next, config)                      (handler.py; a link of the chain), or None
+  service: Service(config, app)                       (lifecycle only: start()/stop()), or None
+A handler may also define start()/stop() (run with the app) and ready() -> bool (read by `ready`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+# CoreDNS's plugin.cfg order, restricted to what kdns has. A Corefile's line order never matters:
+# a server block's chain is always built in this order.
+ORDER: tuple[str, ...] = (
+    "reload",
+    "workers",
+    "bind",
+    "ready",
+    "health",
+    "prometheus",
+    "errors",
+    "log",
+    "any",
+    "loadbalance",
+    "cache",
+    "hosts",
+    "kubernetes",
+    "file",
+    "loop",
+    "forward",
+    "whoami",
+)
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    name: str
+    parse: Callable[[Any], Any]
+    handler: Callable[..., Any] | None = None
+    service: Callable[..., Any] | None = None
+    # Several server blocks naming the same key (e.g. prometheus :9153) share one service.
+    service_key: Callable[[Any], Hashable] | None = None
+    # Plugins that may appear only once per server block (CoreDNS rejects a second one).
+    once: bool = True
+
+
+_registry: dict[str, PluginSpec] = {}
+
+
+def get(name: str) -> PluginSpec | None:
+    """The plugin called name, imported on first use; None when kdns has no such plugin."""
+    if name not in ORDER:
+        return None
+    spec = _registry.get(name)
+    if spec is None:
+        try:
+            module = importlib.import_module(f"kdns.plugins.{name}")
+        except ModuleNotFoundError as e:
+            if e.name and e.name.startswith(f"kdns.plugins.{name}"):
+                return None
+            raise
+        spec = module.PLUGIN
+        _registry[name] = spec
+    return spec
+
+
+def available() -> list[str]:
+    """The plugins this build has, in chain order (for `kdns -plugins`)."""
+    return [name for name in ORDER if get(name) is not None]

@@ -1,0 +1,159 @@
+"""One DNS query as the chain sees it.
+
+The server fills a Request from the packet's header, question and OPT record read straight from the
+bytes (server/wire.py); the full dnslib message is only built when a plugin asks for `message`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dnslib import CLASS, QTYPE, DNSHeader, DNSLabel, DNSQuestion, DNSRecord, EDNS0, RCODE
+
+if TYPE_CHECKING:
+    from kdns.response import Response
+
+
+@dataclass(slots=True, frozen=True)
+class Edns:
+    """What the client's OPT record said (RFC 6891 section 6.1.3)."""
+
+    payload: int
+    version: int
+    do: bool
+    options: bytes = b""
+
+
+class Request:
+    __slots__ = (
+        "wire", "id", "flags", "labels", "qname", "qtype", "qclass", "question_end", "edns",
+        "proto", "client", "local", "server", "zone", "resolve", "_message", "_qname_lower",
+    )
+
+    def __init__(
+        self,
+        wire: bytes,
+        id: int,
+        flags: int,
+        labels: tuple[bytes, ...],
+        qtype: int,
+        qclass: int,
+        question_end: int,
+        edns: Edns | None,
+    ) -> None:
+        self.wire = wire
+        self.id = id
+        self.flags = flags
+        self.labels = labels
+        self.qname = name_text(labels)
+        self.qtype = qtype
+        self.qclass = qclass
+        self.question_end = question_end
+        self.edns = edns
+        self.proto = "udp"
+        self.client: tuple[str, int] = ("", 0)
+        self.local: tuple[str, int] = ("", 0)
+        # Set by the server: the listener's "dns://addr:port" and the zone of the block that answers.
+        self.server = ""
+        self.zone = "."
+        # Set by the server: runs a sub-query through this block's whole chain (ExternalName chasing).
+        self.resolve: Any = None
+        self._message: DNSRecord | None = None
+        self._qname_lower: str | None = None
+
+    @property
+    def qname_lower(self) -> str:
+        if self._qname_lower is None:
+            self._qname_lower = self.qname.lower()
+        return self._qname_lower
+
+    @property
+    def rd(self) -> bool:
+        return bool(self.flags & 0x0100)
+
+    @property
+    def cd(self) -> bool:
+        return bool(self.flags & 0x0010)
+
+    @property
+    def do(self) -> bool:
+        return self.edns is not None and self.edns.do
+
+    @property
+    def opcode(self) -> int:
+        return (self.flags >> 11) & 0xF
+
+    @property
+    def family(self) -> int:
+        return 2 if ":" in self.client[0] else 1
+
+    @property
+    def type_name(self) -> str:
+        return QTYPE.get(self.qtype, f"TYPE{self.qtype}")
+
+    @property
+    def class_name(self) -> str:
+        return CLASS.get(self.qclass, f"CLASS{self.qclass}")
+
+    @property
+    def max_size(self) -> int:
+        """The largest answer the client takes: 64 KiB on TCP, else its EDNS payload (at least 512)."""
+        if self.proto == "tcp":
+            return 65535
+        if self.edns is None:
+            return 512
+        return max(512, self.edns.payload)
+
+    @property
+    def message(self) -> DNSRecord:
+        """The whole query as dnslib parses it; built on first use only."""
+        if self._message is None:
+            self._message = DNSRecord.parse(self.wire)
+        return self._message
+
+    def reply(self, rcode: int = RCODE.NOERROR, aa: bool = False) -> DNSRecord:
+        """An empty answer to this question: same ID, RD and CD copied, RA set, question echoed."""
+        header = DNSHeader(
+            id=self.id, qr=1, opcode=self.opcode, aa=int(aa), rd=int(self.rd), ra=1, rcode=rcode,
+        )
+        header.cd = int(self.cd)
+        msg = DNSRecord(header, q=DNSQuestion(DNSLabel(list(self.labels)), self.qtype, self.qclass))
+        return msg
+
+    def answer(self, rcode: int = RCODE.NOERROR, plugin: str = "", aa: bool = False) -> Response:
+        from kdns.response import Response
+
+        return Response(self.reply(rcode, aa=aa), plugin=plugin)
+
+    def __repr__(self) -> str:
+        return f"<Request {self.qname} {self.type_name} {self.proto} from {self.client[0]}>"
+
+
+def name_text(labels: tuple[bytes, ...]) -> str:
+    """A name in presentation form with a trailing dot, escaping as RFC 4343 section 2.1 says."""
+    if not labels:
+        return "."
+    out = []
+    for label in labels:
+        if label.isalnum() or _plain(label):
+            out.append(label.decode("ascii"))
+        else:
+            out.append("".join(_escape_byte(b) for b in label))
+    return ".".join(out) + "."
+
+
+def _plain(label: bytes) -> bool:
+    return all(33 <= b < 127 and b not in (0x2E, 0x5C, 0x22, 0x28, 0x29, 0x3B, 0x40, 0x24) for b in label)
+
+
+def _escape_byte(b: int) -> str:
+    if b in (0x2E, 0x5C, 0x22, 0x28, 0x29, 0x3B, 0x40, 0x24):
+        return "\\" + chr(b)
+    if 33 <= b < 127:
+        return chr(b)
+    return f"\\{b:03d}"
+
+
+def edns_record(payload: int, do: bool = False) -> EDNS0:
+    return EDNS0(udp_len=payload, flags="do" if do else "")

@@ -1,0 +1,37 @@
+"""What a handler returns: a dnslib message plus what the server needs to account for it."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+from dnslib import DNSRecord
+
+
+@dataclass(slots=True)
+class Response:
+    msg: DNSRecord
+    # The plugin that wrote it (the `plugin` label of coredns_dns_responses_total).
+    plugin: str = ""
+    # Set only by a plugin whose answer is a pure function of state it watches (the kubernetes
+    # index): the server may then keep the packed answer and serve repeats of the question from it
+    # (server/fastpath.py) until the plugin invalidates one of these tags. Such a response must be
+    # computed without suspending, so no state change can slip between computing and storing it.
+    tags: frozenset[Hashable] | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def rcode(self) -> int:
+        return int(self.msg.header.rcode)
+
+    def copy(self) -> Response:
+        """A deep enough copy for a plugin that rewrites sections (loadbalance, cache)."""
+        msg = DNSRecord(
+            self.msg.header, questions=list(self.msg.questions), rr=list(self.msg.rr),
+            auth=list(self.msg.auth), ar=list(self.msg.ar),
+        )
+        msg.header = type(self.msg.header)(
+            id=self.msg.header.id, bitmap=self.msg.header.bitmap,
+            q=self.msg.header.q, a=self.msg.header.a, auth=self.msg.header.auth, ar=self.msg.header.ar,
+        )
+        return Response(msg, plugin=self.plugin, tags=self.tags)

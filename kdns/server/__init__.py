@@ -1,0 +1,1 @@
+"""The DNS server: wire format, listeners, the zone mux and the running application."""

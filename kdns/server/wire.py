@@ -1,0 +1,210 @@
+"""Bytes in, Request out; Response in, bytes out. No sockets here (sans-IO).
+
+Only the header, the question and the OPT record are read from a query: that is all the chain needs,
+and reading them straight from the bytes is several times cheaper than a full dnslib parse. Every
+bounds check on wire data lives in this module: a short or inconsistent packet raises one error type.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from dnslib import EDNS0, RCODE, DNSRecord
+
+from kdns.errors import WireError
+from kdns.request import Edns, Request
+
+HEADER = struct.Struct("!HHHHHH")
+OPT = 41
+MAX_NAME = 255
+MAX_LABEL = 63
+# What kdns advertises in its own OPT record (RFC 6891 section 6.2.5; the 2020 DNS flag day size).
+OUR_PAYLOAD = 1232
+BADVERS = 16
+
+
+class Drop(WireError):
+    """Not worth an answer: shorter than a header, or a response rather than a query."""
+
+
+class FormErr(WireError):
+    """Malformed past the header: answered with FORMERR, echoing ID and opcode."""
+
+    def __init__(self, reason: str, id: int, flags: int) -> None:
+        super().__init__(reason)
+        self.id = id
+        self.flags = flags
+
+
+class NotImp(WireError):
+    """An opcode other than QUERY (RFC 1035 section 4.1.1)."""
+
+    def __init__(self, id: int, flags: int) -> None:
+        super().__init__("opcode not implemented")
+        self.id = id
+        self.flags = flags
+
+
+def read_name(data: bytes, offset: int) -> tuple[tuple[bytes, ...], int]:
+    """Labels of the name at offset and the offset just past it, following compression pointers.
+
+    Raises ValueError on any overrun, pointer loop, reserved label type or oversize name.
+    """
+    labels: list[bytes] = []
+    total = 1
+    end = -1
+    jumps = 0
+    n = len(data)
+    while True:
+        if offset >= n:
+            raise ValueError("name runs past the end of the packet")
+        length = data[offset]
+        if length == 0:
+            offset += 1
+            break
+        kind = length & 0xC0
+        if kind == 0xC0:
+            if offset + 1 >= n:
+                raise ValueError("truncated compression pointer")
+            target = ((length & 0x3F) << 8) | data[offset + 1]
+            if end < 0:
+                end = offset + 2
+            jumps += 1
+            # A pointer must go backwards; with at most 128 jumps a loop cannot hang us.
+            if target >= offset or jumps > 128:
+                raise ValueError("compression pointer loop")
+            offset = target
+            continue
+        if kind:
+            raise ValueError("reserved label type")
+        total += length + 1
+        if total > MAX_NAME:
+            raise ValueError("name longer than 255 bytes")
+        if offset + 1 + length > n:
+            raise ValueError("label runs past the end of the packet")
+        labels.append(data[offset + 1 : offset + 1 + length])
+        offset += 1 + length
+    return tuple(labels), (end if end >= 0 else offset)
+
+
+def _skip_rr(data: bytes, offset: int) -> tuple[int, int, int, int]:
+    """(type, class, ttl, rdata offset) of the RR at offset, checking it fits; returns its end too."""
+    labels, offset = read_name(data, offset)
+    if offset + 10 > len(data):
+        raise ValueError("truncated resource record")
+    rtype, rclass, ttl, rdlen = struct.unpack_from("!HHIH", data, offset)
+    offset += 10
+    if offset + rdlen > len(data):
+        raise ValueError("rdata runs past the end of the packet")
+    if rtype == OPT and labels:
+        raise ValueError("OPT record not at the root")
+    return rtype, rclass, ttl, offset + rdlen
+
+
+def parse_query(data: bytes) -> Request:
+    """The query in data, or Drop / FormErr / NotImp."""
+    if type(data) is not bytes:
+        data = bytes(data)
+    if len(data) < 12:
+        raise Drop("shorter than a DNS header")
+    id, flags, qdcount, ancount, nscount, arcount = HEADER.unpack_from(data)
+    if flags & 0x8000:
+        raise Drop("a response, not a query")
+    if (flags >> 11) & 0xF != 0:
+        raise NotImp(id, flags)
+    if qdcount != 1:
+        raise FormErr(f"QDCOUNT is {qdcount}, not 1", id, flags)
+    try:
+        labels, offset = read_name(data, 12)
+        if offset + 4 > len(data):
+            raise ValueError("truncated question")
+        qtype, qclass = struct.unpack_from("!HH", data, offset)
+        question_end = offset + 4
+        offset = question_end
+        for _ in range(ancount + nscount):
+            offset = _skip_rr(data, offset)[3]
+        edns = None
+        for _ in range(arcount):
+            start = offset
+            rtype, rclass, ttl, offset = _skip_rr(data, offset)
+            if rtype == OPT:
+                if edns is not None:
+                    raise ValueError("more than one OPT record")  # RFC 6891 section 6.1.1
+                rdata = data[start + 11 : offset]
+                edns = Edns(
+                    payload=rclass, version=(ttl >> 16) & 0xFF, do=bool(ttl & 0x8000), options=rdata,
+                )
+    except (ValueError, struct.error) as e:
+        raise FormErr(str(e), id, flags) from None
+    return Request(data, id, flags, labels, qtype, qclass, question_end, edns)
+
+
+def error_reply(id: int, flags: int, rcode: int) -> bytes:
+    """A bare header answer (no question) for packets we cannot parse past the header."""
+    # Keep opcode, RD and CD from the query, set QR, clear the rest (RFC 1035 section 4.1.1).
+    out_flags = 0x8000 | (flags & 0x7900) | (flags & 0x0010) | 0x0080 | (rcode & 0xF)
+    return HEADER.pack(id, out_flags, 0, 0, 0, 0)
+
+
+def with_opt(req: Request, msg: DNSRecord) -> DNSRecord:
+    """msg with exactly one OPT record of ours when the query had one (RFC 6891 section 7)."""
+    if req.edns is None:
+        return msg
+    msg.ar = [rr for rr in msg.ar if rr.rtype != OPT]
+    rcode = int(msg.header.rcode)
+    ext = 0
+    if rcode > 15:
+        ext, low = rcode >> 4, rcode & 0xF
+        msg.header.rcode = low
+    msg.ar.append(EDNS0(udp_len=OUR_PAYLOAD, ext_rcode=ext, flags="do" if req.edns.do else ""))
+    return msg
+
+
+def badvers(req: Request) -> bytes:
+    msg = req.reply(RCODE.NOERROR)
+    msg.header.rcode = BADVERS & 0xF
+    msg.ar.append(EDNS0(udp_len=OUR_PAYLOAD, ext_rcode=BADVERS >> 4, flags="do" if req.do else ""))
+    return bytes(msg.pack())
+
+
+def pack(req: Request, msg: DNSRecord) -> tuple[bytes, bool]:
+    """The answer's bytes, cut to what the client takes; and whether it was cut (TC set)."""
+    msg = with_opt(req, msg)
+    data = bytes(msg.pack())
+    limit = req.max_size
+    if len(data) <= limit:
+        return data, False
+    return truncate(msg, limit), True
+
+
+def truncate(msg: DNSRecord, limit: int) -> bytes:
+    """Drop records from the end until the answer fits, keeping the OPT record; set TC.
+
+    RFC 2181 section 9 and RFC 6891 section 7: the OPT record stays, and TC tells the client to ask
+    again over TCP.
+    """
+    opt = [rr for rr in msg.ar if rr.rtype == OPT]
+    sections = [list(msg.rr), list(msg.auth)]
+    flat = [(0, rr) for rr in sections[0]] + [(1, rr) for rr in sections[1]]
+
+    def build(count: int) -> bytes:
+        kept = flat[:count]
+        msg.rr = [rr for s, rr in kept if s == 0]
+        msg.auth = [rr for s, rr in kept if s == 1]
+        msg.ar = list(opt)
+        msg.header.tc = 1
+        return bytes(msg.pack())
+
+    lo, hi = 0, len(flat)
+    best = build(0)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        data = build(mid)
+        if len(data) <= limit:
+            lo, best = mid, data
+        else:
+            hi = mid - 1
+    if len(best) > limit:
+        # Even the bare question with OPT does not fit: send the header alone.
+        return best[:2] + bytes([best[2] | 0x02, best[3]]) + b"\x00" * 8
+    return best
