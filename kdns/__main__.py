@@ -1,0 +1,5 @@
+import sys
+
+from kdns.cli import main
+
+sys.exit(main())

@@ -1,0 +1,133 @@
+"""Command line as CoreDNS's, so the same container args work: kdns -conf FILE -dns.port N ..."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import platform
+import signal
+import sys
+
+import uvloop
+
+from kdns import __version__, plugins
+from kdns.config import Config, config_from_text, load_config
+from kdns.errors import ConfigError
+
+log = logging.getLogger("kdns")
+
+# CoreDNS's default when no Corefile is given or found: answer whoami on every name.
+DEFAULT_COREFILE = ". {\n    whoami\n    log\n}\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kdns", description="Kubernetes cluster DNS server (CoreDNS-compatible).")
+    p.add_argument("-conf", "--conf", metavar="FILE", help="Corefile to load (default: ./Corefile)")
+    p.add_argument("-dns.port", "--dns.port", dest="port", type=int, default=53,
+                   help="default port for server keys that name none (default 53)")
+    p.add_argument("-plugins", "--plugins", action="store_true", help="list installed plugins")
+    p.add_argument("-version", "--version", action="store_true", help="show version")
+    p.add_argument("-quiet", "--quiet", action="store_true", help="quiet mode (no initialization output)")
+    p.add_argument("-workers", "--workers", type=int, default=0,
+                   help="kdns extension: SO_REUSEPORT worker processes (default: the Corefile's `workers`, else 1)")
+    return p
+
+
+class KdnsFormatter(logging.Formatter):
+    """CoreDNS's log shape: `[LEVEL] plugin/NAME: message` (the log plugin prints bare lines)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        parts = record.name.split(".")
+        if len(parts) >= 3 and parts[1] == "plugins" and parts[2] != "log" and not message.startswith("plugin/"):
+            message = f"plugin/{parts[2]}: {message}"
+        line = f"[{record.levelname.replace('WARNING', 'WARN')}] {message}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(KdnsFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    # The kubernetes client and aiohttp are chatty at INFO.
+    for noisy in ("aiohttp.access", "kubernetes_asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def read_config(path: str | None, port: int) -> tuple[str, Config]:
+    if path is None:
+        if os.path.exists("Corefile"):
+            path = "Corefile"
+        else:
+            return "", config_from_text(DEFAULT_COREFILE, "<default>", port)
+    return path, load_config(path, port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.version:
+        print(f"kdns-{__version__}\n{sys.platform}/{platform.machine()}, python{platform.python_version()}")
+        return 0
+    if args.plugins:
+        print("Server types:\n  dns\n\nOther plugins:")
+        for name in plugins.available():
+            print(f"  dns.{name}")
+        return 0
+    try:
+        path, config = read_config(args.conf, args.port)
+    except ConfigError as e:
+        print(f"kdns: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"kdns: cannot read Corefile {e.filename or args.conf}: {e.strerror}", file=sys.stderr)
+        return 1
+    setup_logging()
+    from kdns.server.workers import run
+
+    return run(path, config, args.port, quiet=args.quiet, workers=args.workers)
+
+
+async def serve(
+    path: str, config: Config, port: int, quiet: bool, reuse_port: bool = False, services: bool = True,
+) -> int:
+    from kdns.server.app import App
+
+    app = App(path, config, port, reuse_port=reuse_port, services=services)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, app.request_reload)
+    try:
+        await app.start()
+    except ConfigError as e:
+        log.error("%s", e)
+        return 1
+    except OSError as e:
+        log.error("cannot listen: %s", e)
+        await app.stop()
+        return 1
+    if not quiet:
+        for host, bound in app.addresses():
+            print(f"{host or ''}:{bound}", flush=True)
+        print(f"kdns-{__version__}\n{sys.platform}/{platform.machine()}, python{platform.python_version()}", flush=True)
+    stopper = loop.create_task(stop.wait())
+    failed = loop.create_task(app.failed.wait())
+    await asyncio.wait([stopper, failed], return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    failed.cancel()
+    await app.stop(lameduck=0.0 if app.failed.is_set() else app.lameduck_seconds())
+    return app.exit_code
+
+
+def run_one(
+    path: str, config: Config, port: int, quiet: bool, reuse_port: bool = False, services: bool = True,
+) -> int:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(serve(path, config, port, quiet, reuse_port, services))

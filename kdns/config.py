@@ -1,0 +1,144 @@
+"""A Corefile made ready to run: each server block's keys and its plugins, parsed and in chain order.
+
+The plugins of a block are ordered by kdns.plugins.ORDER (CoreDNS's plugin.cfg), never by the order
+of the lines in the Corefile. Checks done here, as CoreDNS does them at start-up:
+- a plugin that may be used once per server block (PluginSpec.once) given twice is an error;
+- the same zone on the same port (and listen address) in two places is an error
+  ("cannot serve dns://example.org.:53 - it is already defined", core/dnsserver/register.go);
+- a Corefile with no server blocks is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kdns import plugins
+from kdns.corefile import parser
+from kdns.corefile.tree import Directive, ServerBlock, ServerKey
+from kdns.errors import ConfigError
+from kdns.plugins import PluginSpec
+
+
+@dataclass(frozen=True)
+class PluginUse:
+    """One plugin of a server block: its spec, its parsed config and the line it came from."""
+
+    name: str
+    spec: PluginSpec
+    config: Any
+    directive: Directive
+
+
+@dataclass(frozen=True)
+class BlockConfig:
+    keys: list[ServerKey]  # every port filled in (-dns.port for keys that name none)
+    plugins: tuple[PluginUse, ...]  # in chain order (kdns.plugins.ORDER)
+    file: str
+    line: int
+
+    @property
+    def zones(self) -> list[str]:
+        return [key.zone for key in self.keys]
+
+
+@dataclass(frozen=True)
+class Config:
+    blocks: list[BlockConfig]
+    files: list[str]  # the Corefile and every file it imports: what reload watches
+
+
+def load_config(path: str, default_port: int = 53) -> Config:
+    """Read, parse and check the Corefile at path; ConfigError names file and line."""
+    return _build(parser.load_parsed(path), default_port)
+
+
+def config_from_text(text: str, filename: str = "Corefile", default_port: int = 53) -> Config:
+    """Like load_config, for a Corefile given as text (imports are relative to filename)."""
+    return _build(parser.parse_text(text, filename), default_port)
+
+
+def _build(parsed: parser.Parsed, default_port: int) -> Config:
+    if not parsed.blocks:
+        file = parsed.files[0] if parsed.files else ""
+        raise ConfigError("no server blocks in the Corefile", file, 1 if file else 0)
+    blocks = [_block(b, default_port) for b in parsed.blocks]
+    _check_overlap(blocks)
+    return Config(blocks, parsed.files)
+
+
+def _block(block: ServerBlock, default_port: int) -> BlockConfig:
+    keys = [
+        key if key.port is not None else dataclasses.replace(key, port=default_port)
+        for key in block.keys
+    ]
+    seen: dict[str, Directive] = {}
+    uses: list[PluginUse] = []
+    for directive in block.directives:
+        name = directive.name.text
+        spec = plugins.get(name)
+        if spec is None:
+            raise ConfigError(f"unknown directive '{name}'", directive.file, directive.line)
+        if spec.once and name in seen:
+            first = seen[name]
+            raise directive.error(
+                "this plugin can only be used once per server block"
+                f" (first at {first.file}:{first.line})"
+            )
+        seen[name] = directive
+        uses.append(PluginUse(name, spec, spec.parse(directive), directive))
+    # sorted() is stable: a plugin given on several lines keeps its lines in Corefile order.
+    uses.sort(key=lambda use: plugins.ORDER.index(use.name))
+    return BlockConfig(keys, tuple(uses), block.file, block.line)
+
+
+def _listen_hosts(block: BlockConfig) -> list[str]:
+    """The addresses a block binds to ("" = every address), for the overlap check."""
+    hosts: list[str] = []
+    for use in block.plugins:
+        if use.name != "bind":
+            continue
+        # The bind plugin's config resolves interface names (hosts()); fall back to the raw words.
+        resolve: Callable[[], list[str]] | None = getattr(use.config, "hosts", None)
+        for host in resolve() if callable(resolve) else use.directive.values:
+            if host not in hosts:
+                hosts.append(host)
+    return hosts or [""]
+
+
+def _check_overlap(blocks: list[BlockConfig]) -> None:
+    """CoreDNS's zoneOverlap.registerAndCheck: one server per (zone, port, address).
+
+    An unbound key (no `bind`) overlaps every bound key of the same zone and port.
+    """
+    registered: set[tuple[str, str, int | None, str]] = set()
+    unbound: dict[tuple[str, str, int | None], tuple[str, str, int | None, str]] = {}
+    for block in blocks:
+        hosts = _listen_hosts(block)
+        for key in block.keys:
+            for host in hosts:
+                addr = (key.scheme, key.zone, key.port, host)
+                where = _addr_str(addr)
+                if addr in registered:
+                    raise ConfigError(
+                        f"cannot serve {where} - it is already defined", key.token.file, key.token.line
+                    )
+                plain = (key.scheme, key.zone, key.port)
+                other = unbound.get(plain)
+                if other is not None and (host == "" or (*plain, "") in registered):
+                    clash = other if host == "" else (*plain, "")
+                    raise ConfigError(
+                        f"cannot serve {where} - zone overlap listener capacity with {_addr_str(clash)}",
+                        key.token.file,
+                        key.token.line,
+                    )
+                registered.add(addr)
+                unbound[plain] = addr
+
+
+def _addr_str(addr: tuple[str, str, int | None, str]) -> str:
+    scheme, zone, port, host = addr
+    text = f"{scheme}://{zone}:{port}"
+    return f"{text} on {host}" if host else text

@@ -1,0 +1,110 @@
+"""Server block keys: `[dns://]ZONE[:PORT]`, where ZONE may be a CIDR standing for reverse zones.
+
+Follows CoreDNS's plugin.SplitHostPort and plugin/pkg/cidr: the port is whatever follows the last
+colon when it is a number; a CIDR (`10.0.0.0/24`, `fd00::/64`) becomes the reverse zones that cover
+it, split on octet (IPv4) or nibble (IPv6) boundaries, so `10.0.0.0/23` is two zones
+(`0.0.10.in-addr.arpa.`, `1.0.10.in-addr.arpa.`) and `10.0.0.0/27` is 32 (`0.0.0.10...` to
+`31.0.0.10...`), exactly the names CoreDNS answers for.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+
+from kdns.corefile.tree import ServerKey, Token
+from kdns.errors import ConfigError
+
+SCHEME = "dns"
+# Transports CoreDNS has and kdns does not (DNS over TLS, gRPC, HTTPS, QUIC).
+UNSUPPORTED_SCHEMES = frozenset({"tls", "grpc", "https", "https3", "quic"})
+
+# A label of a zone name: letters, digits, '-', '_' and, for RFC 2317 classless reverse zones
+# such as 0/26.2.0.192.in-addr.arpa, '/'.
+_LABEL = re.compile(r"[a-z0-9_/-]{1,63}")
+# What a CIDR looks like; such a key must then parse as one ("10.0/16" is an error, not a zone).
+_CIDR_SHAPE = re.compile(r"[0-9a-f:.]+/[0-9]+")
+
+_Fail = Callable[[str], ConfigError]
+
+
+def parse_key(token: Token) -> list[ServerKey]:
+    """The ServerKeys of one key token (several when a CIDR spans several reverse zones)."""
+    text = token.text
+
+    def fail(why: str) -> ConfigError:
+        return ConfigError(f"invalid server block key '{text}': {why}", token.file, token.line)
+
+    rest = text
+    scheme = SCHEME
+    if "://" in rest:
+        scheme, rest = rest.split("://", 1)
+        scheme = scheme.lower()
+        if scheme in UNSUPPORTED_SCHEMES:
+            raise ConfigError(
+                f"scheme '{scheme}://' of '{text}' is not supported by kdns (only dns://)",
+                token.file,
+                token.line,
+            )
+        if scheme != SCHEME:
+            raise fail(f"unknown scheme '{scheme}://'")
+
+    host, port = _split_port(rest, fail)
+    host = host.lower()
+    if "/" in host and _CIDR_SHAPE.fullmatch(host):
+        try:
+            network = ipaddress.ip_network(host, strict=False)
+        except ValueError:
+            raise fail("not a valid CIDR") from None
+        zones = reverse_zones(network)
+    else:
+        zones = [_normalize_zone(host, fail)]
+    return [ServerKey(scheme, zone, port, token) for zone in zones]
+
+
+def _split_port(rest: str, fail: _Fail) -> tuple[str, int | None]:
+    colon = rest.rfind(":")
+    if colon == -1:
+        return rest, None
+    digits = rest[colon + 1 :]
+    if not digits:
+        raise fail("expecting a port after the last colon")
+    if digits.isascii() and digits.isdigit():
+        port = int(digits)
+        if port > 65535:
+            raise fail(f"port {port} out of range (0-65535)")
+        return rest[:colon], port
+    if "/" in digits:
+        return rest, None  # an IPv6 CIDR without a port: fd00::/64
+    raise fail(f"bad port '{digits}'")
+
+
+def _normalize_zone(host: str, fail: _Fail) -> str:
+    # ":53" (no zone) means the root zone, as it does in Caddy.
+    if host in ("", "."):
+        return "."
+    name = host[:-1] if host.endswith(".") else host
+    labels = name.split(".")
+    for label in labels:
+        if not label:
+            raise fail("empty label in zone name")
+        if not _LABEL.fullmatch(label):
+            raise fail(f"'{label}' is not a valid label of a zone name")
+    # Wire length: a length byte per label, the label bytes, the root byte (RFC 1035 section 3.1).
+    if sum(len(label) + 1 for label in labels) + 1 > 255:
+        raise fail("zone name longer than 255 octets")
+    return name + "."
+
+
+def reverse_zones(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> list[str]:
+    """The reverse zones that together are exactly network (CoreDNS cidr.Split + cidr.Reverse)."""
+    digit_bits = 8 if network.version == 4 else 4
+    prefix = -(-network.prefixlen // digit_bits) * digit_bits  # round up to a label boundary
+    zones = []
+    for subnet in network.subnets(new_prefix=prefix):
+        # reverse_pointer names the network address; keep only the labels the prefix fixes.
+        labels = subnet.network_address.reverse_pointer.split(".")
+        host_labels = (network.max_prefixlen - prefix) // digit_bits
+        zones.append(".".join(labels[host_labels:]) + ".")
+    return zones

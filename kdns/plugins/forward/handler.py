@@ -1,0 +1,118 @@
+"""forward: send the query to upstream resolvers and hand their answer back (CoreDNS plugin/forward)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+
+from dnslib import RCODE, DNSLabel, DNSQuestion, DNSRecord
+
+from kdns.plugins.forward import metrics
+from kdns.plugins.forward.config import Config
+from kdns.plugins.forward.upstream import Proxy, UpstreamError
+from kdns.request import Request
+from kdns.response import Response
+from kdns.types import Next
+
+log = logging.getLogger(__name__)
+
+
+def in_zone(name: str, zone: str) -> bool:
+    """name (lowercase, fully qualified) is zone or below it."""
+    return zone == "." or name == zone or name.endswith("." + zone)
+
+
+class Handler:
+    def __init__(self, next: Next, config: Config) -> None:
+        self.next = next
+        self.config = config
+        self.proxies = [Proxy(u, config) for u in config.upstreams]
+        self.inflight = 0
+        self._turn = 0
+
+    def matches(self, name: str) -> bool:
+        """CoreDNS forward.match: under FROM, and not under an `except` zone (FROM itself always is)."""
+        config = self.config
+        if not in_zone(name, config.from_zone):
+            return False
+        if name == config.from_zone:
+            return True
+        return not any(in_zone(name, z) for z in config.except_zones)
+
+    async def __call__(self, req: Request) -> Response:
+        if not self.matches(req.qname_lower):
+            return await self.next(req)
+        limit = self.config.max_concurrent
+        if limit and self.inflight >= limit:
+            # Not a health failure (CoreDNS README, max_concurrent): the upstreams are fine, we are busy.
+            metrics.max_concurrent_rejects.inc()
+            return req.answer(RCODE.REFUSED, plugin="forward")
+        self.inflight += 1
+        try:
+            return await self._forward(req)
+        finally:
+            self.inflight -= 1
+
+    def ordered(self) -> list[Proxy]:
+        """The upstreams in the order this query tries them (CoreDNS plugin/forward/policy.go)."""
+        proxies = self.proxies
+        if len(proxies) == 1:
+            return list(proxies)
+        policy = self.config.policy
+        if policy == "sequential":
+            return list(proxies)
+        if policy == "round_robin":
+            turn = self._turn % len(proxies)
+            self._turn = turn + 1
+            return proxies[turn:] + proxies[:turn]
+        shuffled = list(proxies)
+        random.shuffle(shuffled)
+        return shuffled
+
+    async def _forward(self, req: Request) -> Response:
+        config = self.config
+        tcp = config.force_tcp or (req.proto == "tcp" and not config.prefer_udp)
+        candidates = [p for p in self.ordered() if not p.down()]
+        if not candidates:
+            # CoreDNS: with every upstream down, health checking itself is presumed broken.
+            metrics.healthcheck_broken.inc()
+            if config.failfast_all_unhealthy:
+                return req.answer(RCODE.SERVFAIL, plugin="forward")
+            candidates = [random.choice(self.proxies)]
+        deadline = time.monotonic() + config.timeouts.total
+        attempts = 0
+        last: DNSRecord | None = None
+        for i, proxy in enumerate(candidates):
+            budget = deadline - time.monotonic()
+            if budget <= 0:
+                break
+            if config.max_connect_attempts and attempts >= config.max_connect_attempts:
+                break
+            attempts += 1
+            try:
+                data = await proxy.exchange(req.wire, req.labels, req.qtype, req.qclass, tcp, budget)
+            except UpstreamError as e:
+                log.debug("%s: upstream %s: %s", req.qname, proxy.label, e)
+                proxy.kick_health_check()
+                continue
+            try:
+                msg = DNSRecord.parse(data)
+            except Exception as e:  # dnslib raises several types on records it cannot read
+                log.debug("%s: unreadable answer from %s: %s", req.qname, proxy.label, e)
+                continue
+            msg.header.id = req.id
+            # The client's own spelling of the question (RFC 1035 7.3 / 0x20), whatever upstream echoed.
+            msg.questions = [DNSQuestion(DNSLabel(list(req.labels)), req.qtype, req.qclass)]
+            last = msg
+            if msg.header.rcode in config.failover_rcodes and i + 1 < len(candidates):
+                continue
+            return Response(msg, plugin="forward")
+        if last is not None:
+            # `failover`: every upstream answered with a failover rcode; the last answer stands.
+            return Response(last, plugin="forward")
+        return req.answer(RCODE.SERVFAIL, plugin="forward")
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(p.stop() for p in self.proxies))

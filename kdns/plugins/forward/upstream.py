@@ -1,0 +1,296 @@
+"""One upstream server: exchanges over UDP and TCP, a pool of TCP connections, and its health.
+
+Spoofing resistance (RFC 5452 section 9): every exchange uses a fresh random ID and, over UDP, a new
+socket on a kernel-chosen random port, connect()ed to the upstream so the kernel itself discards
+datagrams from any other address or port. An answer is only taken when its source, ID and question
+(name compared case-insensitively, type, class) all match what was sent; anything else is dropped and
+the wait goes on until the read timeout (RFC 5452 section 4.1-4.3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+
+from kdns.plugins.forward.config import Config, Upstream
+from kdns.plugins.forward.metrics import UpstreamMetrics
+from kdns.server.wire import read_name
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct("!HHH")
+_TWO = struct.Struct("!H")
+RCODE_NAMES = {
+    0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
+    6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE",
+}
+
+
+class UpstreamError(Exception):
+    """An exchange that produced no usable answer (network error, timeout, closed connection)."""
+
+
+class CachedConnClosed(UpstreamError):
+    """A pooled TCP connection the upstream had closed meanwhile; retried on a fresh one."""
+
+
+Matcher = Callable[[bytes], bool]
+
+
+def matcher(qid: int, labels: tuple[bytes, ...], qtype: int, qclass: int) -> Matcher:
+    """A test that a packet is the answer to exactly this question with this ID."""
+    want = tuple(label.lower() for label in labels)
+
+    def match(data: bytes) -> bool:
+        if len(data) < 12:
+            return False
+        rid, flags, qdcount = _HEADER.unpack_from(data)
+        if rid != qid or not flags & 0x8000 or qdcount != 1:
+            return False
+        try:
+            got, end = read_name(data, 12)
+        except ValueError:
+            return False
+        if end + 4 > len(data) or struct.unpack_from("!HH", data, end) != (qtype, qclass):
+            return False
+        return len(got) == len(want) and all(a.lower() == b for a, b in zip(got, want))
+
+    return match
+
+
+def with_id(wire: bytes, qid: int) -> bytes:
+    return _TWO.pack(qid) + wire[2:]
+
+
+class _UdpExchange(asyncio.DatagramProtocol):
+    def __init__(self, peer: tuple[str, int], match: Matcher, done: asyncio.Future[bytes]) -> None:
+        self.peer = peer
+        self.match = match
+        self.done = done
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        # The socket is connected, so the kernel filters sources; checking again costs nothing.
+        if self.done.done() or (addr[0], addr[1]) != self.peer or not self.match(data):
+            return
+        self.done.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable and the like: this upstream will not answer.
+        if not self.done.done():
+            self.done.set_exception(UpstreamError(f"udp: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(UpstreamError("udp socket closed"))
+
+
+class _TcpConn:
+    __slots__ = ("reader", "writer", "used")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.used = time.monotonic()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Proxy:
+    """An upstream as forward uses it (CoreDNS plugin/pkg/proxy.Proxy)."""
+
+    def __init__(self, upstream: Upstream, config: Config) -> None:
+        self.upstream = upstream
+        self.peer = (upstream.host, upstream.port)
+        self.config = config
+        self.timeouts = config.timeouts
+        self.metrics = UpstreamMetrics(upstream.label)
+        # Consecutive failed health probes; reset by the first probe that gets an answer.
+        self.fails = 0
+        self._idle: deque[_TcpConn] = deque()
+        self._probe: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    def __repr__(self) -> str:
+        return f"<Proxy {self.upstream.label} fails={self.fails}>"
+
+    @property
+    def label(self) -> str:
+        return self.upstream.label
+
+    def down(self) -> bool:
+        """Out of rotation: max_fails consecutive probes got no answer (0 disables health checks)."""
+        max_fails = self.config.max_fails
+        return max_fails != 0 and self.fails >= max_fails
+
+    async def exchange(
+        self, wire: bytes, labels: tuple[bytes, ...], qtype: int, qclass: int, tcp: bool, budget: float,
+    ) -> bytes:
+        """The upstream's answer to the query in wire (whose ID is replaced), within budget seconds.
+
+        A truncated UDP answer is asked again over TCP. Raises UpstreamError.
+        """
+        start = time.perf_counter()
+        self.metrics.requests.inc()
+        deadline = time.monotonic() + budget
+        data = await self._exchange_once(wire, labels, qtype, qclass, tcp, deadline)
+        if not tcp and data[2] & 0x02:
+            # RFC 7766 section 5 / RFC 1035 4.2.1: TC=1 means the answer did not fit; TCP gets it whole.
+            data = await self._exchange_once(wire, labels, qtype, qclass, True, deadline)
+        rcode = data[3] & 0x0F
+        self.metrics.response(RCODE_NAMES.get(rcode, str(rcode)), time.perf_counter() - start)
+        return data
+
+    async def _exchange_once(
+        self, wire: bytes, labels: tuple[bytes, ...], qtype: int, qclass: int, tcp: bool, deadline: float,
+    ) -> bytes:
+        qid = secrets.randbits(16)
+        query = with_id(wire, qid)
+        match = matcher(qid, labels, qtype, qclass)
+        timeout = min(self.timeouts.read, deadline - time.monotonic())
+        if timeout <= 0:
+            raise UpstreamError("out of time")
+        if not tcp:
+            self.metrics.conn_misses["udp"].inc()
+            return await self._udp(query, match, timeout)
+        try:
+            return await self._tcp(query, match, timeout)
+        except CachedConnClosed:
+            timeout = min(self.timeouts.read, deadline - time.monotonic())
+            if timeout <= 0:
+                raise UpstreamError("out of time") from None
+            return await self._tcp(query, match, timeout, fresh=True)
+
+    async def _udp(self, query: bytes, match: Matcher, timeout: float) -> bytes:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bytes] = loop.create_future()
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpExchange(self.peer, match, done), remote_addr=self.peer,
+            )
+        except OSError as e:
+            raise UpstreamError(f"udp: {e}") from None
+        try:
+            transport.sendto(query)
+            async with asyncio.timeout(timeout):
+                return await done
+        except TimeoutError:
+            raise UpstreamError("udp: timeout") from None
+        finally:
+            transport.close()
+            if not done.done():
+                done.cancel()
+
+    async def _tcp(self, query: bytes, match: Matcher, timeout: float, fresh: bool = False) -> bytes:
+        conn = None if fresh else self._take()
+        cached = conn is not None
+        try:
+            async with asyncio.timeout(timeout):
+                if conn is None:
+                    self.metrics.conn_misses["tcp"].inc()
+                    conn = await self._dial()
+                else:
+                    self.metrics.conn_hits["tcp"].inc()
+                conn.writer.write(_TWO.pack(len(query)) + query)
+                await conn.writer.drain()
+                while True:
+                    length = _TWO.unpack(await conn.reader.readexactly(2))[0]
+                    data = await conn.reader.readexactly(length)
+                    # An answer to an earlier, abandoned query on this connection: skip it.
+                    if match(data):
+                        break
+        except TimeoutError:
+            if conn is not None:
+                conn.close()
+            raise UpstreamError("tcp: timeout") from None
+        except (OSError, asyncio.IncompleteReadError) as e:
+            if conn is not None:
+                conn.close()
+            if cached:
+                raise CachedConnClosed() from None
+            raise UpstreamError(f"tcp: {e}") from None
+        self._give_back(conn)
+        return data
+
+    async def _dial(self) -> _TcpConn:
+        async with asyncio.timeout(self.timeouts.connect):
+            reader, writer = await asyncio.open_connection(self.peer[0], self.peer[1])
+        return _TcpConn(reader, writer)
+
+    def _take(self) -> _TcpConn | None:
+        """The oldest idle connection still fresh (CoreDNS takes FIFO for source port diversity)."""
+        now = time.monotonic()
+        while self._idle:
+            conn = self._idle.popleft()
+            if now - conn.used > self.config.expire or conn.reader.at_eof() or conn.writer.is_closing():
+                conn.close()
+                continue
+            return conn
+        return None
+
+    def _give_back(self, conn: _TcpConn) -> None:
+        limit = self.config.max_idle_conns
+        if self._stopped or (limit and len(self._idle) >= limit):
+            conn.close()
+            return
+        conn.used = time.monotonic()
+        self._idle.append(conn)
+
+    # Health checking (CoreDNS plugin/pkg/proxy/health.go): after a failed exchange, probe with
+    # `. IN NS` every health_check interval until something answers. Any answer, whatever its rcode,
+    # means the upstream is alive.
+
+    def kick_health_check(self) -> None:
+        if self.config.max_fails == 0 or self._stopped:
+            return
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.get_running_loop().create_task(self._probe_loop())
+
+    async def _probe_loop(self) -> None:
+        interval = self.config.health_check
+        while not self._stopped:
+            if await self.check():
+                if self.fails:
+                    log.info("upstream %s is answering again", self.label)
+                self.fails = 0
+                return
+            self.fails += 1
+            self.metrics.healthcheck_failed()
+            if self.fails == self.config.max_fails:
+                log.warning("upstream %s is down: %d health checks failed", self.label, self.fails)
+            await asyncio.sleep(interval)
+
+    async def check(self) -> bool:
+        """One health probe: True when the upstream answered at all."""
+        qid = secrets.randbits(16)
+        flags = 0x0100 if self.config.health_check_rd else 0
+        labels = tuple(
+            label.encode() for label in self.config.health_check_domain.rstrip(".").split(".") if label
+        )
+        qname = b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
+        query = struct.pack("!HHHHHH", qid, flags, 1, 0, 0, 0) + qname + struct.pack("!HH", 2, 1)
+        match = matcher(qid, labels, 2, 1)
+        try:
+            if self.config.force_tcp:
+                await self._tcp(query, match, self.timeouts.health, fresh=True)
+            else:
+                await self._udp(query, match, self.timeouts.health)
+        except UpstreamError:
+            return False
+        return True
+
+    async def stop(self) -> None:
+        self._stopped = True
+        if self._probe is not None:
+            self._probe.cancel()
+            try:
+                await self._probe
+            except (asyncio.CancelledError, Exception):
+                pass
+        while self._idle:
+            self._idle.popleft().close()

@@ -1,0 +1,128 @@
+"""Answer A, AAAA and PTR from the hosts file and the inline entries (CoreDNS plugin/hosts/hosts.go).
+
+- A name of our zones with addresses: NOERROR, AA, one record per address, TTL `ttl`.
+- A known name without addresses of the asked type (or another type): NOERROR, AA, empty (NODATA).
+- An unknown name: the next plugin with `fallthrough`, else SERVFAIL. A hosts file has no SOA to
+  prove a name does not exist, so CoreDNS answers SERVFAIL rather than NXDOMAIN; kdns does the same.
+- A PTR query is answered for any reverse name (whatever our zones) when an entry has that address;
+  otherwise it goes to the next plugin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+
+from dnslib import AAAA, PTR, QTYPE, RCODE, RR, A, DNSLabel
+
+from kdns.plugins.hosts import metrics
+from kdns.plugins.hosts.config import Config
+from kdns.plugins.hosts.hostsfile import HostsMap, address_of_reverse, in_zones, parse_hosts
+from kdns.request import Request
+from kdns.response import Response
+from kdns.types import BlockInfo, Next
+
+log = logging.getLogger(__name__)
+
+
+class Handler:
+    def __init__(self, next: Next, config: Config) -> None:
+        self.next = next
+        self.config = config
+        self.zones: tuple[str, ...] = config.zones or (".",)
+        self.fallthrough = config.fallthrough
+        self.file = HostsMap()
+        self.inline = HostsMap()
+        # (mtime_ns, size) of the file we last read: CoreDNS re-reads when either changes.
+        self.stamp: tuple[int, int] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._load()
+
+    def attach(self, info: BlockInfo) -> None:
+        if not self.config.zones and tuple(info.zones) != self.zones:
+            self.zones = tuple(info.zones)
+            self._load()
+
+    def _load(self) -> None:
+        self.inline = parse_hosts("\n".join(self.config.inline), self.zones, self.config.reverse)
+        self.stamp = None
+        self.refresh()
+
+    def refresh(self) -> bool:
+        """Re-read the file if it changed since the last read; True when the entries changed."""
+        try:
+            st = os.stat(self.config.path)
+            stamp = (st.st_mtime_ns, st.st_size)
+            if stamp == self.stamp:
+                return False
+            with open(self.config.path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError as e:
+            if self.stamp is not None or self.file:
+                # CoreDNS README: should the file be deleted, the inline entries are still served.
+                log.warning("plugin/hosts: cannot read %s: %s", self.config.path, e)
+                self.file, self.stamp = HostsMap(), None
+                self._update_metrics(time.time())
+                return True
+            return False
+        self.file = parse_hosts(text, self.zones, self.config.reverse)
+        self.stamp = stamp
+        self._update_metrics(st.st_mtime)
+        log.debug("plugin/hosts: parsed %s into %d entries", self.config.path, len(self.file))
+        return True
+
+    def _update_metrics(self, when: float) -> None:
+        metrics.entries.set(len(self.file) + len(self.inline))
+        metrics.reload_timestamp.set(when)
+
+    async def start(self) -> None:
+        if self.config.reload > 0 and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._poll())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.reload)
+            try:
+                self.refresh()
+            except Exception:  # a bad read must not end the polling
+                log.exception("plugin/hosts: reloading %s failed", self.config.path)
+
+    def _lookup(self, table: str, name: str) -> list[str]:
+        return getattr(self.file, table).get(name, []) + getattr(self.inline, table).get(name, [])
+
+    async def __call__(self, req: Request) -> Response:
+        qname = req.qname_lower
+        qtype = req.qtype
+        if qtype != QTYPE.PTR and not in_zones(qname, self.zones):
+            return await self.next(req)
+        owner = DNSLabel(list(req.labels))
+        ttl = self.config.ttl
+        answers: list[RR] = []
+        if qtype == QTYPE.PTR:
+            addr = address_of_reverse(qname)
+            names = self._lookup("names", addr) if addr is not None else []
+            if not names:
+                return await self.next(req)
+            answers = [RR(owner, QTYPE.PTR, req.qclass, ttl, PTR(name)) for name in names]
+        elif qtype == QTYPE.A:
+            answers = [RR(owner, QTYPE.A, req.qclass, ttl, A(ip)) for ip in self._lookup("v4", qname)]
+        elif qtype == QTYPE.AAAA:
+            answers = [RR(owner, QTYPE.AAAA, req.qclass, ttl, AAAA(ip)) for ip in self._lookup("v6", qname)]
+        if not answers and not self._lookup("v4", qname) and not self._lookup("v6", qname):
+            if self.fallthrough is not None and in_zones(qname, self.fallthrough):
+                return await self.next(req)
+            return req.answer(RCODE.SERVFAIL, plugin="hosts")
+        resp = req.answer(plugin="hosts", aa=True)
+        resp.msg.rr = answers
+        metrics.hits.inc()
+        return resp

@@ -1,0 +1,364 @@
+"""The Kubernetes API as a source of the ClusterIndex: one Watcher task per kind.
+
+Configuration and credentials come from kubernetes_asyncio (as the design asks): the in-cluster
+service account by default (load_incluster_config, whose token hook re-reads the projected,
+rotating token), `kubeconfig FILE [CONTEXT]` (load_kube_config: certificates, tokens, exec and
+OIDC providers), or `endpoint URL` with optional `tls CERT KEY CACERT` (as CoreDNS: no other
+credentials then). Plain http endpoints work (the fake API in tests is http).
+
+The HTTP itself is one aiohttp session built from that Configuration (SSL context and
+Authorization header), not kubernetes_asyncio's ApiClient.call_api: a watch needs a socket read
+timeout with no total timeout, lines split ourselves (events can be larger than aiohttp's default
+line limit), the raw status and body of every error (Status objects), and a place to time every
+request for the REST metrics; call_api(_preload_content=False) would give the same aiohttp
+response with extra layers (and a Content-Type header on every GET) in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from kdns.errors import KdnsError
+from kdns.plugins.kubernetes import metrics
+from kdns.plugins.kubernetes.settings import DEFAULT_SETTINGS, WatchSettings
+from kdns.plugins.kubernetes.watch import (
+    ApiConnectionError,
+    ApiStatusError,
+    Index,
+    OnChange,
+    Watcher,
+    resources_for,
+)
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "kdns (python; kubernetes_asyncio)"
+# Watch events can be large (etcd allows 1.5 MiB objects); lines are split by us, this only sizes
+# aiohttp's read buffer (kubernetes_asyncio uses the same).
+READ_BUFSIZE = 2**21
+
+_CONNECTION_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+def _status_error(status: int, body: bytes) -> ApiStatusError:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        return ApiStatusError(status, parsed)
+    return ApiStatusError(status, None, body.decode("utf-8", "replace").strip()[:200])
+
+
+class HttpTransport:
+    """watch.Transport over aiohttp, authenticated from a kubernetes_asyncio Configuration."""
+
+    def __init__(
+        self,
+        configuration: Any,
+        settings: WatchSettings = DEFAULT_SETTINGS,
+        refresh_credentials: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.configuration = configuration
+        self.settings = settings
+        self._refresh_credentials = refresh_credentials
+        self.base = str(configuration.host).rstrip("/")
+        url = URL(self.base)
+        self.host = f"{url.host}:{url.port}" if url.port else str(url.host)
+        self._ssl: ssl.SSLContext | None = self._ssl_context() if url.scheme == "https" else None
+        self._session: aiohttp.ClientSession | None = None
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        c = self.configuration
+        context = ssl.create_default_context(cafile=c.ssl_ca_cert or None)
+        if c.cert_file:
+            context.load_cert_chain(c.cert_file, keyfile=c.key_file or None)
+        if not c.verify_ssl:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else False)
+            # trust_env: honour HTTPS_PROXY/NO_PROXY like client-go does.
+            self._session = aiohttp.ClientSession(
+                connector=connector, read_bufsize=READ_BUFSIZE, trust_env=True
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        # auth_settings() runs the token refresh hook (in-cluster tokens rotate).
+        for auth in (await self.configuration.auth_settings()).values():
+            if auth.get("in") == "header" and auth.get("value"):
+                headers[auth["key"].title()] = auth["value"]
+        return headers
+
+    async def _request(
+        self, path: str, params: Mapping[str, str], timeout: aiohttp.ClientTimeout
+    ) -> aiohttp.ClientResponse:
+        url = URL(self.base + path).with_query(dict(params))
+        extra: dict[str, Any] = {}
+        server_name = getattr(self.configuration, "tls_server_name", None)
+        if server_name and self._ssl is not None:
+            extra["server_hostname"] = server_name
+        proxy = getattr(self.configuration, "proxy", None)
+        if proxy:
+            extra["proxy"] = proxy
+        started = time.monotonic()
+        try:
+            resp = await self._client().get(
+                url, headers=await self._headers(), timeout=timeout, **extra
+            )
+        except _CONNECTION_ERRORS as e:
+            metrics.observe_request("<error>", "GET", self.host, time.monotonic() - started)
+            raise ApiConnectionError(f"GET {path}: {type(e).__name__}: {e}") from e
+        # Latency to the response headers (for a watch, the body lasts minutes).
+        metrics.observe_request(str(resp.status), "GET", self.host, time.monotonic() - started)
+        if resp.status == 401 and self._refresh_credentials is not None:
+            # Exec/OIDC kubeconfig tokens expire: load them again before the retry.
+            try:
+                await self._refresh_credentials()
+            except Exception as e:  # logged, the retry reports the 401 again
+                log.warning("kubernetes: reloading credentials failed: %s", e)
+        return resp
+
+    async def get(self, path: str, params: Mapping[str, str]) -> dict[str, Any]:
+        s = self.settings
+        timeout = aiohttp.ClientTimeout(total=s.list_timeout, sock_connect=s.connect_timeout)
+        resp = await self._request(path, params, timeout)
+        try:
+            async with resp:
+                body = await resp.read()
+        except _CONNECTION_ERRORS as e:
+            raise ApiConnectionError(f"GET {path}: {type(e).__name__}: {e}") from e
+        if resp.status != 200:
+            raise _status_error(resp.status, body)
+        try:
+            parsed = json.loads(body)
+        except ValueError as e:
+            raise ApiConnectionError(f"GET {path}: body is not JSON: {e}") from e
+        if not isinstance(parsed, dict):
+            raise ApiConnectionError(f"GET {path}: body is not a JSON object")
+        return parsed
+
+    async def stream(
+        self, path: str, params: Mapping[str, str], idle_timeout: float
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.settings.connect_timeout, sock_read=idle_timeout
+        )
+        resp = await self._request(path, params, timeout)
+        async with resp:
+            if resp.status != 200:
+                try:
+                    body = await resp.read()
+                except _CONNECTION_ERRORS:
+                    body = b""
+                raise _status_error(resp.status, body)
+            pending = bytearray()
+            try:
+                async for chunk in resp.content.iter_any():
+                    pending += chunk
+                    start = 0
+                    while (end := pending.find(b"\n", start)) >= 0:
+                        line = bytes(pending[start:end])
+                        start = end + 1
+                        if line.strip():
+                            yield _event(line, path)
+                    del pending[:start]
+            except _CONNECTION_ERRORS as e:
+                raise ApiConnectionError(f"watch {path}: {type(e).__name__}: {e}") from e
+            if bytes(pending).strip():
+                yield _event(bytes(pending), path)
+
+
+def _event(line: bytes, path: str) -> dict[str, Any]:
+    try:
+        event = json.loads(line)
+    except ValueError as e:
+        raise ApiConnectionError(f"watch {path}: unreadable event line: {e}") from e
+    if not isinstance(event, dict):
+        raise ApiConnectionError(f"watch {path}: event is not a JSON object")
+    return event
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration
+
+
+def _first(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return value[0] if value else None
+    return value
+
+
+def _field(obj: Any, *names: str) -> Any:
+    for name in names:
+        if obj is None:
+            return None
+        obj = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+    return obj
+
+
+def selector_text(value: Any) -> str | None:
+    """A label selector as the API's labelSelector parameter wants it (the Corefile's text)."""
+    if value is None or value == "" or value == ():
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value) or None
+    text = getattr(value, "text", None)
+    return str(text if text is not None else value) or None
+
+
+async def load_configuration(config: Any) -> tuple[Any, Callable[[], Awaitable[None]] | None]:
+    """A kubernetes_asyncio Configuration for the plugin's config, and a credential refresher.
+
+    endpoint URL [+ tls CERT KEY CACERT] -> that server, with client certificates when given;
+    kubeconfig FILE [CONTEXT] -> that file; otherwise the in-cluster service account.
+    """
+    from kubernetes_asyncio import client as k8s_client
+    from kubernetes_asyncio import config as k8s_config
+
+    configuration = k8s_client.Configuration()
+    endpoint = _first(_field(config, "endpoint"))
+    kubeconfig = _field(config, "kubeconfig")
+    refresh: Callable[[], Awaitable[None]] | None = None
+    try:
+        if endpoint:
+            configuration.host = str(endpoint).rstrip("/")
+            tls = _field(config, "tls")
+            if tls:
+                # config.py keeps tls as (CERT, KEY, CACERT), the Corefile's order.
+                cert, key, cacert = tls if isinstance(tls, tuple) else (
+                    _field(tls, "cert"), _field(tls, "key"), _field(tls, "cacert")
+                )
+                configuration.cert_file = cert or None
+                configuration.key_file = key or None
+                configuration.ssl_ca_cert = cacert or None
+        elif kubeconfig:
+            if isinstance(kubeconfig, str):
+                file, context = kubeconfig, _field(config, "kubeconfig_context")
+            else:
+                file, context = _field(kubeconfig, "file"), _field(kubeconfig, "context")
+
+            async def refresh() -> None:
+                await k8s_config.load_kube_config(
+                    config_file=file, context=context or None, client_configuration=configuration
+                )
+
+            await refresh()
+        else:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+    except (k8s_config.ConfigException, OSError, ValueError, KeyError) as e:
+        raise KdnsError(f"kubernetes: cannot configure the API client: {e}") from e
+    return configuration, refresh
+
+
+class ApiSource:
+    """Fills a ClusterIndex from the Kubernetes API: one list/watch task per kind of index.kinds.
+
+    start() returns once the tasks run (it does not wait for the first sync: see wait_synced());
+    stop() cancels them and closes the HTTP session. After the first sync the index keeps the last
+    known state through any API outage; the watchers converge it again when the API returns.
+    """
+
+    def __init__(
+        self,
+        config: Any,
+        index: Any,
+        settings: WatchSettings | None = None,
+        *,
+        on_change: OnChange | None = None,
+        transport: Any | None = None,
+    ) -> None:
+        self.config = config
+        self.index: Index = index
+        startup = _field(config, "startup_timeout")
+        base = settings or DEFAULT_SETTINGS
+        if settings is None and isinstance(startup, (int, float)) and startup >= 0:
+            from dataclasses import replace
+
+            base = replace(base, startup_timeout=float(startup))
+        self.settings = base
+        self.on_change = on_change
+        self.transport: Any | None = transport
+        self.watchers: list[Watcher] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        if self.transport is None:
+            configuration, refresh = await load_configuration(self.config)
+            self.transport = HttpTransport(configuration, self.settings, refresh)
+            log.info("kubernetes: using the API server at %s", self.transport.base)
+        labels = selector_text(_field(self.config, "labels"))
+        namespace_labels = selector_text(_field(self.config, "namespace_labels"))
+        self.watchers = []
+        for resource in resources_for(self.index.kinds if hasattr(self.index, "kinds") else ()):
+            # As CoreDNS: `labels` filters services, endpoint slices and pods;
+            # `namespace_labels` filters namespaces.
+            selector = namespace_labels if resource.kind == "Namespace" else labels
+            self.watchers.append(
+                Watcher(
+                    self.transport,
+                    resource,
+                    self.index,
+                    self.settings,
+                    label_selector=selector,
+                    on_change=self.on_change,
+                )
+            )
+        for watcher in self.watchers:
+            self._tasks.append(
+                asyncio.create_task(watcher.run(), name=f"kdns-watch-{watcher.resource.plural}")
+            )
+
+    def synced(self) -> bool:
+        """True once every kind has listed at least once."""
+        return bool(self.watchers) and all(w.synced.is_set() for w in self.watchers)
+
+    async def wait_synced(self, timeout: float | None = None) -> bool:
+        """Wait up to timeout (default: startup_timeout) for the first sync; True when synced."""
+        limit = self.settings.startup_timeout if timeout is None else timeout
+        waits = [asyncio.ensure_future(w.synced.wait()) for w in self.watchers]
+        if not waits:
+            return False
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), limit)
+        except asyncio.TimeoutError:
+            pending = [w.resource.display for w in self.watchers if not w.synced.is_set()]
+            log.warning(
+                "kubernetes: not synced with the API after %.1f s (waiting for %s); serving anyway",
+                limit,
+                ", ".join(pending),
+            )
+            return False
+        return True
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.settings.stop_timeout)
+        if isinstance(self.transport, HttpTransport):
+            await self.transport.close()

@@ -1,0 +1,267 @@
+"""The `kubernetes` directive: CoreDNS's syntax (plugin/kubernetes/setup.go) plus two kdns extensions.
+
+    kubernetes [ZONES...] {
+        endpoint URL
+        tls CERT KEY CACERT
+        kubeconfig KUBECONFIG [CONTEXT]
+        namespaces NAMESPACE...
+        namespace_labels EXPRESSION
+        labels EXPRESSION
+        pods disabled|insecure|verified
+        endpoint_pod_names
+        ttl TTL
+        noendpoints
+        fallthrough [ZONES...]
+        ignore empty_service
+        startup_timeout DURATION
+        manifests PATH...          # kdns: serve objects from YAML/JSON files instead of the API
+        endpoints_legacy           # kdns: read core/v1 Endpoints instead of EndpointSlices
+    }
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kdns.corefile.duration import parse_duration
+from kdns.corefile.tree import Directive
+
+POD_MODES = ("disabled", "insecure", "verified")
+MAX_TTL = 3600
+# A CIDR zone not on an octet (nibble) boundary becomes one zone per covering octet: cap the count.
+MAX_CIDR_ZONES = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    key: str
+    op: str  # "=", "!=", "in", "notin", "exists", "!"
+    values: frozenset[str] = frozenset()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        has = self.key in labels
+        value = labels.get(self.key)
+        if self.op in ("=", "in"):
+            return has and value in self.values
+        if self.op in ("!=", "notin"):
+            return not has or value not in self.values
+        if self.op == "exists":
+            return has
+        return not has
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """A Kubernetes label selector (apimachinery labels.Parse): every requirement must hold."""
+
+    text: str
+    requirements: tuple[Requirement, ...]
+
+    def matches(self, labels: Mapping[str, str] | tuple[tuple[str, str], ...]) -> bool:
+        mapping = dict(labels) if isinstance(labels, tuple) else labels
+        return all(r.matches(mapping) for r in self.requirements)
+
+
+_KEY = r"[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?"
+_VALUE = r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
+_SET = re.compile(rf"^\s*({_KEY})\s+(in|notin)\s*\((.*)\)\s*$")
+_EQ = re.compile(rf"^\s*({_KEY})\s*(==|=|!=)\s*({_VALUE})\s*$")
+_EXISTS = re.compile(rf"^\s*(!?)\s*({_KEY})\s*$")
+_VALUE_RE = re.compile(rf"^{_VALUE}$")
+
+
+def parse_selector(text: str) -> Selector:
+    """ValueError when text is not a label selector."""
+    parts: list[str] = []
+    depth = 0
+    current = ""
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    requirements = []
+    for part in parts:
+        if m := _SET.match(part):
+            values = [v.strip() for v in m.group(4).split(",")]
+            if not all(_VALUE_RE.match(v) for v in values):
+                raise ValueError(f"invalid label selector {text!r}")
+            requirements.append(Requirement(m.group(1), m.group(3), frozenset(values)))
+        elif m := _EQ.match(part):
+            op = "=" if m.group(3) == "==" else m.group(3)
+            requirements.append(Requirement(m.group(1), op, frozenset([m.group(4)])))
+        elif m := _EXISTS.match(part):
+            requirements.append(Requirement(m.group(2), "!" if m.group(1) else "exists"))
+        else:
+            raise ValueError(f"invalid label selector {text!r}")
+    return Selector(text, tuple(requirements))
+
+
+@dataclass(frozen=True)
+class Config:
+    # Empty: the server block's zones (known only at attach time).
+    zones: tuple[str, ...] = ()
+    endpoint: str = ""
+    tls: tuple[str, str, str] | None = None
+    kubeconfig: str = ""
+    kubeconfig_context: str = ""
+    namespaces: frozenset[str] = frozenset()
+    namespace_labels: Selector | None = None
+    labels: Selector | None = None
+    pods: str = "disabled"
+    endpoint_pod_names: bool = False
+    ttl: int = 5
+    noendpoints: bool = False
+    # None: no fallthrough; (): every zone of the plugin; else these zones only.
+    fallthrough: tuple[str, ...] | None = None
+    ignore_empty_service: bool = False
+    startup_timeout: float = 5.0
+    manifests: tuple[str, ...] = ()
+    endpoints_legacy: bool = False
+
+    def falls_through(self, qname: str) -> bool:
+        """Whether an NXDOMAIN for qname (lowercase, fully qualified) goes to the next plugin."""
+        if self.fallthrough is None:
+            return False
+        if not self.fallthrough:
+            return True
+        return any(in_zone(qname, z) for z in self.fallthrough)
+
+
+def in_zone(qname: str, zone: str) -> bool:
+    return zone == "." or qname == zone or qname.endswith("." + zone)
+
+
+def normalize_zone(text: str) -> list[str]:
+    """A zone argument as fully qualified lowercase zones; a CIDR becomes its reverse zones.
+
+    As CoreDNS's plugin.Host: 10.0.0.0/17 -> 0.10.in-addr.arpa. ... 127.10.in-addr.arpa.
+    """
+    if "/" in text:
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ValueError(f"not a zone or CIDR: {text!r}") from None
+        step = 8 if net.version == 4 else 4
+        bits = -(-net.prefixlen // step) * step
+        subnets = [net] if bits == net.prefixlen else list(_subnets(net, bits))
+        return [_reverse_zone(s, step) for s in subnets]
+    zone = text.strip().lower()
+    if not zone.endswith("."):
+        zone += "."
+    if zone != "." and (zone.startswith(".") or ".." in zone):
+        raise ValueError(f"not a zone: {text!r}")
+    return [zone]
+
+
+def _subnets(net: ipaddress.IPv4Network | ipaddress.IPv6Network, bits: int) -> list[
+    ipaddress.IPv4Network | ipaddress.IPv6Network
+]:
+    if 2 ** (bits - net.prefixlen) > MAX_CIDR_ZONES:
+        raise ValueError(f"{net} makes more than {MAX_CIDR_ZONES} reverse zones")
+    return list(net.subnets(new_prefix=bits))
+
+
+def _reverse_zone(net: ipaddress.IPv4Network | ipaddress.IPv6Network, step: int) -> str:
+    labels = net.network_address.reverse_pointer.split(".")
+    # reverse_pointer names the full address; keep only the prefix's labels plus the arpa suffix.
+    keep = net.prefixlen // step
+    suffix = 2
+    total = len(labels) - suffix
+    return ".".join(labels[total - keep :]) + "."
+
+
+def parse(d: Directive) -> Config:
+    zones: list[str] = []
+    for token in d.args:
+        try:
+            zones.extend(normalize_zone(token.text))
+        except ValueError as e:
+            raise d.error(str(e), token) from None
+    opts: dict[str, object] = {"zones": tuple(dict.fromkeys(zones))}
+    seen: set[str] = set()
+    for o in d.options():
+        name = o.name.text
+        o.plugin = d.plugin or d.name.text
+        if name in seen and name != "fallthrough":
+            raise o.error(f"'{name}' given twice")
+        seen.add(name)
+        o.no_block()
+        if name == "endpoint":
+            opts["endpoint"] = o.expect_args(1, 1)[0]
+        elif name == "tls":
+            cert, key, ca = o.expect_args(3, 3)
+            opts["tls"] = (cert, key, ca)
+        elif name == "kubeconfig":
+            args = o.expect_args(1, 2)
+            opts["kubeconfig"] = args[0]
+            opts["kubeconfig_context"] = args[1] if len(args) > 1 else ""
+        elif name == "namespaces":
+            opts["namespaces"] = frozenset(a.lower() for a in o.expect_args(1))
+        elif name in ("namespace_labels", "labels"):
+            text = " ".join(o.expect_args(1))
+            try:
+                opts[name] = parse_selector(text)
+            except ValueError as e:
+                raise o.error(str(e)) from None
+        elif name == "pods":
+            mode = o.expect_args(1, 1)[0]
+            if mode not in POD_MODES:
+                raise o.error(f"invalid pods mode '{mode}', want one of {', '.join(POD_MODES)}")
+            opts["pods"] = mode
+        elif name == "endpoint_pod_names":
+            o.expect_args(0, 0)
+            opts["endpoint_pod_names"] = True
+        elif name == "ttl":
+            text = o.expect_args(1, 1)[0]
+            if not text.isdigit() or int(text) > MAX_TTL:
+                raise o.error(f"ttl must be an integer in 0..{MAX_TTL}, got '{text}'")
+            opts["ttl"] = int(text)
+        elif name == "noendpoints":
+            o.expect_args(0, 0)
+            opts["noendpoints"] = True
+        elif name == "fallthrough":
+            fall: list[str] = []
+            for token in o.args:
+                try:
+                    fall.extend(normalize_zone(token.text))
+                except ValueError as e:
+                    raise o.error(str(e), token) from None
+            opts["fallthrough"] = tuple(fall)
+        elif name == "ignore":
+            what = o.expect_args(1, 1)[0]
+            if what != "empty_service":
+                raise o.error(f"unable to parse ignore value: '{what}'")
+            opts["ignore_empty_service"] = True
+        elif name == "startup_timeout":
+            text = o.expect_args(1, 1)[0]
+            try:
+                seconds = parse_duration(text)
+            except ValueError as e:
+                raise o.error(str(e)) from None
+            if seconds < 0:
+                raise o.error(f"startup_timeout must not be negative, got '{text}'")
+            opts["startup_timeout"] = seconds
+        elif name == "manifests":
+            base = os.path.dirname(os.path.abspath(o.file)) if o.file and os.path.exists(o.file) else ""
+            opts["manifests"] = tuple(
+                p if os.path.isabs(p) or not base else os.path.join(base, p) for p in o.expect_args(1)
+            )
+        elif name == "endpoints_legacy":
+            o.expect_args(0, 0)
+            opts["endpoints_legacy"] = True
+        else:
+            raise o.unknown_option()
+    if opts.get("manifests") and ("endpoint" in opts or "kubeconfig" in opts):
+        raise d.error("'manifests' cannot be combined with 'endpoint' or 'kubeconfig'")
+    return Config(**opts)  # type: ignore[arg-type]

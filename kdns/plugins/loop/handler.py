@@ -1,0 +1,94 @@
+"""Send `<random>.<random>.<zone> HINFO` to ourselves; seeing it come back more than twice is a loop.
+
+As CoreDNS: once serving, the plugin queries the server's own address. If the query comes through
+this plugin more than twice, something upstream (forward . /etc/resolv.conf naming a local stub such
+as 127.0.0.53, or this server itself) sends it back to us: the server stops with a message, since it
+would otherwise burn CPU and memory on every forwarded query. The first answer ends the probing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+from typing import Any
+
+from dnslib import QTYPE, DNSRecord
+
+from kdns.plugins.loop.config import Config
+from kdns.request import Request
+from kdns.response import Response
+from kdns.types import Next
+
+log = logging.getLogger(__name__)
+
+
+class Handler:
+    def __init__(self, next: Next, config: Config) -> None:
+        self.next = next
+        self.config = config
+        self.block: Any = None
+        self.probe = ""
+        self.seen = 0
+        self.active = False
+        self.task: asyncio.Task[None] | None = None
+
+    def attach(self, block: Any) -> None:
+        self.block = block
+        zone = block.zones[0]
+        labels = f"{random.getrandbits(63)}.{random.getrandbits(63)}"
+        self.probe = f"{labels}." if zone == "." else f"{labels}.{zone}"
+
+    async def __call__(self, req: Request) -> Response:
+        if self.active and req.qtype == QTYPE.HINFO and req.qname_lower == self.probe:
+            self.seen += 1
+            if self.seen > 2:
+                self.active = False
+                host, port = self.target()
+                self.block.app.fail(
+                    f'Loop ({req.client[0]}:{req.client[1]} -> {host}:{port}) detected for zone '
+                    f'"{self.block.zones[0]}", see https://coredns.io/plugins/loop#troubleshooting. '
+                    f'Query: "HINFO {self.probe}". Likely cause: the upstream of forward (often '
+                    f"/etc/resolv.conf naming a local resolver such as 127.0.0.53, or this server "
+                    f"itself) sends queries back here."
+                )
+        return await self.next(req)
+
+    def target(self) -> tuple[str, int]:
+        host, port = self.block.addresses[0]
+        if host in ("", "0.0.0.0"):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        return host, port
+
+    async def serving(self) -> None:
+        self.active = True
+        self.task = asyncio.get_running_loop().create_task(self.probe_loop())
+
+    async def probe_loop(self) -> None:
+        host, port = self.target()
+        query = DNSRecord.question(self.probe, "HINFO")
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        for _ in range(self.config.attempts):
+            if not self.active:
+                return
+            with socket.socket(family, socket.SOCK_DGRAM) as sock:
+                sock.setblocking(False)
+                try:
+                    await loop.sock_sendto(sock, bytes(query.pack()), (host, port))
+                    data = await asyncio.wait_for(loop.sock_recv(sock, 65535), self.config.interval)
+                except (OSError, asyncio.TimeoutError):
+                    continue
+            reply = DNSRecord.parse(data)
+            if reply.header.rcode != 2:  # any answer but SERVFAIL: the path out does not loop
+                break
+            await asyncio.sleep(self.config.interval)
+        self.active = False
+
+    async def stop(self) -> None:
+        self.active = False
+        if self.task is not None:
+            self.task.cancel()

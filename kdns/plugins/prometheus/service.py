@@ -1,0 +1,28 @@
+"""GET /metrics: every registered family (CoreDNS's names) in Prometheus text format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from kdns.plugins.prometheus.config import Config
+from kdns.server.http import HttpEndpoint
+
+
+class Service:
+    def __init__(self, config: Config, app: Any) -> None:
+        self.config = config
+        self.registry = app.registry
+        self.endpoint = HttpEndpoint(*config.address, routes=[("/metrics", self.metrics)])
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        body = generate_latest(self.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def start(self) -> None:
+        await self.endpoint.start()
+
+    async def stop(self) -> None:
+        await self.endpoint.stop()

@@ -1,0 +1,18 @@
+"""`whoami` takes no arguments and no block."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kdns.corefile.tree import Directive
+
+
+@dataclass(frozen=True)
+class Config:
+    pass
+
+
+def parse(d: Directive) -> Config:
+    d.expect_args(0, 0)
+    d.no_block()
+    return Config()

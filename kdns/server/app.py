@@ -1,0 +1,339 @@
+"""The running server: build blocks from a Config, open listeners, swap on reload, stop gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Hashable
+from typing import Any
+
+from prometheus_client import REGISTRY
+
+from kdns.config import Config, load_config
+from kdns.errors import ConfigError
+from kdns.metrics import DNS
+from kdns.server.chain import build_chain
+from kdns.server.mux import Block, Listener
+from kdns.server.settings import DEFAULT, ServerSettings
+from kdns.server.tcp import TcpProtocol, TcpState, tcp_socket
+from kdns.server.udp import UdpProtocol, udp_socket
+
+log = logging.getLogger(__name__)
+
+
+class Generation:
+    """What one config built: its blocks, routes per listen address, and lifecycle services."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.blocks: list[Block] = []
+        self.routes: dict[tuple[str, int], list[tuple[str, Block]]] = {}
+        self.services: dict[Hashable, Any] = {}
+        self.started: list[Any] = []
+
+
+class Sockets:
+    """The open UDP and TCP endpoints of one listen address."""
+
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+        self.transports: list[asyncio.BaseTransport] = []
+        self.servers: list[asyncio.AbstractServer] = []
+        self.tcp_states: list[TcpState] = []
+        self.udp: list[UdpProtocol] = []
+
+
+class App:
+    def __init__(
+        self, corefile: str, config: Config, default_port: int = 53,
+        settings: ServerSettings = DEFAULT, reuse_port: bool = False, services: bool = True,
+        default_host: str = "",
+    ) -> None:
+        self.corefile = corefile
+        self.registry = REGISTRY
+        self.config = config
+        self.default_port = default_port
+        self.settings = settings
+        self.reuse_port = reuse_port
+        # False in worker processes other than the first: one process owns the HTTP endpoints.
+        self.services = services
+        # Where blocks without `bind` listen: "" is every address (IPv4 and IPv6).
+        self.default_host = default_host
+        self.generation: Generation | None = None
+        self.sockets: dict[tuple[str, int], Sockets] = {}
+        self.stopped = asyncio.Event()
+        self._lameduck = False
+        self._reload_wanted = asyncio.Event()
+        self._reloader: asyncio.Task[None] | None = None
+        # Set by fail(): a plugin found the server cannot run (loop detected).
+        self.failed = asyncio.Event()
+        self.exit_code = 0
+
+    # --- AppContext -------------------------------------------------------------------------
+
+    def readiness(self) -> list[tuple[str, bool]]:
+        out = []
+        gen = self.generation
+        for block in gen.blocks if gen else ():
+            for handler in block.handlers:
+                ready = getattr(handler, "ready", None)
+                if ready is not None:
+                    out.append((_plugin_name(handler), bool(ready())))
+        return out
+
+    def lameduck_started(self) -> bool:
+        return self._lameduck
+
+    def request_reload(self) -> None:
+        self._reload_wanted.set()
+
+    def watched_files(self) -> list[str]:
+        return list(self.config.files)
+
+    def fail(self, message: str) -> None:
+        """Stop the server with exit code 1 (CoreDNS's log.Fatal from a plugin)."""
+        log.critical("%s", message)
+        self.exit_code = 1
+        self.failed.set()
+
+    def addresses(self) -> list[tuple[str, int]]:
+        """The (host, port) actually bound, in config order (port 0 resolved)."""
+        return [(s.listener.host, s.listener.port) for s in self.sockets.values()]
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        gen = await self._build(self.config, previous=None)
+        await self._open(gen)
+        self.generation = gen
+        self._publish_enabled(gen)
+        await self._serving(gen)
+        self._reloader = asyncio.get_running_loop().create_task(self._reload_loop())
+
+    async def reload(self) -> bool:
+        """Re-read the Corefile and swap the new config in; a broken one leaves the old serving."""
+        try:
+            config = load_config(self.corefile, self.default_port)
+        except ConfigError as e:
+            log.error("reload failed, keeping the running config: %s", e)
+            return False
+        except OSError as e:
+            log.error("reload failed, keeping the running config: %s: %s", self.corefile, e.strerror)
+            return False
+        old = self.generation
+        try:
+            gen = await self._build(config, previous=old)
+            await self._open(gen)
+        except (ConfigError, OSError) as e:
+            log.error("reload failed, keeping the running config: %s", e)
+            return False
+        self.config = config
+        self.generation = gen
+        self._publish_enabled(gen)
+        if old is not None:
+            await self._retire(old, keep=gen)
+        await self._serving(gen)
+        log.info("Reloaded configuration %s", self.corefile)
+        return True
+
+    async def _reload_loop(self) -> None:
+        while True:
+            await self._reload_wanted.wait()
+            self._reload_wanted.clear()
+            await self.reload()
+
+    async def stop(self, lameduck: float = 0.0) -> None:
+        """Keep answering for the lameduck period (health still OK), then close and drain."""
+        if lameduck > 0:
+            self._lameduck = True
+            log.info("lameduck: going on for %.1fs", lameduck)
+            await asyncio.sleep(lameduck)
+        if self._reloader is not None:
+            self._reloader.cancel()
+        pending: list[asyncio.Task[None]] = []
+        for sockets in self.sockets.values():
+            pending.extend(self._close_sockets(sockets))
+        self.sockets.clear()
+        if pending:
+            await asyncio.wait(pending, timeout=self.settings.drain_timeout)
+        if self.generation is not None:
+            await self._retire(self.generation, keep=None)
+        self.stopped.set()
+
+    def lameduck_seconds(self) -> float:
+        gen = self.generation
+        if gen is None:
+            return 0.0
+        return max((getattr(s, "lameduck", 0.0) for s in gen.services.values()), default=0.0)
+
+    # --- building ---------------------------------------------------------------------------
+
+    async def _build(self, config: Config, previous: Generation | None) -> Generation:
+        gen = Generation(config)
+        for bc in config.blocks:
+            head, handlers = build_chain(bc.plugins)
+            fast = all(use.name != "log" for use in bc.plugins)
+            block = Block([key.zone for key in bc.keys], head, handlers, fast, self)
+            block.plugin_names = [use.name for use in bc.plugins]
+            hosts = _bind_hosts(bc) or [self.default_host]
+            seen: set[tuple[str, int]] = set()
+            for key in bc.keys:
+                port = key.port if key.port is not None else self.default_port
+                for host in hosts:
+                    gen.routes.setdefault((host, port), []).append((key.zone, block))
+                    if (host, port) not in seen:
+                        seen.add((host, port))
+                        block.addresses.append((host, port))
+            gen.blocks.append(block)
+            for use in bc.plugins:
+                if use.spec.service is None or not self.services:
+                    continue
+                key = (use.name, use.spec.service_key(use.config) if use.spec.service_key else id(use))
+                if key in gen.services:
+                    continue
+                reused = previous.services.get(key) if previous else None
+                if reused is not None and getattr(reused, "config", None) == use.config:
+                    gen.services[key] = reused
+                else:
+                    gen.services[key] = use.spec.service(use.config, self)
+        try:
+            for block in gen.blocks:
+                for handler in block.handlers:
+                    attach = getattr(handler, "attach", None)
+                    if attach is not None:
+                        attach(block)
+            for key, service in gen.services.items():
+                if previous is not None and previous.services.get(key) is service:
+                    continue
+                if previous is not None and key in previous.services:
+                    # Same kind and address, new config: the old one must free the port first.
+                    await _call(previous.services.pop(key), "stop")
+                await _call(service, "start")
+                gen.started.append(service)
+            for block in gen.blocks:
+                for handler in block.handlers:
+                    await _call(handler, "start")
+                    gen.started.append(handler)
+        except BaseException:
+            await self._retire(gen, keep=previous)
+            raise
+        return gen
+
+    async def _open(self, gen: Generation) -> None:
+        """Point listeners at gen's routes: reuse sockets whose address stays, open new ones."""
+        opened: list[tuple[str, int]] = []
+        try:
+            for address, routes in gen.routes.items():
+                sockets = self.sockets.get(address)
+                if sockets is None:
+                    sockets = await self._listen(*address)
+                    self.sockets[address] = sockets
+                    opened.append(address)
+        except OSError:
+            for address in opened:
+                for task in self._close_sockets(self.sockets.pop(address)):
+                    task.cancel()
+            raise
+        for address, sockets in list(self.sockets.items()):
+            routes = gen.routes.get(address)
+            if routes is None:
+                self._close_sockets(self.sockets.pop(address))
+                continue
+            sockets.listener.set_routes(routes)
+
+    async def _listen(self, host: str, port: int) -> Sockets:
+        loop = asyncio.get_running_loop()
+        hosts = [host] if host else ["0.0.0.0", "::"]
+        listener: Listener | None = None
+        sockets: Sockets | None = None
+        for i, bind_host in enumerate(hosts):
+            try:
+                udp = udp_socket(bind_host, port if listener is None else listener.port, self.settings, self.reuse_port)
+            except OSError:
+                if i > 0 and bind_host == "::":
+                    log.warning("IPv6 unavailable, listening on IPv4 only")
+                    break
+                raise
+            if listener is None:
+                listener = Listener(host, udp.getsockname()[1])
+                sockets = Sockets(listener)
+            assert sockets is not None
+            family = "2" if ":" in bind_host else "1"
+            transport, protocol = await loop.create_datagram_endpoint(
+                lambda: UdpProtocol(listener, family, self.settings), sock=udp  # type: ignore[arg-type]
+            )
+            sockets.transports.append(transport)
+            sockets.udp.append(protocol)
+            tcp = tcp_socket(bind_host, listener.port, self.reuse_port)
+            state = TcpState()
+            server = await loop.create_server(
+                lambda: TcpProtocol(listener, family, self.settings, state), sock=tcp  # type: ignore[arg-type]
+            )
+            sockets.servers.append(server)
+            sockets.tcp_states.append(state)
+        assert sockets is not None
+        log.info("%s", sockets.listener.server)
+        return sockets
+
+    def _close_sockets(self, sockets: Sockets) -> list[asyncio.Task[None]]:
+        pending: list[asyncio.Task[None]] = []
+        for transport in sockets.transports:
+            transport.close()
+        for server in sockets.servers:
+            server.close()
+        for state in sockets.tcp_states:
+            for conn in list(state.connections):
+                pending.extend(conn.tasks)
+                if conn.transport is not None:
+                    conn.transport.close()
+        for udp in sockets.udp:
+            pending.extend(udp.tasks)
+        return pending
+
+    async def _serving(self, gen: Generation) -> None:
+        for block in gen.blocks:
+            for handler in block.handlers:
+                await _call(handler, "serving")
+
+    async def _retire(self, gen: Generation, keep: Generation | None) -> None:
+        kept = set(id(s) for s in keep.services.values()) if keep else set()
+        for item in reversed(gen.started):
+            if id(item) in kept:
+                continue
+            try:
+                await _call(item, "stop")
+            except Exception:
+                log.exception("stopping %s failed", _plugin_name(item))
+
+    def _publish_enabled(self, gen: Generation) -> None:
+        enabled = set()
+        for (host, port), routes in gen.routes.items():
+            sockets = self.sockets.get((host, port))
+            server = sockets.listener.server if sockets else f"dns://{host}:{port}"
+            for zone, block in routes:
+                enabled.update((server, zone, name) for name in block.plugin_names)
+        DNS.set_enabled(enabled)
+
+
+def _bind_hosts(bc: Any) -> list[str]:
+    for use in bc.plugins:
+        if use.name == "bind":
+            return list(use.config.hosts())
+    return []
+
+
+def _plugin_name(item: Any) -> str:
+    module = type(item).__module__
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and parts[1] == "plugins" else module
+
+
+async def _call(item: Any, hook: str) -> None:
+    fn = getattr(item, hook, None)
+    if fn is not None:
+        await fn()
+
+
+def has_ipv6() -> bool:
+    return socket.has_ipv6

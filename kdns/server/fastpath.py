@@ -1,0 +1,184 @@
+"""Packed answers for repeat questions, served without parsing or running the chain.
+
+design.md section 3: an answer computed from watched state alone (a Response with `tags`) is kept
+packed, keyed by the question's bytes lowercased plus the EDNS/DO state. A repeat of the question is
+answered by patching the ID, RD and CD bits and copying the asker's question bytes over the stored
+ones, so the asker's 0x20 spelling is echoed (owner names are compression pointers to the question).
+Entries are dropped exactly when their source reports a change to one of their tags.
+
+A key is only ever built from the bytes of a query that parse_query accepted, so a lookup that finds
+a key has found a well-formed question: the first zero byte after the header ends the question name
+(label bytes that happen to be zero make the slice shorter than any stored key and simply miss).
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections.abc import Hashable
+from time import perf_counter
+
+from kdns.metrics import BlockMetrics
+
+# EDNS state folded into the key: no OPT, OPT, OPT with DO.
+NO_EDNS, EDNS, EDNS_DO = b"\x00", b"\x01", b"\x03"
+_OPT_FIXED = 11
+_A, _AAAA = 1, 28
+
+
+class Entry:
+    __slots__ = ("wire", "qend", "byte2", "byte3", "metrics", "qtype", "rcode", "plugin", "runs")
+
+    def __init__(
+        self, wire: bytes, qend: int, metrics: BlockMetrics, qtype: str, rcode: str, plugin: str,
+        runs: tuple[tuple[int, int, int], ...],
+    ) -> None:
+        self.wire = wire
+        self.qend = qend
+        self.byte2 = wire[2] & 0xFE  # QR, opcode, AA, TC; RD comes from each query
+        self.byte3 = wire[3] & 0xEF  # RA, Z, AD, rcode; CD comes from each query
+        self.metrics = metrics
+        self.qtype = qtype
+        self.rcode = rcode
+        self.plugin = plugin
+        self.runs = runs
+
+
+class AnswerTable:
+    """One per listener (address:port), shared by its UDP and TCP sides."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity = capacity
+        self.entries: dict[bytes, Entry] = {}
+        self.keys_by_tag: dict[Hashable, set[bytes]] = {}
+        self.shuffle = False  # a block of this listener has loadbalance: reorder A/AAAA runs
+
+    def answer(self, data: bytes, proto: str, family: str) -> bytes | None:
+        """The packed answer for the query in data, or None when it must take the slow path."""
+        end = data.find(0, 12)
+        if end < 0 or data[2] & 0xF8 or data[4:10] != b"\x00\x01\x00\x00\x00\x00":
+            return None
+        qend = end + 5
+        size = len(data)
+        arcount = data[11] | data[10] << 8
+        if arcount == 0:
+            if size != qend:
+                return None
+            marker = NO_EDNS
+            limit = 512
+        elif arcount == 1 and size >= qend + _OPT_FIXED:
+            # RFC 6891 section 6.1.2: root owner, TYPE 41, CLASS = payload, TTL = ext-rcode, version, flags.
+            if data[qend] != 0 or data[qend + 1 : qend + 3] != b"\x00\x29" or data[qend + 6] != 0:
+                return None
+            if size != qend + _OPT_FIXED + (data[qend + 9] << 8 | data[qend + 10]):
+                return None
+            marker = EDNS_DO if data[qend + 7] & 0x80 else EDNS
+            limit = max(512, data[qend + 3] << 8 | data[qend + 4])
+        else:
+            return None
+        # Lowercase the name only: qtype/qclass bytes in the ASCII letter range must stay as they are.
+        entry = self.entries.get(data[12 : end + 1].lower() + data[end + 1 : qend] + marker)
+        if entry is None:
+            return None
+        start = perf_counter()
+        wire = entry.wire
+        if proto == "udp" and len(wire) > limit:
+            return None
+        body = wire[qend:]
+        if entry.runs and self.shuffle:
+            body = _shuffled(body, entry.runs, qend)
+        out = b"".join((
+            data[:2],
+            bytes((entry.byte2 | (data[2] & 0x01), entry.byte3 | (data[3] & 0x10))),
+            wire[4:12],
+            data[12:qend],
+            body,
+        ))
+        entry.metrics.record(
+            proto, family, entry.qtype, entry.rcode, entry.plugin, size, len(out), perf_counter() - start,
+        )
+        return out
+
+    def store(
+        self, query: bytes, qend: int, edns: bool, do: bool, wire: bytes, tags: frozenset[Hashable],
+        metrics: BlockMetrics, qtype: str, rcode: str, plugin: str,
+    ) -> None:
+        # Only plain questions: the stored answer must hold the question at the same offsets.
+        if query.find(0, 12) + 5 != qend or wire[12:qend].lower() != query[12:qend].lower():
+            return
+        if len(self.entries) >= self.capacity:
+            self.clear()
+        end = qend - 5
+        key = query[12 : end + 1].lower() + query[end + 1 : qend] + (EDNS_DO if do else EDNS if edns else NO_EDNS)
+        runs = _address_runs(wire, qend) if self.shuffle else ()
+        self.entries[key] = Entry(wire, qend, metrics, qtype, rcode, plugin, runs)
+        for tag in tags:
+            keys = self.keys_by_tag.get(tag)
+            if keys is None:
+                keys = self.keys_by_tag[tag] = set()
+            keys.add(key)
+
+    def invalidate(self, tags: set[Hashable]) -> None:
+        for tag in tags:
+            keys = self.keys_by_tag.pop(tag, None)
+            if keys:
+                for key in keys:
+                    self.entries.pop(key, None)
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.keys_by_tag.clear()
+
+
+def _address_runs(wire: bytes, qend: int) -> tuple[tuple[int, int, int], ...]:
+    """(offset into wire[qend:], count, size) of each run of 2+ answer A or AAAA records to shuffle.
+
+    Only records whose owner is a compression pointer qualify: then nothing in the run can be the
+    target of another pointer, and moving whole records keeps the packet valid.
+    """
+    ancount = struct.unpack_from("!H", wire, 6)[0]
+    offset = qend
+    runs: list[tuple[int, int, int]] = []
+    run_start, run_count, run_type = 0, 0, 0
+    for _ in range(ancount):
+        if offset + 12 > len(wire):
+            break
+        pointer = wire[offset] & 0xC0 == 0xC0
+        if not pointer:
+            # A literal owner: find its end the slow way and stop runs here.
+            from kdns.server.wire import read_name
+
+            _, offset = read_name(wire, offset)
+            rtype, _, _, rdlen = struct.unpack_from("!HHIH", wire, offset)
+            offset += 10 + rdlen
+            if run_count > 1:
+                runs.append((run_start - qend, run_count, 12 + (4 if run_type == _A else 16)))
+            run_count = 0
+            continue
+        rtype, _, _, rdlen = struct.unpack_from("!HHIH", wire, offset + 2)
+        if rtype in (_A, _AAAA) and rtype == run_type and run_count:
+            run_count += 1
+        else:
+            if run_count > 1:
+                runs.append((run_start - qend, run_count, 12 + (4 if run_type == _A else 16)))
+            if rtype in (_A, _AAAA):
+                run_start, run_count, run_type = offset, 1, rtype
+            else:
+                run_count, run_type = 0, 0
+        offset += 12 + rdlen
+    if run_count > 1:
+        runs.append((run_start - qend, run_count, 12 + (4 if run_type == _A else 16)))
+    return tuple(runs)
+
+
+def _shuffled(body: bytes, runs: tuple[tuple[int, int, int], ...], qend: int) -> bytes:
+    parts = []
+    pos = 0
+    for start, count, size in runs:
+        parts.append(body[pos:start])
+        records = [body[start + i * size : start + (i + 1) * size] for i in range(count)]
+        random.shuffle(records)
+        parts.extend(records)
+        pos = start + count * size
+    parts.append(body[pos:])
+    return b"".join(parts)

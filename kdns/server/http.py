@@ -1,0 +1,50 @@
+"""A small aiohttp listener for the health, ready and metrics endpoints."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+Route = tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
+
+
+def split_address(text: str, default_port: int) -> tuple[str, int]:
+    """CoreDNS address forms: ":8080", "localhost:9153", "127.0.0.1", "[::1]:8080"."""
+    host, sep, port = text.rpartition(":")
+    if not sep or host.endswith(":") and not host.startswith("["):
+        host, port = text, ""
+    host = host.strip("[]")
+    if not port:
+        return host, default_port
+    value = int(port)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"port {port} out of range")
+    return host, value
+
+
+class HttpEndpoint:
+    def __init__(self, host: str, port: int, routes: list[Route]) -> None:
+        self.host = host
+        self.port = port
+        app = web.Application()
+        for path, handler in routes:
+            app.router.add_get(path, handler)
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self.site: web.TCPSite | None = None
+
+    async def start(self) -> None:
+        await self.runner.setup()
+        self.site = web.TCPSite(self.runner, self.host or None, self.port, reuse_address=True)
+        await self.site.start()
+        if self.port == 0:
+            server = self.site._server
+            sockets = getattr(server, "sockets", None) or []
+            if sockets:
+                self.port = sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()

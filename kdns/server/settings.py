@@ -1,0 +1,27 @@
+"""Every server-side limit and timeout in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    # Several MiB: the kernel default (~208 KiB) queues only ~190 queries; a burst past that is lost
+    # before kdns sees it (design.md section 3).
+    udp_receive_buffer: int = 4 * 1024 * 1024
+    udp_send_buffer: int = 1 * 1024 * 1024
+    # RFC 7766 section 6.2.3: idle connections are closed; miekg/dns (CoreDNS) uses 8-10 s.
+    tcp_idle_timeout: float = 10.0
+    # A started frame must complete this fast (miekg/dns's read timeout): stops one-byte-a-second peers.
+    tcp_read_timeout: float = 2.0
+    tcp_max_connections: int = 1000
+    tcp_max_inflight_per_connection: int = 100
+    # Slow-path queries in flight per listener before new ones are answered REFUSED.
+    max_inflight: int = 10000
+    # How long a graceful stop waits for queries already being answered.
+    drain_timeout: float = 2.0
+    fast_path_capacity: int = 200_000
+
+
+DEFAULT = ServerSettings()

@@ -1,0 +1,58 @@
+"""One process per worker, all on the same addresses through SO_REUSEPORT (kdns extension).
+
+CoreDNS scales with GOMAXPROCS in one process; a Python process uses one core, so kdns runs several
+processes, each with its own index, the way CoreDNS replicas scale. The kernel spreads queries over
+the sockets by a hash of the client address and port.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+
+from kdns.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def configured_workers(config: Config) -> int:
+    for block in config.blocks:
+        for use in block.plugins:
+            if use.name == "workers":
+                return int(use.config.count)
+    return 1
+
+
+def run(path: str, config: Config, port: int, quiet: bool, workers: int = 0) -> int:
+    from kdns.cli import run_one
+
+    count = workers or configured_workers(config)
+    if count <= 1:
+        return run_one(path, config, port, quiet)
+    children: list[int] = []
+    for index in range(1, count):
+        pid = os.fork()
+        if pid == 0:
+            os.environ["KDNS_WORKER"] = str(index)
+            # Only worker 0 serves health, ready and metrics endpoints (one port each).
+            code = run_one(path, config, port, True, reuse_port=True, services=False)
+            os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, frame: object) -> None:
+        for pid in children:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+        signal.signal(sig, forward)
+    code = run_one(path, config, port, quiet, reuse_port=True)
+    forward(signal.SIGTERM, None)
+    for pid in children:
+        _, status = os.waitpid(pid, 0)
+        code = code or (os.waitstatus_to_exitcode(status) if sys.platform != "win32" else 0)
+    return code

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import pytest
+
+from kdns.errors import ConfigError
+from kdns.plugins.forward.config import Upstream, parse
+from tests.upstreams import directive
+
+
+def config(body: str):
+    return parse(directive(". {\n" + body + "\n}\n", "forward"))
+
+
+def test_addresses_ipv4_ipv6_ports():
+    c = config("forward example.org 10.0.0.10 10.0.0.11:1053 [2003::1]:53 dns://10.0.0.12:5353 ::1")
+    assert c.from_zone == "example.org."
+    assert c.upstreams == (
+        Upstream("10.0.0.10", 53), Upstream("10.0.0.11", 1053), Upstream("2003::1", 53),
+        Upstream("10.0.0.12", 5353), Upstream("::1", 53),
+    )
+    assert [u.label for u in c.upstreams[:3]] == ["10.0.0.10:53", "10.0.0.11:1053", "[2003::1]:53"]
+
+
+def test_defaults_are_coredns_defaults():
+    c = config("forward . 127.0.0.1")
+    assert (c.max_fails, c.health_check, c.expire, c.policy, c.max_concurrent) == (2, 0.5, 10.0, "random", 0)
+    assert c.timeouts.read == 2.0 and c.timeouts.total == 5.0
+    assert not c.force_tcp and not c.prefer_udp
+
+
+def test_resolv_conf(tmp_path):
+    path = tmp_path / "resolv.conf"
+    path.write_text(
+        "# generated\nsearch default.svc.cluster.local\nnameserver 10.96.0.10\nnameserver fd00::a\n"
+        "options ndots:5\nnameserver not-an-ip\n"
+    )
+    c = config(f"forward . {path} 192.0.2.1:5300")
+    assert c.upstreams == (Upstream("10.96.0.10", 53), Upstream("fd00::a", 53), Upstream("192.0.2.1", 5300))
+
+
+def test_resolv_conf_without_nameservers(tmp_path):
+    path = tmp_path / "resolv.conf"
+    path.write_text("search x\n")
+    with pytest.raises(ConfigError, match="no nameservers"):
+        config(f"forward . {path}")
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="cannot read"):
+        config("forward . /nonexistent/resolv.conf")
+
+
+def test_at_most_15_upstreams():
+    config("forward . " + " ".join(f"10.0.0.{i}" for i in range(15)))
+    with pytest.raises(ConfigError, match="more than 15"):
+        config("forward . " + " ".join(f"10.0.0.{i}" for i in range(16)))
+
+
+def test_options():
+    c = config(
+        "forward . 127.0.0.1 {\n except example.com Example.NET\n force_tcp\n expire 5s\n max_fails 3\n"
+        " health_check 100ms no_rec domain example.org\n policy round_robin\n max_concurrent 1000\n"
+        " failover SERVFAIL refused\n max_idle_conns 4\n failfast_all_unhealthy_upstreams\n}"
+    )
+    assert c.except_zones == ("example.com.", "example.net.")
+    assert c.force_tcp and c.expire == 5.0 and c.max_fails == 3
+    assert c.health_check == 0.1 and not c.health_check_rd and c.health_check_domain == "example.org."
+    assert c.policy == "round_robin" and c.max_concurrent == 1000 and c.max_idle_conns == 4
+    assert c.failover_rcodes == {2, 5} and c.failfast_all_unhealthy
+
+
+def test_force_tcp_wins_over_prefer_udp():
+    c = config("forward . 127.0.0.1 {\n prefer_udp\n force_tcp\n}")
+    assert c.force_tcp and not c.prefer_udp
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("forward .", "wrong argument count"),
+        ("forward . example.com", "not an IP address or file"),
+        ("forward . 127.0.0.1:99999", "invalid port"),
+        ("forward . tls://9.9.9.9", "not supported by kdns"),
+        ("forward . 127.0.0.1 {\n tls\n}", "not supported by kdns"),
+        ("forward . 127.0.0.1 {\n tls_servername dns.quad9.net\n}", "not supported by kdns"),
+        ("forward . 127.0.0.1 {\n policy fastest\n}", "unknown policy 'fastest'"),
+        ("forward . 127.0.0.1 {\n max_fails -1\n}", "less than 0"),
+        ("forward . 127.0.0.1 {\n max_concurrent 0\n}", "less than 1"),
+        ("forward . 127.0.0.1 {\n expire soon\n}", "invalid duration"),
+        ("forward . 127.0.0.1 {\n bogus\n}", "unknown property 'bogus'"),
+        ("forward . 127.0.0.1 {\n failover NOERROR\n}", "NOERROR"),
+        ("forward . 127.0.0.1 {\n health_check 1s sometimes\n}", "unknown argument"),
+    ],
+)
+def test_errors_name_file_line_and_problem(body, message):
+    with pytest.raises(ConfigError, match=message) as e:
+        config(body)
+    assert e.value.file == "Corefile" and e.value.line >= 2
+    assert e.value.directive == "forward"
