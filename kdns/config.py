@@ -1,4 +1,4 @@
-"""A Corefile made ready to run: each server block's keys and its plugins, parsed and in chain order.
+"""A Corefile made ready to run: each server block's keys and its parsed plugins, in chain order.
 
 The plugins of a block are ordered by kdns.plugins.ORDER (CoreDNS's plugin.cfg), never by the order
 of the lines in the Corefile. Checks done here, as CoreDNS does them at start-up:
@@ -83,9 +83,10 @@ def _block(block: ServerBlock, default_port: int) -> BlockConfig:
             raise ConfigError(f"unknown directive '{name}'", directive.file, directive.line)
         if spec.once and name in seen:
             first = seen[name]
+            same_file = first.file == directive.file
+            at = f"line {first.line}" if same_file else f"{first.file}:{first.line}"
             raise directive.error(
-                "this plugin can only be used once per server block"
-                f" (first at {first.file}:{first.line})"
+                f"this plugin can only be used once per server block (first at {at})"
             )
         seen[name] = directive
         uses.append(PluginUse(name, spec, spec.parse(directive), directive))
@@ -122,20 +123,21 @@ def _check_overlap(blocks: list[BlockConfig]) -> None:
                 addr = (key.scheme, key.zone, key.port, host)
                 where = _addr_str(addr)
                 if addr in registered:
-                    raise ConfigError(
-                        f"cannot serve {where} - it is already defined", key.token.file, key.token.line
-                    )
+                    raise _key_error(key, f"cannot serve {where} - it is already defined")
                 plain = (key.scheme, key.zone, key.port)
                 other = unbound.get(plain)
                 if other is not None and (host == "" or (*plain, "") in registered):
                     clash = other if host == "" else (*plain, "")
-                    raise ConfigError(
-                        f"cannot serve {where} - zone overlap listener capacity with {_addr_str(clash)}",
-                        key.token.file,
-                        key.token.line,
+                    raise _key_error(
+                        key, f"cannot serve {where} - zone overlap listener capacity with "
+                        f"{_addr_str(clash)}"
                     )
                 registered.add(addr)
                 unbound[plain] = addr
+
+
+def _key_error(key: ServerKey, message: str) -> ConfigError:
+    return ConfigError(message, key.token.file, key.token.line)
 
 
 def _addr_str(addr: tuple[str, str, int | None, str]) -> str:

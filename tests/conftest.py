@@ -22,6 +22,7 @@ import pytest
 
 from kdns.config import load_config
 from kdns.server.app import App
+from kdns.server.settings import DEFAULT, ServerSettings
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -72,7 +73,9 @@ class RunningServer:
 
 
 @asynccontextmanager
-async def kdns_server(corefile: str, directory: Path | None = None, **files: str) -> AsyncIterator[RunningServer]:
+async def kdns_server(
+    corefile: str, directory: Path | None = None, settings: ServerSettings = DEFAULT, **files: str
+) -> AsyncIterator[RunningServer]:
     """Start kdns in-process from Corefile text; keys without a port get a free one.
 
     Server blocks without `bind` are bound to 127.0.0.1. Extra keyword arguments are written as
@@ -90,7 +93,7 @@ async def kdns_server(corefile: str, directory: Path | None = None, **files: str
         os.chdir(base)
         try:
             config = load_config(str(path), default_port=0)
-            app = App(str(path), config, default_port=0, default_host="127.0.0.1")
+            app = App(str(path), config, default_port=0, default_host="127.0.0.1", settings=settings)
             await app.start()
         finally:
             os.chdir(cwd)

@@ -4,8 +4,8 @@ The rules are those of the Caddy v1 caddyfile lexer that CoreDNS uses (github.co
 with two additions from Caddy v2's lexer:
 
 - Words are separated by whitespace. `{` and `}` are structure only when they stand alone.
-- `#` outside quotes starts a comment that runs to the end of the line; as in CoreDNS it may start
-  anywhere, also in the middle of a word ("Comments may be started anywhere on a line", corefile(5)).
+- `#` outside quotes starts a comment that runs to the end of the line; as in CoreDNS it may
+  start anywhere, also inside a word ("Comments may be started anywhere on a line", corefile(5)).
 - `"..."` is one word that may hold whitespace and span lines; inside it only `\\"` is an escape,
   every other backslash is kept as written (Caddy: "No other chars may be escaped").
   A quote that is not the first character of a word is an ordinary character.

@@ -17,6 +17,7 @@ so a snippet must be defined before it is used. CoreDNS's `import` takes exactly
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from kdns.corefile.keys import parse_key
 from kdns.corefile.lexer import Word, tokenize
 from kdns.corefile.tree import Directive, ServerBlock, ServerKey, Token
 from kdns.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 # Cap on import expansions in one parse: stops an exponential fan-out (a file importing another
 # twice, that one importing a third twice, ...) the way CoreDNS's maxSnippetExpansions does.
@@ -181,7 +184,7 @@ class _Parser:
         return ServerBlock(keys, directives, first.file, first.line)
 
     def keys(self) -> list[Token]:
-        """The key words of a server block: to the end of the line, or on while a key ends in ','."""
+        """The keys of a server block: up to the line's end, or further while a key ends in ','."""
         found: list[Token] = []
         expecting = False
         first = True
@@ -254,7 +257,7 @@ class _Parser:
                     self.after_close()
                 return result
             if w.kind == "open":
-                raise _err(w.token, "unexpected '{': a block opens at the end of its directive's line")
+                raise _err(w.token, "unexpected '{': a block opens on its directive's line")
             if w.text == "import" and not w.token.quoted:
                 self.expand_import()
                 continue
@@ -306,7 +309,7 @@ class _Parser:
         if pattern in self.snippets:
             frame_id = f"snippet {pattern}"
             if frame_id in chain:
-                raise _err(arg.token, f"import cycle: snippet '{pattern}' imports itself")
+                raise _err(arg.token, f"import cycle: {_cycle(chain, frame_id)}")
             frame = _Frame((*chain, frame_id))
             words = [_Placed(p.word, frame) for p in self.snippets[pattern]]
             if words:
@@ -317,7 +320,7 @@ class _Parser:
             for path in self.import_paths(arg.token):
                 file_id = _file_id(path)
                 if file_id in chain:
-                    raise _err(arg.token, f"import cycle: {path} is already being imported")
+                    raise _err(arg.token, f"import cycle: {_cycle(chain, file_id)}")
                 frame = _Frame((*chain, file_id))
                 words.extend(_Placed(w, frame) for w in self.read_import(path, arg.token))
         self.words[start : self.pos] = words
@@ -329,7 +332,11 @@ class _Parser:
             base = os.path.dirname(os.path.abspath(at.file))
             pattern = os.path.join(base, pattern)
         if _GLOB_CHARS.intersection(pattern):
-            return sorted(glob.glob(pattern))
+            matches = sorted(glob.glob(pattern))
+            if not matches:
+                # Not an error, as in CoreDNS: a conf.d directory may be empty.
+                log.warning("%s:%d: no files match import pattern %s", at.file, at.line, at.text)
+            return matches
         if not os.path.exists(pattern):
             raise _err(at, f"file to import not found: {at.text}")
         return [pattern]
@@ -354,6 +361,11 @@ def _is_snippet(text: str) -> bool:
 
 def _with_newline(word: Word) -> Word:
     return Word(word.token, True, word.kind)
+
+
+def _cycle(chain: tuple[str, ...], again: str) -> str:
+    """'snippet a -> snippet b -> snippet a': the part of the chain that loops."""
+    return " -> ".join((*chain[chain.index(again) :], again))
 
 
 def _file_id(path: str) -> str:

@@ -129,8 +129,8 @@ class Zone:
             return Answer(authority=[self.negative_soa])
         node = self.nodes[node_name]
         if qtype == ANY:
-            rrs = [_rename(rr, owner) for rrs in node.values() for rr in rrs]
-            return Answer(answer=rrs, authority=self._authority(qname, QTYPE.ANY))
+            every = [_rename(rr, owner) for rrset in node.values() for rr in rrset]
+            return Answer(answer=every, authority=self._authority(qname, QTYPE.ANY))
         if QTYPE.CNAME in node and qtype != QTYPE.CNAME:
             return self._chain(_rename(node[QTYPE.CNAME][0], owner), qtype)
         rrs = node.get(qtype)
@@ -181,10 +181,10 @@ class Zone:
                 answer.append(step)
                 target = step.rdata.label
                 continue
-            rrs = node.get(qtype, [])
-            if not rrs:
+            found = node.get(qtype)
+            if not found:
                 return Answer(answer=answer, authority=[self.negative_soa])
-            final = [_rename(rr, target) if kind == "wildcard" else rr for rr in rrs]
+            final = [_rename(rr, target) if kind == "wildcard" else rr for rr in found]
             answer.extend(final)
             return Answer(answer=answer, authority=list(self.ns), additional=self._additional(final))
         return Answer(answer=answer, authority=list(self.ns))

@@ -46,7 +46,9 @@ def parse(d: Directive) -> Config:
     path = DEFAULT_PATH
     zones: tuple[str, ...] = ()
     if d.args:
-        path = d.args[0].text
+        # Relative to the working directory at load time (CoreDNS without `root`), fixed now so
+        # the reload poll reads the same file whatever the directory later is.
+        path = os.path.abspath(d.args[0].text)
         zones = zones_of(d.args[1:])
         if os.path.isdir(path):
             raise d.error(f"hosts file '{path}' is a directory", d.args[0])

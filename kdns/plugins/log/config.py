@@ -47,7 +47,8 @@ def parse(d: Directive) -> Config:
     for opt in d.options():
         opt.no_block()
         if opt.name.text == "class":
-            for token in opt.expect_args(1) and opt.args:
+            opt.expect_args(1)
+            for token in opt.args:
                 if token.text not in CLASSES:
                     raise opt.error(f"invalid Class: {token.text}", token)
                 classes.add(token.text)

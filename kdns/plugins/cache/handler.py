@@ -1,0 +1,206 @@
+"""cache: answer repeats from memory, with TTLs that count down (CoreDNS plugin/cache).
+
+Entries are keyed on (lowercased name, type, class, DO, CD): an answer fetched for a DNSSEC-aware
+asker never reaches one that is not, and the reply echoes each asker's own spelling of the name.
+Two bounded LRU stores (success, denial) hold entries past their TTL for serve_stale, and drop them
+when the stale window ends or the store is full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cachetools import LRUCache
+from dnslib import RCODE
+
+from kdns.plugins.cache import metrics
+from kdns.plugins.cache.config import Config
+from kdns.plugins.cache.item import DENIAL, SUCCESS, Item, classify, minimal_ttl
+from kdns.request import Request
+from kdns.response import Response
+from kdns.types import BlockInfo, Next
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, int, int, bool, bool]
+
+
+def in_zones(name: str, zones: tuple[str, ...]) -> bool:
+    for zone in zones:
+        if zone == "." or name == zone or name.endswith("." + zone):
+            return True
+    return False
+
+
+class Store(LRUCache[Key, Item]):
+    """An LRU that counts what it evicts for lack of room (coredns_cache_evictions_total)."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(maxsize=capacity)
+        self.evicted = 0
+
+    def popitem(self) -> tuple[Key, Item]:
+        self.evicted += 1
+        return super().popitem()
+
+
+class Handler:
+    def __init__(self, next: Next, config: Config) -> None:
+        self.next = next
+        self.config = config
+        self.success = Store(config.success_capacity)
+        self.denial = Store(config.denial_capacity)
+        self.clock: Callable[[], float] = time.monotonic
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._metrics: dict[str, metrics.ServerMetrics] = {}
+        self._set_zones(config.zones or (".",))
+
+    def attach(self, info: BlockInfo) -> None:
+        if not self.config.zones:
+            self._set_zones(tuple(info.zones))
+
+    def _set_zones(self, zones: tuple[str, ...]) -> None:
+        self.zones = zones
+        self.zones_label = ",".join(zones)
+        c = self.config
+        # `disable success|denial` without zones means the cache's own zones.
+        self.no_success = None if c.disable_success is None else (c.disable_success or zones)
+        self.no_denial = None if c.disable_denial is None else (c.disable_denial or zones)
+        self._metrics.clear()
+
+    def metrics_for(self, server: str) -> metrics.ServerMetrics:
+        m = self._metrics.get(server)
+        if m is None:
+            m = self._metrics[server] = metrics.ServerMetrics(server, self.zones_label)
+        return m
+
+    async def __call__(self, req: Request) -> Response:
+        name = req.qname_lower
+        if not in_zones(name, self.zones):
+            return await self.next(req)
+        m = self.metrics_for(req.server)
+        m.requests.inc()
+        now = self.clock()
+        key: Key = (name, req.qtype, req.qclass, req.do, req.cd)
+        item = self.success.get(key) or self.denial.get(key)
+        if item is not None:
+            ttl = item.ttl(now)
+            if ttl > 0:
+                m.hits[item.kind].inc()
+                if self.config.prefetch and self._popular(item, now, ttl):
+                    self._background(self._refresh(req, item, m, key))
+                return Response(item.to_msg(req, item.orig_ttl if self.config.keepttl else ttl), plugin="cache")
+            if self.config.serve_stale and -ttl < self.config.serve_stale:
+                m.hits[item.kind].inc()
+                return await self._stale(req, item, m, key, now)
+            self._drop(key)
+        m.misses.inc()
+        resp = await self.next(req)
+        return self._keep(req, resp, m, key, now) or resp
+
+    # Serving stale (RFC 8767): past its TTL an entry may still answer, with TTL 0, for a while.
+
+    async def _stale(self, req: Request, item: Item, m: metrics.ServerMetrics, key: Key, now: float) -> Response:
+        if self.config.stale_verify:
+            # `verify`: ask first; only a usable answer (RFC 8767 section 4: NOERROR or NXDOMAIN) replaces it.
+            resp = await self.next(req)
+            if resp.rcode in (RCODE.NOERROR, RCODE.NXDOMAIN):
+                return self._keep(req, resp, m, key, self.clock()) or resp
+        elif not item.refreshing:
+            self._background(self._refresh(req, item, m, key))
+        m.served_stale.inc()
+        return Response(item.to_msg(req, 0), plugin="cache")
+
+    def _popular(self, item: Item, now: float, ttl: int) -> bool:
+        """CoreDNS shouldPrefetch: AMOUNT hits without a gap of DURATION, and PERCENTAGE of TTL left."""
+        c = self.config
+        if now - item.last_hit > c.prefetch_duration:
+            item.hits = 1
+        else:
+            item.hits += 1
+        item.last_hit = now
+        threshold = math.ceil(c.prefetch_percentage / 100 * item.orig_ttl)
+        return not item.refreshing and item.hits >= c.prefetch and ttl <= threshold
+
+    async def _refresh(self, req: Request, item: Item, m: metrics.ServerMetrics, key: Key) -> None:
+        item.refreshing = True
+        m.prefetch.inc()
+        try:
+            resp = await self.next(req)
+            # A failed refresh must not push a still-servable (stale) answer out for a SERVFAIL.
+            if resp.rcode in (RCODE.NOERROR, RCODE.NXDOMAIN):
+                self._keep(req, resp, m, key, self.clock(), reply=False)
+                fresh = self.success.get(key) or self.denial.get(key)
+                if fresh is not None and fresh is not item:
+                    fresh.hits, fresh.last_hit = item.hits, item.last_hit
+        except Exception:
+            log.debug("refreshing %s %s failed", req.qname, req.type_name, exc_info=True)
+        finally:
+            item.refreshing = False
+
+    # Storing.
+
+    def _keep(
+        self, req: Request, resp: Response, m: metrics.ServerMetrics, key: Key, now: float, reply: bool = True,
+    ) -> Response | None:
+        """Store resp when it may be cached; the reply to send when it was (TTLs capped), else None.
+
+        A response with fast-path tags is passed on untouched (the server keeps and invalidates it
+        by its tags); the cached copy has no tags.
+        """
+        msg = resp.msg
+        kind = classify(msg)
+        if kind is None:
+            return None
+        q = msg.questions[0] if msg.questions else None
+        if q is None or q.qtype != req.qtype or str(q.qname).lower() != req.qname_lower:
+            m.drops.inc()
+            return None
+        c = self.config
+        if kind == SUCCESS:
+            if self.no_success is not None and in_zones(key[0], self.no_success):
+                return None
+            duration = max(c.success_min_ttl, min(minimal_ttl(msg, kind), c.success_ttl))
+        else:
+            if self.no_denial is not None and in_zones(key[0], self.no_denial):
+                return None
+            if kind == DENIAL:
+                duration = max(c.denial_min_ttl, min(minimal_ttl(msg, kind), c.denial_ttl))
+            else:
+                duration = int(c.servfail_ttl)
+                kind = DENIAL  # CoreDNS keeps SERVFAIL in the denial store
+        if duration <= 0:
+            return None
+        item = Item(msg, kind, key[0], duration, now)
+        store, other = (self.success, self.denial) if kind == SUCCESS else (self.denial, self.success)
+        other.pop(key, None)
+        before = store.evicted
+        store[key] = item
+        if store.evicted != before:
+            m.evictions[kind].inc(store.evicted - before)
+        m.entries[SUCCESS].set(len(self.success))
+        m.entries[DENIAL].set(len(self.denial))
+        if not reply or resp.tags is not None:
+            return None
+        # CoreDNS answers a miss with the capped TTL too, so a client never sees 1799 then 8.
+        return Response(item.to_msg(req, duration), plugin=resp.plugin)
+
+    def _drop(self, key: Key) -> None:
+        self.success.pop(key, None)
+        self.denial.pop(key, None)
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,108 @@
+"""What the cache keeps of an answer, how long, and how it turns back into a reply.
+
+Classification and lifetimes follow CoreDNS (plugin/pkg/response/typify.go, plugin/cache/cache.go)
+and RFC 2308: a negative answer lives as long as its SOA says (section 5: the smaller of the SOA
+record's TTL and its MINIMUM field), capped by the denial TTL; one without a SOA is not cached.
+"""
+
+from __future__ import annotations
+
+from dnslib import QTYPE, RCODE, RR, DNSRecord
+
+from kdns.plugins.cache.config import MIN_TTL
+from kdns.request import Request
+
+SUCCESS, DENIAL = "success", "denial"
+_OPT = 41
+_SOA = int(QTYPE.SOA)
+_NS = int(QTYPE.NS)
+# Zone transfers and dynamic updates are never cached (CoreDNS response.Meta / response.Update).
+_META_TYPES = frozenset((int(QTYPE.AXFR), int(QTYPE.IXFR)))
+
+Section = list[tuple[RR, bool]]
+
+
+def classify(msg: DNSRecord) -> str | None:
+    """"success", "denial", "servfail" or None (not cacheable), as CoreDNS's response.Typify."""
+    header = msg.header
+    if header.tc or header.opcode != 0:
+        return None
+    if msg.questions and msg.questions[0].qtype in _META_TYPES:
+        return None
+    rcode = header.rcode
+    if rcode == RCODE.NOERROR and msg.rr:
+        return SUCCESS
+    has_soa = any(rr.rtype == _SOA for rr in msg.auth)
+    if has_soa and rcode in (RCODE.NOERROR, RCODE.NXDOMAIN):
+        return DENIAL  # NODATA or NXDOMAIN
+    if rcode == RCODE.SERVFAIL:
+        return "servfail"
+    if rcode == RCODE.NOERROR:
+        return SUCCESS  # a referral (NS in authority) or an empty NOERROR
+    return None  # FORMERR, REFUSED, NOTIMP, NXDOMAIN without SOA...
+
+
+def minimal_ttl(msg: DNSRecord, kind: str) -> int:
+    """The TTL the answer allows: RFC 2308 section 5 for denials, else the smallest record TTL."""
+    if kind == DENIAL:
+        for rr in msg.auth:
+            if rr.rtype == _SOA:
+                return int(min(rr.ttl, rr.rdata.times[4]))
+    ttls = [rr.ttl for section in (msg.rr, msg.auth, msg.ar) for rr in section if rr.rtype != _OPT]
+    # CoreDNS dnsutil.MinimalTTL: no records at all gets the minimal default as a fail-safe.
+    return int(min(ttls)) if ttls else MIN_TTL
+
+
+class Item:
+    """One cached answer. Owner names equal to the question are re-spelled as each asker spelled it."""
+
+    __slots__ = (
+        "kind", "rcode", "aa", "ra", "ad", "answer", "authority", "additional", "orig_ttl", "stored",
+        "hits", "last_hit", "refreshing",
+    )
+
+    def __init__(self, msg: DNSRecord, kind: str, qname: str, ttl: int, now: float) -> None:
+        self.kind = kind
+        header = msg.header
+        self.rcode = int(header.rcode)
+        self.aa = int(header.aa)
+        self.ra = int(header.ra)
+        self.ad = int(header.ad)
+        self.answer = _section(msg.rr, qname)
+        self.authority = _section(msg.auth, qname)
+        # OPT is hop-by-hop (RFC 6891 section 6.1.1): the server adds its own to each reply.
+        self.additional = _section([rr for rr in msg.ar if rr.rtype != _OPT], qname)
+        self.orig_ttl = ttl
+        self.stored = now
+        # Prefetch popularity (CoreDNS plugin/cache/freq): hits with no gap longer than the duration.
+        self.hits = 0
+        self.last_hit = now
+        self.refreshing = False
+
+    def ttl(self, now: float) -> int:
+        """Seconds left; zero or less once expired (whole seconds, as CoreDNS counts)."""
+        return self.orig_ttl - int(now - self.stored)
+
+    def to_msg(self, req: Request, ttl: int) -> DNSRecord:
+        """A reply to req from this item, every record with the given TTL."""
+        msg = req.reply(self.rcode)
+        header = msg.header
+        header.aa = self.aa
+        header.ra = self.ra
+        # CoreDNS: AD only for a client that asked for DNSSEC (DO) or set AD itself (RFC 6840 5.7-5.8).
+        header.ad = self.ad if (req.do or req.flags & 0x0020) else 0
+        owner = msg.q.qname
+        msg.rr = [RR(owner if is_q else rr.rname, rr.rtype, rr.rclass, ttl, rr.rdata) for rr, is_q in self.answer]
+        if self.authority:
+            msg.auth = [
+                RR(owner if is_q else rr.rname, rr.rtype, rr.rclass, ttl, rr.rdata) for rr, is_q in self.authority
+            ]
+        if self.additional:
+            msg.ar = [
+                RR(owner if is_q else rr.rname, rr.rtype, rr.rclass, ttl, rr.rdata) for rr, is_q in self.additional
+            ]
+        return msg
+
+
+def _section(rrs: list[RR], qname: str) -> Section:
+    return [(rr, str(rr.rname).lower() == qname) for rr in rrs]

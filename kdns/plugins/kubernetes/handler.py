@@ -1,0 +1,168 @@
+"""The kubernetes plugin's handler: names in its zones answered from the ClusterIndex.
+
+Everything computed from the index alone is synchronous and carries fast-path tags; only an
+ExternalName whose target lies outside our zones awaits (the block's own chain, normally forward),
+and that answer carries no tags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from dnslib import QTYPE, RCODE, DNSRecord
+
+from kdns.plugins.kubernetes.config import Config, in_zone, normalize_zone
+from kdns.plugins.kubernetes.index import ClusterIndex
+from kdns.plugins.kubernetes.records import Answer, Records
+from kdns.request import Request
+from kdns.response import Response
+from kdns.types import BlockInfo, Next
+
+log = logging.getLogger(__name__)
+
+PLUGIN = "kubernetes"
+# ExternalName services may point at each other; give up after this many hops (CoreDNS's
+# upstream lookup stops at 8 CNAMEs too).
+MAX_CHASE = 8
+
+
+class Handler:
+    def __init__(self, next: Next, config: Config) -> None:
+        self.next = next
+        self.config = config
+        self.index = ClusterIndex(config)
+        self.info: BlockInfo | None = None
+        self.source: Any = None
+        # Called with the tags of every index change; the server registers its fast-path table here.
+        self.invalidators: list[Callable[[set[Hashable]], None]] = []
+        self.index.subscribe(self._changed)
+        self._set_zones(config.zones)
+
+    def _set_zones(self, zones: tuple[str, ...]) -> None:
+        self.zones = zones
+        # Longest first: the most specific zone of ours decides (CoreDNS plugin.Zones.Matches).
+        self._zones = sorted(
+            ((z, tuple(z.rstrip(".").split(".")) if z != "." else ()) for z in zones),
+            key=lambda z: -len(z[1]),
+        )
+        self.records = Records(self.index, self.config, zones)
+
+    def _changed(self, tags: set[Hashable]) -> None:
+        for invalidate in list(self.invalidators):
+            try:
+                invalidate(tags)
+            except Exception:
+                log.exception("fast-path invalidation failed")
+
+    def attach(self, info: BlockInfo) -> None:
+        self.info = info
+        if not self.config.zones:
+            zones: list[str] = []
+            for z in info.zones:
+                zones.extend(normalize_zone(z))
+            self._set_zones(tuple(dict.fromkeys(zones)))
+
+    async def start(self) -> None:
+        if self.config.manifests:
+            from kdns.plugins.kubernetes.manifests import ManifestSource
+
+            self.source = ManifestSource(self.config.manifests, self.index)
+        else:
+            from kdns.plugins.kubernetes.apisource import ApiSource  # type: ignore[import-not-found,unused-ignore]
+
+            self.source = ApiSource(self.config, self.index)
+        await self.source.start()
+        await self.wait_synced(self.config.startup_timeout)
+
+    async def wait_synced(self, timeout: float) -> bool:
+        """Wait up to timeout for the first sync (CoreDNS startup_timeout); then serve anyway."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.index.synced:
+            if loop.time() >= deadline:
+                log.warning("kubernetes API not synced after %.1fs; starting anyway", timeout)
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    async def stop(self) -> None:
+        if self.source is not None:
+            await self.source.stop()
+
+    def ready(self) -> bool:
+        return self.index.synced
+
+    def _zone_of(self, labels: list[str]) -> int | None:
+        n = len(labels)
+        for _, zl in self._zones:
+            k = len(zl)
+            if k <= n and tuple(labels[n - k :]) == zl:
+                return k
+        return None
+
+    async def __call__(self, req: Request) -> Response:
+        if req.qclass not in (1, 255):  # IN, ANY
+            return await self.next(req)
+        labels = [label.decode("latin-1").lower() for label in req.labels]
+        zone_len = self._zone_of(labels)
+        if zone_len is None:
+            return await self.next(req)
+        answer = self.records.lookup(req.labels, labels, zone_len, req.qtype)
+        synced = self.index.synced
+        if answer.rcode == RCODE.NXDOMAIN:
+            if self.config.falls_through(req.qname_lower):
+                return await self.next(req)
+            if not synced:
+                # Until the first list we cannot tell "does not exist" from "not seen yet".
+                return req.answer(RCODE.SERVFAIL, plugin=PLUGIN)
+        cacheable = synced
+        if answer.chase:
+            cacheable = await self._chase(req, answer) and cacheable
+        msg = self._message(req, answer)
+        return Response(msg, plugin=PLUGIN, tags=frozenset(answer.tags) if cacheable else None)
+
+    def _message(self, req: Request, answer: Answer) -> DNSRecord:
+        msg = req.reply(answer.rcode, aa=True)
+        msg.rr = answer.rr
+        msg.auth = answer.auth
+        msg.ar = answer.ar
+        return msg
+
+    async def _chase(self, req: Request, answer: Answer) -> bool:
+        """Append the ExternalName target's records; True when the result came from the index only."""
+        qtype = req.qtype
+        seen: set[str] = set()
+        target = answer.chase
+        for _ in range(MAX_CHASE):
+            name = target + "."
+            if name in seen:
+                return True
+            seen.add(name)
+            labels = target.split(".")
+            zone_len = self._zone_of(labels)
+            if zone_len is None:
+                return await self._resolve_outside(req, answer, name)
+            sub = self.records.lookup([label.encode() for label in labels], labels, zone_len, qtype)
+            answer.rr.extend(sub.rr)
+            answer.tags |= sub.tags
+            if not sub.chase:
+                return True
+            target = sub.chase
+        return True
+
+    async def _resolve_outside(self, req: Request, answer: Answer, name: str) -> bool:
+        qtype = req.qtype
+        resolve = self.info.resolve if self.info is not None else req.resolve
+        if resolve is None:
+            return False
+        try:
+            resp = await resolve(name, qtype)
+        except Exception as e:
+            log.debug("resolving ExternalName target %s %s failed: %s", name, QTYPE.get(qtype), e)
+            return False
+        if resp is not None:
+            answer.rr.extend(resp.msg.rr)
+        return False

@@ -1,0 +1,142 @@
+"""kdns as a process, the way a container runs it: flags, exit codes, signals, reload."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rcode
+import pytest
+
+from conftest import REPO
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                try:
+                    u.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+
+
+def kdns(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kdns", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def ask(port: int, name: str, rdtype: str = "A", timeout: float = 1.0) -> dns.message.Message:
+    return dns.query.udp(dns.message.make_query(name, rdtype), "127.0.0.1", port=port, timeout=timeout)
+
+
+def wait_answering(port: int, proc: subprocess.Popen[str], name: str = "example.org") -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            ask(port, name, timeout=0.2)
+            return
+        except dns.exception.Timeout:
+            continue
+    raise AssertionError("kdns did not start answering")
+
+
+def test_version_and_plugins() -> None:
+    out = kdns("-version")
+    assert out.returncode == 0 and out.stdout.startswith("kdns-")
+    out = kdns("-plugins")
+    assert out.returncode == 0
+    for name in ("dns.kubernetes", "dns.forward", "dns.cache", "dns.file", "dns.health"):
+        assert name in out.stdout
+
+
+def test_missing_corefile_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    out = kdns("-conf", str(tmp_path / "nope"))
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1 and "nope" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bad_corefile_names_file_line_and_directive(tmp_path: Path) -> None:
+    corefile = tmp_path / "Corefile"
+    corefile.write_text(".:1053 {\n    whoami\n    frobnicate on\n}\n")
+    out = kdns("-conf", str(corefile))
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert f"{corefile}:3" in out.stderr and "frobnicate" in out.stderr
+
+
+@contextmanager
+def running(corefile: Path, *extra: str) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kdns", "-conf", str(corefile), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def test_sigterm_with_lameduck_keeps_answering_then_exits_0(tmp_path: Path) -> None:
+    port, health = free_port(), free_port()
+    corefile = tmp_path / "Corefile"
+    corefile.write_text(f".:{port} {{\n bind 127.0.0.1\n whoami\n health 127.0.0.1:{health} {{\n  lameduck 1.5s\n }}\n}}\n")
+    with running(corefile) as proc:
+        wait_answering(port, proc)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert proc.poll() is None
+        assert ask(port, "still.here").rcode() == dns.rcode.NOERROR  # lameduck: still serving
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{health}/health", timeout=2) as resp:
+            assert resp.status == 200
+        assert proc.wait(timeout=10) == 0
+
+
+def test_sigusr1_reloads_and_a_broken_corefile_keeps_the_old_config(tmp_path: Path) -> None:
+    port = free_port()
+    zone = tmp_path / "db.test"
+    zone.write_text(
+        "$ORIGIN test.\n@ 3600 IN SOA ns.test. admin.test. 1 7200 3600 1209600 3600\n"
+        "@ 3600 IN NS ns.test.\nns 3600 IN A 10.0.0.53\nwww 3600 IN A 10.0.0.1\n"
+    )
+    corefile = tmp_path / "Corefile"
+    corefile.write_text(f"test:{port} {{\n bind 127.0.0.1\n file {zone}\n}}\n")
+    with running(corefile) as proc:
+        wait_answering(port, proc, "www.test")
+        assert ask(port, "www.test").answer[0][0].address == "10.0.0.1"
+        # A broken Corefile: logged with file and line, and the old config keeps serving.
+        corefile.write_text(f"test:{port} {{\n bind 127.0.0.1\n file {zone}\n nonsense\n}}\n")
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        assert ask(port, "www.test").answer[0][0].address == "10.0.0.1"
+        # A good new Corefile: swapped in on the same socket.
+        other = tmp_path / "db.other"
+        other.write_text(zone.read_text().replace("10.0.0.1", "10.0.0.2"))
+        corefile.write_text(f"test:{port} {{\n bind 127.0.0.1\n file {other}\n}}\n")
+        proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while ask(port, "www.test").answer[0][0].address != "10.0.0.2":
+            assert time.monotonic() < deadline, "reload did not take effect"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+        assert proc.returncode == 0
+        assert f"{corefile}:4" in out and "nonsense" in out and "keeping the running config" in out
+        assert "Traceback" not in out
