@@ -64,7 +64,9 @@ def get(name: str) -> PluginSpec | None:
             if e.name and e.name.startswith(f"kdns.plugins.{name}"):
                 return None
             raise
-        spec = module.PLUGIN
+        spec = getattr(module, "PLUGIN", None)
+        if spec is None:  # a plugin folder without a plugin in it (an empty namespace package)
+            return None
         _registry[name] = spec
     return spec
 

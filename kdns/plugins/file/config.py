@@ -27,13 +27,18 @@ class Config:
 
 
 def load(path: str, origin: str) -> Zone:
-    """The zone in path read with origin; ZoneFileError naming file and line when it is bad."""
-    try:
-        with open(path, encoding="utf-8") as f:
+    """The zone in path read with origin: OSError when it cannot be read, ZoneFileError naming
+    file and line when it is bad."""
+    with open(path, encoding="utf-8", errors="strict") as f:
+        try:
             text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ZoneFileError(f"cannot read zone file: {e}", path, 0) from None
+        except UnicodeDecodeError as e:
+            raise ZoneFileError(f"not UTF-8 text: {e}", path, 1) from None
     return Zone(origin, parse_zone(text, origin, path), path)
+
+
+def _reason(e: Exception) -> str:
+    return e.strerror if isinstance(e, OSError) and e.strerror else str(e)
 
 
 def as_config_error(e: ZoneFileError) -> ConfigError:
@@ -73,5 +78,5 @@ def parse(d: Directive) -> Config:
     except ZoneFileError as e:
         raise as_config_error(e) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise d.error(f"cannot read zone file '{path}': {e}", d.args[0]) from None
+        raise d.error(f"cannot read zone file '{path}': {_reason(e)}", d.args[0]) from None
     return Config(path=path, zones=tuple(zones), reload=reload, loaded=tuple(loaded))

@@ -16,6 +16,7 @@ import os
 
 from dnslib import RCODE, DNSLabel
 
+from kdns.errors import ConfigError
 from kdns.plugins.file import metrics
 from kdns.plugins.file.config import Config, as_config_error, load
 from kdns.plugins.file.zone import MAX_CHAIN, Answer, Zone
@@ -49,6 +50,8 @@ class Handler:
             zones = [load(self.config.path, origin) for origin in info.zones]
         except ZoneFileError as e:
             raise as_config_error(e) from None
+        except OSError as e:
+            raise ConfigError(f"cannot read zone file '{self.config.path}': {e.strerror or e}") from None
         self.stamp = self._stat()
         self._install(zones)
 
@@ -73,7 +76,7 @@ class Handler:
         self.stamp = stamp
         try:
             fresh = [load(self.config.path, str(zone.origin_name)) for zone in self.zones]
-        except ZoneFileError as e:
+        except (ZoneFileError, OSError) as e:
             log.error("plugin/file: failed to reload %s, keeping the zone loaded: %s", self.config.path, e)
             return False
         if all(new.serial == old.serial for new, old in zip(fresh, self.zones)):

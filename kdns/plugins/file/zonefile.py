@@ -21,7 +21,8 @@ from kdns.errors import KdnsError
 DEFAULT_TTL = 3600
 MAX_INCLUDE_DEPTH = 8
 TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-# Which RDATA fields are domain names, for the types whose fromZone() does not expand them.
+# Which RDATA fields are domain names: dnslib's fromZone() leaves `@` (and, for SRV, relative
+# names) as written.
 NAME_FIELDS = {
     "CNAME": (0,), "NS": (0,), "PTR": (0,), "DNAME": (0,), "MX": (1,), "SRV": (3,), "SOA": (0, 1),
 }
@@ -268,16 +269,19 @@ def _rdata(rtype: str, fields: list[str], origin: DNSLabel) -> RD:
         raise ValueError(f"{rtype} record needs {want} RDATA fields, got {len(fields)}")
     if not fields:
         raise ValueError(f"{rtype} record without RDATA")
-    if rtype == "A":
-        ipaddress.IPv4Address(fields[0])
-    elif rtype == "AAAA":
-        ipaddress.IPv6Address(fields[0])
+    try:
+        if rtype == "A":
+            ipaddress.IPv4Address(fields[0])
+        elif rtype == "AAAA":
+            ipaddress.IPv6Address(fields[0])
+    except ValueError:
+        raise ValueError(f"invalid {'IPv4' if rtype == 'A' else 'IPv6'} address '{fields[0]}'") from None
     for index in NAME_FIELDS.get(rtype, ()):
         fields[index] = str(absolute(fields[index], origin))
-    if rtype == "SRV":
-        # dnslib's SRV.fromZone keeps the target as written: give it the absolute name.
-        for index in range(3):
-            int(fields[index])
+    if rtype == "SRV" and not all(f.isdigit() and int(f) < 65536 for f in fields[:3]):
+        raise ValueError("SRV priority, weight and port must be numbers from 0 to 65535")
+    if rtype == "MX" and not (fields[0].isdigit() and int(fields[0]) < 65536):
+        raise ValueError(f"MX preference must be a number from 0 to 65535, got '{fields[0]}'")
     if rtype == "SOA":
         fields[2:] = [str(parse_ttl(f)) for f in fields[2:]]
     cls = RDMAP.get(rtype)

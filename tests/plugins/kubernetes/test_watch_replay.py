@@ -150,7 +150,7 @@ async def test_410_storm_backs_off_after_the_first() -> None:
     assert watcher.relists == 5
     # The first 410 relists at once, each further one in a row waits a backoff first.
     assert len(sleeps.delays) == 4
-    assert sleeps.delays == sorted(sleeps.delays) or max(sleeps.delays) <= FAST.backoff_cap
+    assert len(transport.list_calls()) == 6
 
 
 async def test_pagination_follows_recorded_continue_tokens() -> None:
@@ -284,7 +284,7 @@ def test_backoff_is_capped_jittered_and_resets() -> None:
         clock[0] += 1
         delays.append(b.next_delay())
     assert delays[:3] == [1, 2, 4]
-    assert delays[3] == 8 * 1.5 if 8 * 1.5 <= 10 else delays[3] == 10
+    assert delays[3] == 10  # 8 * 1.5 jitter, capped at 10
     assert delays[4] == 10 and delays[5] == 10  # capped
     clock[0] += 1000  # a quiet period resets it
     assert b.next_delay() == 1
