@@ -18,6 +18,8 @@ class Response:
     # (server/fastpath.py) until the plugin invalidates one of these tags. Such a response must be
     # computed without suspending, so no state change can slip between computing and storing it.
     tags: frozenset[Hashable] | None = None
+    # extra["error"]: the text of an error behind this answer; the errors plugin logs it (CoreDNS
+    # logs every error a plugin returns).
     extra: dict[str, object] = field(default_factory=dict)
 
     @property

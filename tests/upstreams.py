@@ -231,7 +231,7 @@ class _UdpSide(asyncio.DatagramProtocol):
     def __init__(self, server: FakeUpstream) -> None:
         self.server = server
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         task = asyncio.get_running_loop().create_task(self.server._answer_udp(data, addr))
         self.server._tasks.add(task)
         task.add_done_callback(self.server._tasks.discard)
@@ -336,7 +336,7 @@ async def ask(
     done: asyncio.Future[bytes] = loop.create_future()
 
     class Side(asyncio.DatagramProtocol):
-        def datagram_received(self, got: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+        def datagram_received(self, got: bytes, addr: tuple[str, int]) -> None:
             if not done.done():
                 done.set_result(got)
 

@@ -13,7 +13,9 @@ from kdns.response import Response
 
 async def no_next_plugin(req: Request) -> Response:
     """The end of every chain: CoreDNS answers SERVFAIL when no plugin wrote a response."""
-    return req.answer(RCODE.SERVFAIL)
+    resp = req.answer(RCODE.SERVFAIL)
+    resp.extra["error"] = "no next plugin found"
+    return resp
 
 
 def build_chain(uses: Sequence[Any]) -> tuple[Any, list[Any]]:

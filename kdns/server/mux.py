@@ -16,6 +16,8 @@ from kdns.server.fastpath import AnswerTable
 
 log = logging.getLogger(__name__)
 
+ZONE_TRANSFERS = frozenset((QTYPE.AXFR, QTYPE.IXFR))
+
 
 class Block:
     """One server block at run time: its zones, its chain, and a way to query itself."""
@@ -97,6 +99,11 @@ class Listener:
             return out
         if req.edns is not None and req.edns.version > 0:
             return wire.badvers(req)  # RFC 6891 section 6.1.3
+        if req.qtype in ZONE_TRANSFERS:
+            # kdns has no `transfer` plugin: zone transfers are refused, as CoreDNS does without it.
+            out, _ = wire.pack(req, req.reply(RCODE.REFUSED))
+            block.metrics[zone].record(proto, family, req.type_name, "REFUSED", "", len(data), len(out), perf_counter() - start)
+            return out
         req.zone = zone
         req.resolve = block.resolve
         try:

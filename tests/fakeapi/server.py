@@ -422,7 +422,7 @@ class FakeApi:
         old = self._objects[kind].get(key)
         if old is None:
             raise KeyError(f"{kind} {key} not found")
-        item = merge_patch(old, dict(patch))
+        item = merge_patch(copy.deepcopy(old), dict(patch))
         item["metadata"]["name"] = name
         if namespace:
             item["metadata"]["namespace"] = namespace

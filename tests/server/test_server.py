@@ -196,3 +196,10 @@ async def test_health_ready_and_metrics_endpoints() -> None:
         assert sample("coredns_plugin_enabled", zone="example.org.", name="file") == 1
         assert any(line.startswith("coredns_build_info{") for line in lines)
         assert any(line.startswith("coredns_panics_total ") for line in lines)
+
+
+async def test_zone_transfers_are_refused() -> None:
+    async with kdns_server(ZONE_COREFILE) as server:
+        for rdtype in ("AXFR", "IXFR"):
+            reply = await server.query("example.org", rdtype, tcp=True)
+            assert reply.rcode() == dns.rcode.REFUSED and not reply.answer

@@ -7,7 +7,7 @@ record's TTL and its MINIMUM field), capped by the denial TTL; one without a SOA
 
 from __future__ import annotations
 
-from dnslib import QTYPE, RCODE, RR, DNSRecord
+from dnslib import QTYPE, RCODE, RR, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
 
 from kdns.plugins.cache.config import MIN_TTL
 from kdns.request import Request
@@ -85,13 +85,17 @@ class Item:
 
     def to_msg(self, req: Request, ttl: int) -> DNSRecord:
         """A reply to req from this item, every record with the given TTL."""
-        msg = req.reply(self.rcode)
-        header = msg.header
-        header.aa = self.aa
-        header.ra = self.ra
-        # CoreDNS: AD only for a client that asked for DNSSEC (DO) or set AD itself (RFC 6840 5.7-5.8).
-        header.ad = self.ad if (req.do or req.flags & 0x0020) else 0
-        owner = msg.q.qname
+        # The header as one bitmap (dnslib's per-bit setters cost more than the rest of a hit):
+        # QR, the query's opcode, RD and CD, the stored AA, RA and rcode. AD only for a client that
+        # asked for DNSSEC (DO) or set AD itself (CoreDNS; RFC 6840 sections 5.7-5.8).
+        flags = req.flags
+        ad = self.ad and (req.do or flags & 0x0020)
+        bitmap = (
+            0x8000 | (flags & 0x7800) | (flags & 0x0110) | (self.aa << 10) | (self.ra << 7)
+            | (0x0020 if ad else 0) | (self.rcode & 0xF)
+        )
+        owner = DNSLabel(list(req.labels))
+        msg = DNSRecord(DNSHeader(id=req.id, bitmap=bitmap), q=DNSQuestion(owner, req.qtype, req.qclass))
         msg.rr = [RR(owner if is_q else rr.rname, rr.rtype, rr.rclass, ttl, rr.rdata) for rr, is_q in self.answer]
         if self.authority:
             msg.auth = [
@@ -101,6 +105,7 @@ class Item:
             msg.ar = [
                 RR(owner if is_q else rr.rname, rr.rtype, rr.rclass, ttl, rr.rdata) for rr, is_q in self.additional
             ]
+        msg.set_header_qa()
         return msg
 
 

@@ -134,7 +134,7 @@ class Handler:
     async def _chase(self, req: Request, answer: Answer) -> bool:
         """Append the ExternalName target's records; True when the result came from the index only."""
         qtype = req.qtype
-        seen: set[str] = set()
+        seen = {req.qname_lower}
         target = answer.chase
         for _ in range(MAX_CHASE):
             name = target + "."

@@ -19,10 +19,11 @@ alter an answer touches at least one tag of that answer:
   ("ns", ns)           the existence/exposure of a namespace: <ns>.svc, <ns>.pod and every name
                        below them carry it. Touched when a namespace appears, goes, or enters or
                        leaves the `namespaces`/`namespace_labels` filter (not on other edits).
-  ("ip", ip)           the PTR of ip (answer or NXDOMAIN). Touched for the old and new cluster
-                       IPs of a changed Service, the old and new ready endpoint IPs of a service
-                       whose endpoints or Service changed, and all of those in a namespace whose
-                       exposure changed.
+  ("ip", ip)           the PTR of ip (answer or NXDOMAIN). Touched for a cluster IP that joins or
+                       leaves a Service, a ready endpoint IP whose (ip, label) entry of a service
+                       appears or goes, every endpoint IP of a service that appears, goes or turns
+                       ExternalName, and all cluster/endpoint IPs of a namespace whose exposure
+                       changed.
   ("pod", ns, ip)      `pods verified` answers for <dashed ip>.<ns>.pod. Touched for the old and new
                        IPs of a changed Pod.
   ("soa",)             the apex SOA answers. Touched on every change, because the serial moves.
@@ -285,10 +286,14 @@ class ClusterIndex:
             for ip in new.cluster_ips:
                 self._services_by_ip[ip] = self._services_by_ip.get(ip, ()) + (new,)
         touched: set[Tag] = {("svc", ns, name)}
-        for svc in (old, new):
-            if svc is not None:
-                touched.update(("ip", ip) for ip in svc.cluster_ips)
-        touched.update(("ip", ip) for ip in self.endpoints(ns, name).ips)
+        # A cluster IP's PTR changes when the IP joins or leaves this service (or it comes or goes).
+        old_ips = set(old.cluster_ips) if old is not None else set()
+        new_ips = set(new.cluster_ips) if new is not None else set()
+        touched.update(("ip", ip) for ip in old_ips ^ new_ips)
+        # Endpoint PTRs name the service: they change only when it appears, goes, or turns
+        # ExternalName (whose slices are ignored) or back.
+        if (old is None or old.is_external) != (new is None or new.is_external):
+            touched.update(("ip", ip) for ip in self.endpoints(ns, name).ips)
         return touched
 
     def _set_slice(self, kind: str, key: Key, new: EndpointSlice | None) -> set[Tag]:
@@ -337,7 +342,10 @@ class ClusterIndex:
         else:
             self._endpoints.pop(svc_key, None)
         touched: set[Tag] = {("svc", *svc_key)}
-        touched.update(("ip", ip) for ip in old_ips | new_ips)
+        # A PTR of an endpoint IP names (label, service): only IPs whose names changed are touched.
+        old_names = {(a.ip, a.label) for a in old.addresses}
+        new_names = {(a.ip, a.label) for a in fresh.addresses}
+        touched.update(("ip", ip) for ip, _ in old_names ^ new_names)
         return touched
 
     def _set_pod(self, key: Key, new: Pod | None) -> set[Tag]:

@@ -6,7 +6,9 @@ As CoreDNS's plugin/whoami: AA set, empty answer, an A or AAAA with the client's
 
 from __future__ import annotations
 
-from dnslib import AAAA, SRV, A, DNSLabel, QTYPE, RR
+import ipaddress
+
+from dnslib import CLASS, AAAA, SRV, A, DNSLabel, QTYPE, RR
 
 from kdns.plugins.whoami.config import Config
 from kdns.request import Request
@@ -24,11 +26,15 @@ class Handler:
         host, port = req.client
         # The question's own labels: dnslib then compresses to the question and echoes its case.
         owner = DNSLabel(list(req.labels))
-        if req.family == 2:
-            address = RR(owner, QTYPE.AAAA, req.qclass, 0, AAAA(host.split("%", 1)[0]))
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+        # Go's net.IP.To4 (CoreDNS's state.Family) sees an IPv4-mapped IPv6 address as IPv4.
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if ip.version == 6:
+            address = RR(owner, QTYPE.AAAA, CLASS.IN, 0, AAAA(str(ip)))
         else:
-            address = RR(owner, QTYPE.A, req.qclass, 0, A(host))
+            address = RR(owner, QTYPE.A, CLASS.IN, 0, A(str(ip)))
         srv_owner = DNSLabel([b"_" + req.proto.encode()] + list(req.labels))
-        srv = RR(srv_owner, QTYPE.SRV, req.qclass, 0, SRV(0, 0, port, "."))
+        srv = RR(srv_owner, QTYPE.SRV, CLASS.IN, 0, SRV(0, 0, port, "."))
         resp.msg.ar = [address, srv]
         return resp

@@ -425,3 +425,27 @@ async def test_serve_stale_through_forward_while_upstream_silent():
         finally:
             await h.stop()
             await fwd.stop()
+
+
+async def test_reply_header_from_item_and_asker():
+    backend = Backend()
+    original = backend.__call__
+
+    async def authoritative(req):
+        resp = await original(req)
+        resp.msg.header.aa = 1
+        resp.msg.header.ad = 1
+        return resp
+
+    h = Handler(authoritative, parse(directive(". {\n cache\n}\n", "cache")))
+    await h(request("www.example.org."))
+    resp = await h(request("www.example.org.", id=5))
+    header = resp.msg.header
+    assert resp.plugin == "cache" and header.id == 5 and header.qr == 1
+    assert header.aa == 1 and header.rd == 1 and header.ra == 1
+    assert header.ad == 0  # the asker set neither DO nor AD (RFC 6840 section 5.8)
+    await h(request("www.example.org.", do=True))
+    resp = await h(request("www.example.org.", do=True))
+    assert resp.plugin == "cache" and resp.msg.header.ad == 1
+    packed = resp.msg.pack()
+    assert packed[6:8] == b"\x00\x01"  # ANCOUNT as packed

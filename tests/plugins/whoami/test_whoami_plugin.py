@@ -63,3 +63,8 @@ async def test_ipv6_over_tcp_any_type() -> None:
 async def test_root_name() -> None:
     resp = await Handler(never, Config())(request(".", "A", ("127.0.0.1", 1), "udp"))
     assert [str(rr.rname) for rr in resp.msg.ar] == [".", "_udp."]
+
+
+async def test_ipv4_mapped_client_gets_an_a_record() -> None:
+    resp = await Handler(never, Config())(request("example.org.", "A", ("::ffff:192.0.2.9", 5), "udp"))
+    assert [(QTYPE[rr.rtype], str(rr.rdata)) for rr in resp.msg.ar][0] == ("A", "192.0.2.9")

@@ -1,0 +1,120 @@
+"""kdns fed by the fake Kubernetes API (tests/fakeapi): sync time and programming latency.
+
+The fake API runs in this process (pinned to the load core, with dnsperf's core); kdns runs pinned
+to the server core and watches it with `endpoint http://127.0.0.1:PORT`, as it would a real
+apiserver. Programming latency is what a client sees: from the moment the API server has stored a
+new Service (and streams it to the watchers) until a DNS query for its name is answered with its
+address; removal latency is the same for a delete until the name is NXDOMAIN. Both also prove that
+the fast path never serves a stale answer: the name was asked (and its negative answer cached)
+before each change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import dns.asyncquery
+import dns.exception
+import dns.message
+import dns.rcode
+import dns.rdatatype
+
+from bench import kdnsserver, procs
+from bench.cluster import Cluster
+
+
+@dataclass(frozen=True)
+class Programming:
+    added: tuple[float, ...]  # seconds, per sample
+    removed: tuple[float, ...]
+    sync_seconds: float  # kdns start -> /ready while listing the fake API
+    rss: int
+
+    @staticmethod
+    def percentile(values: tuple[float, ...], p: float) -> float:
+        ordered = sorted(values)
+        rank = max(1, min(len(ordered), -(-len(ordered) * p // 100)))
+        return ordered[int(rank) - 1]
+
+
+def _service(i: int) -> dict[str, Any]:
+    ip = f"10.97.{i // 250}.{i % 250 + 1}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": f"prog-{i}", "namespace": "ns-00"},
+        "spec": {"clusterIP": ip, "clusterIPs": [ip], "type": "ClusterIP",
+                 "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]},
+    }
+
+
+async def _rcode_and_answers(name: str, port: int) -> tuple[int, int]:
+    q = dns.message.make_query(name, dns.rdatatype.A)
+    try:
+        r = await dns.asyncquery.udp(q, "127.0.0.1", port=port, timeout=0.5)
+    except dns.exception.Timeout:
+        return -1, 0
+    return r.rcode(), sum(len(rrset) for rrset in r.answer)
+
+
+async def _until(name: str, port: int, want_answer: bool, limit: float = 10.0) -> float:
+    """Poll (every ~0.5 ms) until the name answers (or is NXDOMAIN); seconds since the call."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit:
+        rcode, answers = await _rcode_and_answers(name, port)
+        if want_answer and rcode == dns.rcode.NOERROR and answers:
+            return time.perf_counter() - start
+        if not want_answer and rcode == dns.rcode.NXDOMAIN:
+            return time.perf_counter() - start
+        await asyncio.sleep(0.0005)
+    raise RuntimeError(f"{name} did not {'appear' if want_answer else 'vanish'} within {limit:.0f} s")
+
+
+async def _run(directory: str, cluster: Cluster, samples: int, upstream: int) -> Programming:
+    from tests.fakeapi import FakeApi
+
+    api = FakeApi(objects=cluster.api_objects())
+    await api.start()
+    ports = kdnsserver.Ports.pick()
+    corefile = kdnsserver.cluster_corefile(ports, upstream, endpoint=api.url)
+    # The ready wait blocks: run it off the loop so the fake API can answer the lists meanwhile.
+    server = await asyncio.to_thread(kdnsserver.start, directory, corefile, ports, tag="kdns-api")
+    try:
+        assert server.ready_seconds is not None
+        rss = server.rss()
+        added, removed = [], []
+        rng = random.Random(5)
+        for i in range(samples):
+            name = f"prog-{i}.ns-00.svc.cluster.local."
+            if (await _rcode_and_answers(name, ports.dns))[0] != dns.rcode.NXDOMAIN:
+                raise RuntimeError(f"{name} answered before it was created")
+            api.create(_service(i))
+            added.append(await _until(name, ports.dns, want_answer=True))
+            await asyncio.sleep(0.01 + rng.random() * 0.02)
+            api.delete("Service", f"prog-{i}", "ns-00")
+            removed.append(await _until(name, ports.dns, want_answer=False))
+            await asyncio.sleep(0.01 + rng.random() * 0.02)
+        return Programming(tuple(added), tuple(removed), server.ready_seconds, rss)
+    finally:
+        await asyncio.to_thread(server.stop)
+        await api.stop()
+
+
+def programming(directory: str, cluster: Cluster, samples: int, upstream: int) -> Programming:
+    """Sync from the fake API and programming latency; this process runs on the load core meanwhile."""
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {procs.LOAD_CPU})
+    try:
+        return asyncio.run(_run(directory, cluster, samples, upstream))
+    finally:
+        os.sched_setaffinity(0, previous)
+
+
+def median(values: tuple[float, ...]) -> float:
+    return statistics.median(values)

@@ -1,0 +1,90 @@
+"""The manifests source (kdns extension): files and directories, reload on change, broken files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+from plugins.kubernetes.k8s_cases import ask, config, handler
+
+from kdns.plugins.kubernetes.index import ClusterIndex
+from kdns.plugins.kubernetes.manifests import ManifestSource, load
+
+Z = "cluster.local."
+
+SERVICE = """
+apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec: {{clusterIP: {ip}}}
+"""
+
+
+def test_load_shapes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.yaml").write_text(SERVICE.format(ip="10.0.0.1") + "---\n---\nkind: ConfigMap\nmetadata: {name: x}\n")
+    (tmp_path / "sub" / "b.json").write_text(json.dumps({
+        "kind": "EndpointSliceList", "items": [
+            {"metadata": {"name": "s", "namespace": "other", "labels": {"kubernetes.io/service-name": "db"}},
+             "endpoints": [{"addresses": ["10.1.0.1"]}]}]}))
+    (tmp_path / "notes.txt").write_text("not a manifest")
+    (tmp_path / ".hidden.yaml").write_text(": broken")
+    objs = load([str(tmp_path)])
+    assert [s["metadata"]["namespace"] for s in objs["Service"]] == ["default"]
+    assert objs["EndpointSlice"][0]["kind"] == "EndpointSlice"
+    # namespaces used by objects exist without being listed
+    assert sorted(n["metadata"]["name"] for n in objs["Namespace"]) == ["default", "other"]
+
+
+async def test_reload_on_change_and_broken_file_keeps_state(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "cluster.yaml"
+    path.write_text(SERVICE.format(ip="10.0.0.1"))
+    h = handler(config(manifests=(str(path),)), load=False)
+    h.source = None
+    source = ManifestSource([str(path)], h.index, interval=0.02)
+    await source.start()
+    try:
+        name = f"web.default.svc.{Z}"
+        assert [str(r.rdata) for r in (await ask(h, name, "A")).msg.rr] == ["10.0.0.1"]
+        serial = h.index.serial
+        path.write_text(SERVICE.format(ip="10.0.0.2"))
+        os.utime(path, ns=(1, 1))  # a different mtime even on coarse clocks
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if (await ask(h, name, "A")).msg.rr[0].rdata.__str__() == "10.0.0.2":
+                break
+        assert [str(r.rdata) for r in (await ask(h, name, "A")).msg.rr] == ["10.0.0.2"]
+        assert h.index.serial > serial
+        path.write_text("kind: Service\nmetadata: {name: [\n")
+        await asyncio.sleep(0.2)
+        assert "keeping the previous state" in caplog.text
+        assert [str(r.rdata) for r in (await ask(h, name, "A")).msg.rr] == ["10.0.0.2"]
+        path.unlink()
+        await asyncio.sleep(0.2)
+        assert [str(r.rdata) for r in (await ask(h, name, "A")).msg.rr] == ["10.0.0.2"]
+        # a new file in place: the state is exactly its contents
+        path.write_text("kind: Namespace\nmetadata: {name: default}\n")
+        await asyncio.sleep(0.2)
+        assert (await ask(h, name, "A")).msg.header.rcode == 3
+        assert (await ask(h, f"default.svc.{Z}", "A")).msg.header.rcode == 0
+    finally:
+        await source.stop()
+
+
+def test_missing_path_is_not_synced(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    index = ClusterIndex()
+    assert not ManifestSource([str(tmp_path / "nope")], index).reload()
+    assert not index.synced
+
+
+def test_pods_only_when_needed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "p.yaml").write_text(
+        "kind: Pod\nmetadata: {name: p, namespace: n}\nstatus: {phase: Running, podIP: 10.2.0.1}\n")
+    index = ClusterIndex(config(pods="verified"))
+    assert ManifestSource([str(tmp_path)], index).reload()
+    assert [p.name for p in index.pods_by_ip("10.2.0.1")] == ["p"]
+    assert index.namespace_exposed("n")
+    plain = ClusterIndex(config())
+    assert ManifestSource([str(tmp_path)], plain).reload()
+    assert plain.pods_by_ip("10.2.0.1") == ()
