@@ -74,7 +74,9 @@ def forward_corefile(ports: Ports, upstream: int) -> str:
 
 def start(directory: str, corefile: str, ports: Ports, *, workers: int = 1, tag: str = "kdns",
           cpus: str = str(procs.SERVER_CPU), timeout: float = 120.0, profile: str = "") -> procs.ServerProcess:
-    """`python -m kdns -conf FILE` pinned to cpus; ready_seconds = start -> /ready 200.
+    """`python -m kdns -conf FILE` pinned to cpus, returned once /ready is 200 and it answers queries.
+
+    ready_seconds: start -> /ready 200; serving_seconds: start -> also answering on its DNS port.
 
     profile: a path for cProfile's output (the process must then stop cleanly, by SIGTERM).
     """
@@ -93,6 +95,7 @@ def start(directory: str, corefile: str, ports: Ports, *, workers: int = 1, tag:
     server = procs.start(tag, argv, ports.dns, os.path.join(directory, f"{tag}.log"), cpus=cpus, env=env, cwd=REPO)
     try:
         server.wait_ready_http(f"http://127.0.0.1:{ports.ready}/ready", timeout)
+        server.wait_ready_dns("dns-version.cluster.local.", timeout, "TXT", rcode=None)
     except BaseException:
         server.stop()
         raise

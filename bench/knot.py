@@ -58,13 +58,14 @@ def write_config(directory: str, port: int, zones: dict[str, str]) -> str:
 
 def start(directory: str, zones: dict[str, str], port: int | None = None, cpus: str = str(procs.SERVER_CPU),
           timeout: float = 60.0) -> procs.ServerProcess:
-    """knotd pinned to cpus; ready_seconds = start -> the first zone's SOA answered."""
+    """knotd pinned to cpus; ready = serving = start -> every zone's SOA answered."""
     port = port or procs.free_port()
     conf = write_config(directory, port, zones)
     server = procs.start("knot", [knotd(), "-c", conf], port, os.path.join(directory, "knotd.log"), cpus=cpus)
     try:
         for zone in zones:
             server.wait_ready_dns(zone + ".", timeout)
+        server.ready_seconds = server.serving_seconds
     except BaseException:
         server.stop()
         raise

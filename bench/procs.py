@@ -131,7 +131,8 @@ class ServerProcess:
     port: int
     started: float
     log_path: str
-    ready_seconds: float | None = None
+    ready_seconds: float | None = None  # start -> its ready signal (/ready 200, or a zone's SOA)
+    serving_seconds: float | None = None  # start -> ready and answering DNS queries
 
     @property
     def pid(self) -> int:
@@ -168,17 +169,18 @@ class ServerProcess:
             time.sleep(0.005)
         raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s:\n{self.log_tail()}")
 
-    def wait_ready_dns(self, name: str, timeout: float) -> float:
-        """Seconds from start until name's SOA is answered NOERROR (knot: the zone is loaded)."""
+    def wait_ready_dns(self, name: str, timeout: float, qtype: str = "SOA", rcode: int | None = 0) -> float:
+        """Seconds from start until a query for name is answered (with rcode, unless None: any answer)."""
         deadline = self.started + timeout
         while time.perf_counter() < deadline:
             if not self.alive():
                 raise RuntimeError(f"{self.name} exited ({self.popen.returncode}):\n{self.log_tail()}")
-            if dns_rcode(self.port, name, timeout=0.05) == 0:
-                self.ready_seconds = time.perf_counter() - self.started
-                return self.ready_seconds
-            time.sleep(0.005)
-        raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s:\n{self.log_tail()}")
+            got = dns_rcode(self.port, name, qtype, timeout=0.01)
+            if got is not None and (rcode is None or got == rcode):
+                self.serving_seconds = time.perf_counter() - self.started
+                return self.serving_seconds
+            time.sleep(0.002)
+        raise RuntimeError(f"{self.name} not answering after {timeout:.0f} s:\n{self.log_tail()}")
 
     def stop(self, timeout: float = 10.0) -> None:
         if not self.alive():

@@ -48,7 +48,7 @@ class Histogram:
         self.total += value
 
     def family_samples(self) -> tuple[list[tuple[str, float]], float]:
-        buckets = []
+        buckets: list[tuple[str, float]] = []
         running = 0
         for bound, count in zip(self.bounds, self.counts):
             running += count

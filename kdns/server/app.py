@@ -189,26 +189,26 @@ class App:
             for use in bc.plugins:
                 if use.spec.service is None or not self.services:
                     continue
-                key = (use.name, use.spec.service_key(use.config) if use.spec.service_key else id(use))
-                if key in gen.services:
+                service_key = (use.name, use.spec.service_key(use.config) if use.spec.service_key else id(use))
+                if service_key in gen.services:
                     continue
-                reused = previous.services.get(key) if previous else None
+                reused = previous.services.get(service_key) if previous else None
                 if reused is not None and getattr(reused, "config", None) == use.config:
-                    gen.services[key] = reused
+                    gen.services[service_key] = reused
                 else:
-                    gen.services[key] = use.spec.service(use.config, self)
+                    gen.services[service_key] = use.spec.service(use.config, self)
         try:
             for block in gen.blocks:
                 for handler in block.handlers:
                     attach = getattr(handler, "attach", None)
                     if attach is not None:
                         attach(block)
-            for key, service in gen.services.items():
-                if previous is not None and previous.services.get(key) is service:
+            for started_key, service in gen.services.items():
+                if previous is not None and previous.services.get(started_key) is service:
                     continue
-                if previous is not None and key in previous.services:
+                if previous is not None and started_key in previous.services:
                     # Same kind and address, new config: the old one must free the port first.
-                    await _call(previous.services.pop(key), "stop")
+                    await _call(previous.services.pop(started_key), "stop")
                 await _call(service, "start")
                 gen.started.append(service)
             for block in gen.blocks:
@@ -236,11 +236,12 @@ class App:
                     task.cancel()
             raise
         for address, sockets in list(self.sockets.items()):
-            routes = gen.routes.get(address)
-            if routes is None:
+            if address not in gen.routes:
                 self._close_sockets(self.sockets.pop(address))
                 continue
+            routes = gen.routes[address]
             sockets.listener.set_routes(routes)
+            _feed_invalidations(routes, sockets.listener.table.invalidate)
 
     async def _listen(self, host: str, port: int) -> Sockets:
         loop = asyncio.get_running_loop()
@@ -261,14 +262,14 @@ class App:
             assert sockets is not None
             family = "2" if ":" in bind_host else "1"
             transport, protocol = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(listener, family, self.settings), sock=udp  # type: ignore[arg-type]
+                lambda: UdpProtocol(listener, family, self.settings), sock=udp
             )
             sockets.transports.append(transport)
             sockets.udp.append(protocol)
             tcp = tcp_socket(bind_host, listener.port, self.reuse_port)
             state = TcpState()
             server = await loop.create_server(
-                lambda: TcpProtocol(listener, family, self.settings, state), sock=tcp  # type: ignore[arg-type]
+                lambda: TcpProtocol(listener, family, self.settings, state), sock=tcp
             )
             sockets.servers.append(server)
             sockets.tcp_states.append(state)
@@ -307,13 +308,22 @@ class App:
                 log.exception("stopping %s failed", _plugin_name(item))
 
     def _publish_enabled(self, gen: Generation) -> None:
-        enabled = set()
+        enabled: set[tuple[str, str, str]] = set()
         for (host, port), routes in gen.routes.items():
             sockets = self.sockets.get((host, port))
             server = sockets.listener.server if sockets else f"dns://{host}:{port}"
             for zone, block in routes:
                 enabled.update((server, zone, name) for name in block.plugin_names)
         DNS.set_enabled(enabled)
+
+
+def _feed_invalidations(routes: list[tuple[str, Block]], invalidate: Any) -> None:
+    """Let every handler that tags answers (kubernetes) drop them from this listener's table."""
+    for _zone, block in routes:
+        for handler in block.handlers:
+            invalidators = getattr(handler, "invalidators", None)
+            if invalidators is not None and invalidate not in invalidators:
+                invalidators.append(invalidate)
 
 
 def _bind_hosts(bc: Any) -> list[str]:

@@ -1,0 +1,415 @@
+"""python -m bench [--quick] [--out FILE] [--keep DIR]: kdns against knot on one core each (issue 7).
+
+Servers run pinned to CPU 0 (taskset -c 0), dnsperf and this process on CPU 1. See bench/README.md
+for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench import apisync, dnsperf, kdnsserver, knot, measure, procs
+from bench import report as fmt
+from bench.cluster import S1, S2, Cluster, ClusterSpec, write_queries
+from bench.report import Report, Row
+
+REPO = kdnsserver.REPO
+RMEM_WANTED = 8 * 2**20
+
+# --quick: the same steps on small clusters, to check the harness in well under a minute.
+S1_QUICK = ClusterSpec("S1 (quick)", namespaces=4, clusterip_services=100, clusterip_endpoints=3,
+                       headless_services=20, headless_endpoints=5)
+S2_QUICK = ClusterSpec("S2 (quick)", namespaces=5, clusterip_services=900, clusterip_endpoints=5,
+                       headless_services=100, headless_endpoints=5)
+PODS_FULL = 150_000
+PODS_QUICK = 15_000
+
+
+def say(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def ensure_tools() -> None:
+    """dnsperf and knotd from Debian when missing (apt-get as root)."""
+    missing = [pkg for tool, pkg in (("dnsperf", "dnsperf"), ("knotd", "knot"))
+               if shutil.which(tool) is None and not os.path.exists(f"/usr/sbin/{tool}")]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise SystemExit(f"bench: missing {' '.join(missing)}; run: sudo apt-get install -y {' '.join(missing)}")
+    say(f"installing {' '.join(missing)}")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "install", "-y", *missing], check=True, env=env)
+
+
+def raise_rmem_max() -> str:
+    """kdns asks for a 4 MiB SO_RCVBUF; the kernel grants at most net.core.rmem_max."""
+    path = "/proc/sys/net/core/rmem_max"
+    try:
+        with open(path, encoding="ascii") as f:
+            current = int(f.read())
+    except OSError as e:
+        return f"net.core.rmem_max unreadable ({e.strerror})"
+    if current >= RMEM_WANTED:
+        return f"net.core.rmem_max = {current} (left as is)"
+    try:
+        with open(path, "w", encoding="ascii") as f:
+            f.write(str(RMEM_WANTED))
+        return f"net.core.rmem_max raised from {current} to {RMEM_WANTED} (sysctl -w net.core.rmem_max={RMEM_WANTED})"
+    except OSError as e:
+        return f"net.core.rmem_max = {current}; could not raise it to {RMEM_WANTED} ({e.strerror})"
+
+
+@dataclass
+class Files:
+    """Everything generated for one cluster spec."""
+
+    cluster: Cluster
+    manifests: str
+    zones: dict[str, str]
+    mix: str
+    distinct: str
+
+
+def build(spec: ClusterSpec, work: str, plan: measure.Plan, zones: bool = True) -> Files:
+    t = time.perf_counter()
+    cluster = Cluster(spec)
+    base = os.path.join(work, spec.name.split()[0].lower() + ("-pods" if spec.pods else ""))
+    manifests = os.path.join(base, "manifests")
+    cluster.write_manifests(manifests)
+    zone_files = cluster.write_zones(os.path.join(base, "zones")) if zones else {}
+    mix = write_queries(os.path.join(base, "mix.txt"), cluster.query_mix(plan.query_lines))
+    distinct = write_queries(os.path.join(base, "distinct.txt"), cluster.distinct_names())
+    say(f"{spec.name}: {spec.describe()} written in {time.perf_counter() - t:.1f} s")
+    return Files(cluster, manifests, zone_files, mix, distinct)
+
+
+@dataclass
+class ServerFigures:
+    """The head-to-head figures of one server on S1."""
+
+    sync: float | None = None
+    rss: int | None = None
+    rss_loaded: int | None = None
+    max: measure.MaxQps | None = None
+    loads: dict[int, measure.Load] | None = None
+    latency: measure.Load | None = None
+    tcp: dnsperf.Result | None = None
+
+
+class Bench:
+    def __init__(self, plan: measure.Plan, work: str) -> None:
+        self.plan = plan
+        self.work = work
+        self.report = Report("kdns benchmark" + (" (--quick smoke run: small clusters, short runs)" if plan.quick else ""))
+        self.knot: procs.ServerProcess | None = None
+        self.kdns_fig = ServerFigures()
+        self.knot_fig = ServerFigures()
+        self.rcvbuf_warnings: list[str] = []
+
+    def section(self, name: str, fn: Callable[[], None]) -> None:
+        say(name)
+        t = time.perf_counter()
+        try:
+            fn()
+        except Exception as e:  # one broken section must not lose the others' figures
+            say(f"{name} failed: {type(e).__name__}: {e}")
+            self.report.failed(name, e)
+        say(f"{name}: {time.perf_counter() - t:.0f} s")
+
+    # -- shared steps ----------------------------------------------------------------------------
+
+    def head_to_head(self, server: procs.ServerProcess, files: Files, fig: ServerFigures) -> None:
+        """Max QPS, CPU per query at fixed rates, latency, TCP: the same for both servers."""
+        assert server.ready_seconds is not None
+        fig.sync, fig.rss = server.ready_seconds, server.rss()
+        fig.max = measure.max_qps(server.port, files.mix, self.plan)
+        say(f"  {server.name}: max {fig.max.value:,.0f} qps (searches {[round(v) for v in fig.max.searches]})")
+        fig.loads = {}
+        for rate in self.plan.rates:
+            verbose = rate == self.plan.latency_rate
+            load = measure.fixed_rate(server, files.mix, rate, self.plan.fixed_seconds, self.plan, verbose=verbose)
+            fig.loads[rate] = load
+            if verbose:
+                fig.latency = load
+            say(f"  {server.name}: {rate} qps -> {load.us_per_query:.1f} µs/query, lost {load.result.lost}")
+        fig.tcp = measure.unlimited(server.port, files.mix, self.plan.fixed_seconds, self.plan, mode="tcp",
+                                    clients=4, outstanding=400)
+        fig.rss_loaded = server.rss()
+
+    def start_kdns(self, files: Files, tag: str, workers: int = 1, profile: str = "", pods: str = "insecure",
+                   manifests: str = "") -> procs.ServerProcess:
+        assert self.knot is not None
+        ports = kdnsserver.Ports.pick()
+        corefile = kdnsserver.cluster_corefile(ports, self.knot.port, manifests=manifests or files.manifests, pods=pods)
+        server = kdnsserver.start(os.path.join(self.work, "run"), corefile, ports, workers=workers, tag=tag,
+                                  profile=profile)
+        return server
+
+    def note_rcvbuf(self, server: procs.ServerProcess) -> None:
+        for line in server.log_tail(200).splitlines():
+            if "rmem_max" in line and line not in self.rcvbuf_warnings:
+                self.rcvbuf_warnings.append(line.strip())
+
+    def warm(self, server: procs.ServerProcess, files: Files) -> None:
+        """Ask every name once (fills the fast path, or a cache) at a rate far below saturation."""
+        dnsperf.run(server.port, files.distinct, rate=5000, max_runs=1, timeout=self.plan.timeout)
+
+    # -- sections --------------------------------------------------------------------------------
+
+    def knot_s1(self, s1: Files) -> None:
+        self.knot = knot.start(os.path.join(self.work, "knot"), s1.zones)
+        self.head_to_head(self.knot, s1, self.knot_fig)
+        # From here knot is the upstream of kdns's forward: idle, on the load core.
+        procs.pin(self.knot.pid, {procs.LOAD_CPU})
+
+    def kdns_s1(self, s1: Files) -> None:
+        assert self.knot is not None
+        server = self.start_kdns(s1, "kdns-s1")
+        try:
+            sample = s1.cluster.query_mix(300, seed=99)
+            agree, total, first = measure.compare_answers(server.port, self.knot.port, sample)
+            self.report.notes.append(
+                f"Answers agree with knot's (rcode and answer RRsets) on {agree}/{total} sampled mix queries"
+                + (f"; first difference: {first}" if first else ".")
+            )
+            self.head_to_head(server, s1, self.kdns_fig)
+            self.note_rcvbuf(server)
+        finally:
+            server.stop()
+        self.add_head_to_head(s1.cluster.spec)
+
+    def add_head_to_head(self, spec: ClusterSpec) -> None:
+        k, n = self.kdns_fig, self.knot_fig
+        sec = f"{spec.name} UDP, 1 core"
+        if k.max and n.max:
+            self.report.add(Row(sec, "max QPS, zero loss (median of 3)" if self.plan.searches == 3 else
+                                f"max QPS, zero loss (median of {self.plan.searches})",
+                                fmt.qps(k.max.value), fmt.qps(n.max.value), fmt.ratio(k.max.value, n.max.value),
+                                "≥ 0.65x knot", fmt.verdict(k.max.value / n.max.value, 0.65, True)))
+        for rate in self.plan.rates:
+            kl = k.loads.get(rate) if k.loads else None
+            nl = n.loads.get(rate) if n.loads else None
+            kv = kl.us_per_query if kl else None
+            nv = nl.us_per_query if nl else None
+            self.report.add(Row(sec, f"server CPU per query at {rate // 1000}k QPS", fmt.us(kv), fmt.us(nv),
+                                fmt.ratio(kv, nv), "≤ 1.5x knot",
+                                fmt.verdict(kv / nv, 1.5) if kv and nv else ""))
+        for p in (50, 99):
+            kv = k.latency.result.percentile(p) if k.latency else None
+            nv = n.latency.result.percentile(p) if n.latency else None
+            self.report.add(Row(sec, f"p{p} latency at {self.plan.latency_rate // 1000}k QPS", fmt.ms(kv), fmt.ms(nv),
+                                fmt.ratio(kv, nv), "≤ 1 ms" if p == 99 else "",
+                                fmt.verdict(kv, 0.001) if p == 99 else ""))
+        self.report.add(Row(sec, "RSS after sync", fmt.mib(k.rss), fmt.mib(n.rss), fmt.ratio(k.rss, n.rss)))
+        self.report.add(Row(sec, "RSS after the load runs", fmt.mib(k.rss_loaded), fmt.mib(n.rss_loaded),
+                            fmt.ratio(k.rss_loaded, n.rss_loaded)))
+        self.report.add(Row(sec, "sync: start -> ready", fmt.secs(k.sync), fmt.secs(n.sync), fmt.ratio(k.sync, n.sync)))
+        kt, nt = (k.tcp.qps if k.tcp else None), (n.tcp.qps if n.tcp else None)
+        self.report.add(Row(f"{spec.name} TCP", "QPS, 4 connections x 100 pipelined", fmt.qps(kt), fmt.qps(nt),
+                            fmt.ratio(kt, nt)))
+        for name, fig in (("kdns", k), ("knot", n)):
+            if fig.max:
+                self.report.notes.append(
+                    f"{name}: unthrottled {fig.max.ceiling:,.0f} qps; zero-loss searches "
+                    f"{', '.join(f'{v:,.0f}' for v in fig.max.searches)}; {len(fig.max.probes)} probes; "
+                    f"kernel receive-buffer drops during them: {fig.max.drops}"
+                )
+            if fig.latency:
+                r = fig.latency.result
+                self.report.notes.append(f"{name} at {fig.latency.rate} qps: {r.completed:,} answers, lost {r.lost}, "
+                                         f"rcodes {r.rcodes}")
+
+    def slow_path(self, s1: Files) -> None:
+        server = self.start_kdns(s1, "kdns-first")
+        try:
+            lines = sum(1 for _ in open(s1.distinct, encoding="ascii"))
+            load = measure.fixed_rate(server, s1.distinct, 2000, 3600, self.plan, max_runs=1)
+            self.report.add(Row("S1 slow path", f"CPU per first query of a name ({lines:,} names once, 2k QPS)",
+                                fmt.us(load.us_per_query), target="≤ 60 µs", verdict=fmt.verdict(load.us_per_query, 60)))
+        finally:
+            server.stop()
+
+    def workers(self, s1: Files) -> None:
+        count = 2
+        server = self.start_kdns(s1, "kdns-workers", workers=count)
+        try:
+            nproc = len(server.pids())
+            self.warm(server, s1)
+            measure.fixed_rate(server, s1.mix, self.plan.rates[0], min(2.0, self.plan.fixed_seconds), self.plan)
+            for rate in self.plan.rates:
+                load = measure.fixed_rate(server, s1.mix, rate, self.plan.fixed_seconds, self.plan)
+                one = self.kdns_fig.loads.get(rate) if self.kdns_fig.loads else None
+                base = one.us_per_query if one else None
+                self.report.add(Row(f"workers {count} ({nproc} processes, all on CPU 0)",
+                                    f"CPU per query at {rate // 1000}k QPS (workers 1: {fmt.us(base)})",
+                                    fmt.us(load.us_per_query), target="not above workers 1",
+                                    verdict=f"{load.us_per_query / base:.2f}x workers 1" if base else ""))
+        finally:
+            server.stop()
+
+    def profile(self, s1: Files) -> None:
+        path = os.path.join(self.work, "kdns.prof")
+        server = self.start_kdns(s1, "kdns-profile", profile=path)
+        try:
+            self.warm(server, s1)
+            load = measure.fixed_rate(server, s1.mix, self.plan.latency_rate, self.plan.profile_seconds, self.plan)
+        finally:
+            server.stop()
+        rows = measure.top_functions(path)
+        self.report.details += [
+            f"## Profile: kdns under cProfile at {load.rate:,} QPS for {self.plan.profile_seconds:g} s (S1 mix, warm)",
+            "",
+            "Own time per function (cProfile tottime) as a share of all profiled time; cProfile slows the process,",
+            "so the shares matter, not the absolute figures.",
+            "",
+            "| function | share | calls |",
+            "|---|---:|---:|",
+            *(f"| `{name}` | {share * 100:.1f}% | {calls:,} |" for name, share, calls in rows),
+            "",
+        ]
+
+    def forward(self, s1: Files) -> None:
+        assert self.knot is not None
+        ports = kdnsserver.Ports.pick()
+        server = kdnsserver.start(os.path.join(self.work, "run"), kdnsserver.forward_corefile(ports, self.knot.port),
+                                  ports, tag="kdns-forward")
+        try:
+            self.warm(server, s1)
+            hits0 = kdnsserver.metric(ports.metrics, "coredns_cache_hits_total")
+            miss0 = kdnsserver.metric(ports.metrics, "coredns_cache_misses_total")
+            load = measure.fixed_rate(server, s1.mix, self.plan.rates[0], self.plan.fixed_seconds, self.plan)
+            best = measure.max_qps(server.port, s1.mix, self.plan, searches=1)
+            hits = kdnsserver.metric(ports.metrics, "coredns_cache_hits_total") - hits0
+            misses = kdnsserver.metric(ports.metrics, "coredns_cache_misses_total") - miss0
+        finally:
+            server.stop()
+        sec = "forward + cache 30 (kdns -> knot)"
+        knot_max = self.knot_fig.max.value if self.knot_fig.max else None
+        self.report.add(Row(sec, "max QPS, zero loss (one search)", fmt.qps(best.value), fmt.qps(knot_max),
+                            fmt.ratio(best.value, knot_max)))
+        self.report.add(Row(sec, f"CPU per query at {load.rate // 1000}k QPS", fmt.us(load.us_per_query)))
+        share = hits / (hits + misses) if hits + misses else 0.0
+        self.report.add(Row(sec, "cache hit ratio during those runs", f"{share * 100:.1f}%"))
+
+    def programming(self, s1: Files) -> None:
+        assert self.knot is not None
+        result = apisync.programming(os.path.join(self.work, "run"), s1.cluster, self.plan.programming_samples,
+                                     self.knot.port)
+        sec = f"{s1.cluster.spec.name} via fake API"
+        n = len(result.added)
+        p = apisync.Programming.percentile
+        self.report.add(Row(sec, "sync: start -> /ready (list from the API)", fmt.secs(result.sync_seconds)))
+        self.report.add(Row(sec, f"programming latency p50 / p99 (Service created, {n} samples)",
+                            f"{fmt.ms(p(result.added, 50))} / {fmt.ms(p(result.added, 99))}",
+                            target="p99 ≤ 50 ms", verdict=fmt.verdict(p(result.added, 99), 0.050)))
+        self.report.add(Row(sec, f"removal latency p50 / p99 (Service deleted, {n} samples)",
+                            f"{fmt.ms(p(result.removed, 50))} / {fmt.ms(p(result.removed, 99))}"))
+
+    def s2(self, s2: Files) -> None:
+        server = self.start_kdns(s2, "kdns-s2")
+        try:
+            sync, rss = server.ready_seconds, server.rss()
+            best = measure.max_qps(server.port, s2.mix, self.plan, searches=1)
+        finally:
+            server.stop()
+        self.s2_rss = rss
+        sec = f"{s2.cluster.spec.name}"
+        self.report.add(Row(sec, "sync: start -> /ready (manifests)", fmt.secs(sync), target="≤ 1.5 s",
+                            verdict=fmt.verdict(sync, 1.5)))
+        self.report.add(Row(sec, "RSS after sync", fmt.mib(rss), target="≤ 90 MB", verdict=fmt.verdict(rss, 90e6)))
+        self.report.add(Row(sec, "max QPS, zero loss (one search)", fmt.qps(best.value)))
+        assert self.knot is not None
+        api = apisync.programming(os.path.join(self.work, "run"), s2.cluster, 0, self.knot.port)
+        self.report.add(Row(sec, "sync: start -> /ready (list from the fake API)", fmt.secs(api.sync_seconds),
+                            target="≤ 1.5 s", verdict=fmt.verdict(api.sync_seconds, 1.5)))
+        self.report.add(Row(sec, "RSS after sync (fake API)", fmt.mib(api.rss)))
+
+    def pods(self, s2p: Files) -> None:
+        server = self.start_kdns(s2p, "kdns-pods", pods="verified")
+        try:
+            sync, rss = server.ready_seconds, server.rss()
+        finally:
+            server.stop()
+        sec = f"{s2p.cluster.spec.name.split()[0]} + {s2p.cluster.spec.pods:,} pods, pods verified"
+        base = getattr(self, "s2_rss", None)
+        self.report.add(Row(sec, "sync: start -> /ready (manifests)", fmt.secs(sync)))
+        self.report.add(Row(sec, "RSS after sync", fmt.mib(rss)))
+        if base is not None:
+            self.report.add(Row(sec, "RSS added by the pods", fmt.mib(rss - base), target="≤ 60 MB",
+                                verdict=fmt.verdict(rss - base, 60e6)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: small clusters, short runs (< 1 min)")
+    parser.add_argument("--out", help="report file (default: bench/RESULTS.md; --quick: only printed)")
+    parser.add_argument("--keep", metavar="DIR", help="generate into DIR and keep it (default: a temp dir)")
+    args = parser.parse_args(argv)
+    if (os.cpu_count() or 1) < 2:
+        raise SystemExit("bench: needs 2 CPUs (server on CPU 0, dnsperf on CPU 1)")
+    plan = measure.Plan.smoke() if args.quick else measure.Plan.full()
+    out = args.out or (None if args.quick else os.path.join(REPO, "bench", "RESULTS.md"))
+    started = time.perf_counter()
+    ensure_tools()
+    rmem = raise_rmem_max()
+    work = args.keep or tempfile.mkdtemp(prefix="kdns-bench-")
+    os.makedirs(work, exist_ok=True)
+    # This process generates and parses; keep it off the server core.
+    os.sched_setaffinity(0, {procs.LOAD_CPU})
+    bench = Bench(plan, work)
+    try:
+        s1 = build(S1_QUICK if plan.quick else S1, work, plan)
+        s2_spec = S2_QUICK if plan.quick else S2
+        s2 = build(s2_spec, work, plan, zones=False)
+        s2p = build(ClusterSpec(s2_spec.name, s2_spec.namespaces, s2_spec.clusterip_services,
+                                s2_spec.clusterip_endpoints, s2_spec.headless_services, s2_spec.headless_endpoints,
+                                pods=PODS_QUICK if plan.quick else PODS_FULL), work, plan, zones=False)
+        bench.section("knot on S1", lambda: bench.knot_s1(s1))
+        if bench.knot is None:
+            raise SystemExit("bench: knot did not start; see the table")
+        bench.section("kdns on S1", lambda: bench.kdns_s1(s1))
+        bench.section("kdns slow path", lambda: bench.slow_path(s1))
+        bench.section("kdns workers", lambda: bench.workers(s1))
+        bench.section("kdns forward + cache", lambda: bench.forward(s1))
+        bench.section("programming latency", lambda: bench.programming(s1))
+        bench.section("S2", lambda: bench.s2(s2))
+        bench.section("S2 + pods", lambda: bench.pods(s2p))
+        bench.section("profile", lambda: bench.profile(s1))
+    finally:
+        if bench.knot is not None:
+            bench.knot.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    r = bench.report
+    r.header = [
+        f"- commit: `{fmt.git_commit(REPO)}`, {fmt.now()}, `python -m bench{' --quick' if plan.quick else ''}` "
+        f"({time.perf_counter() - started:.0f} s)",
+        f"- machine: {fmt.machine()}; servers pinned to CPU {procs.SERVER_CPU} (taskset), dnsperf "
+        f"{dnsperf.version()} pinned to CPU {procs.LOAD_CPU}; knot {knot.version()} (1 UDP, 1 TCP worker)",
+        f"- {s1.cluster.spec.name}: {s1.cluster.spec.describe()}; {s2.cluster.spec.name}: {s2.cluster.spec.describe()}",
+        "- query mix: 70% A of ClusterIP names, 10% SRV `_http._tcp`, 10% headless (service and hostname A), "
+        "5% PTR of cluster IPs, 5% NXDOMAIN `www.example.com.<ns>.svc.cluster.local`",
+        "- kdns: the kubeadm Corefile with the `manifests` source (JSON List files), one worker unless stated",
+        f"- kernel: {rmem}" + (f"; kdns warned: {bench.rcvbuf_warnings[0]}" if bench.rcvbuf_warnings else
+                               "; kdns's 4 MiB SO_RCVBUF was granted (no warning in its log)"),
+    ]
+    text = r.markdown()
+    print(text)
+    if out:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(text)
+        say(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
