@@ -217,14 +217,14 @@ class Cluster:
         """Every name of the mix's kinds once (shuffled): each is a first query, the slow path."""
         lines = []
         for svc in self.services:
-            lines.append(f"{svc.fqdn} A")
-            lines.append(f"{svc.srv_name} SRV")
+            # AAAA of an IPv4-only name is NODATA: a first query all the same (ndots:5 clients ask both).
+            lines += [f"{svc.fqdn} A", f"{svc.fqdn} AAAA", f"{svc.srv_name} SRV"]
             if svc.cluster_ip is None:
                 lines.extend(f"{ep.hostname}.{svc.fqdn} A" for ep in svc.endpoints)
             else:
                 lines.append(f"{reverse_name(svc.cluster_ip)} PTR")
         lines.extend(f"www.example{i}.com.{self.namespaces[i % len(self.namespaces)]}.svc.{ZONE}. A"
-                     for i in range(len(self.services) // 2))
+                     for i in range(len(self.services)))
         random.Random(seed).shuffle(lines)
         return lines
 
