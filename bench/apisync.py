@@ -33,7 +33,7 @@ from bench.cluster import Cluster
 class Programming:
     added: tuple[float, ...]  # seconds, per sample
     removed: tuple[float, ...]
-    sync_seconds: float  # kdns start -> /ready while listing the fake API
+    sync_seconds: float  # kdns start -> /ready 200 and answering, listing the fake API
     rss: int
 
     @staticmethod
@@ -86,7 +86,7 @@ async def _run(directory: str, cluster: Cluster, samples: int, upstream: int) ->
     # The ready wait blocks: run it off the loop so the fake API can answer the lists meanwhile.
     server = await asyncio.to_thread(kdnsserver.start, directory, corefile, ports, tag="kdns-api")
     try:
-        assert server.ready_seconds is not None
+        assert server.serving_seconds is not None
         rss = server.rss()
         added, removed = [], []
         rng = random.Random(5)
@@ -100,7 +100,7 @@ async def _run(directory: str, cluster: Cluster, samples: int, upstream: int) ->
             api.delete("Service", f"prog-{i}", "ns-00")
             removed.append(await _until(name, ports.dns, want_answer=False))
             await asyncio.sleep(0.01 + rng.random() * 0.02)
-        return Programming(tuple(added), tuple(removed), server.ready_seconds, rss)
+        return Programming(tuple(added), tuple(removed), server.serving_seconds, rss)
     finally:
         await asyncio.to_thread(server.stop)
         await api.stop()

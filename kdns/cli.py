@@ -95,15 +95,28 @@ def main(argv: list[str] | None = None) -> int:
 
 async def serve(
     path: str, config: Config, port: int, quiet: bool, reuse_port: bool = False, services: bool = True,
+    children: tuple[int, ...] = (),
 ) -> int:
+    """Run one server until SIGTERM/SIGINT; signals are passed on to worker processes, if any."""
     from kdns.server.app import App
 
     app = App(path, config, port, reuse_port=reuse_port, services=services)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGUSR1, app.request_reload)
+
+    def on_signal(sig: signal.Signals) -> None:
+        for pid in children:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        if sig == signal.SIGUSR1:
+            app.request_reload()
+        else:
+            stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
         await app.start()
     except ConfigError as e:
@@ -128,6 +141,7 @@ async def serve(
 
 def run_one(
     path: str, config: Config, port: int, quiet: bool, reuse_port: bool = False, services: bool = True,
+    children: tuple[int, ...] = (),
 ) -> int:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(serve(path, config, port, quiet, reuse_port, services))
+        return runner.run(serve(path, config, port, quiet, reuse_port, services, children))

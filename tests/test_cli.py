@@ -140,3 +140,31 @@ def test_sigusr1_reloads_and_a_broken_corefile_keeps_the_old_config(tmp_path: Pa
         assert proc.returncode == 0
         assert f"{corefile}:4" in out and "nonsense" in out and "keeping the running config" in out
         assert "Traceback" not in out
+
+
+def test_workers_share_the_port_reload_together_and_stop_together(tmp_path: Path) -> None:
+    port = free_port()
+    zone = tmp_path / "db.test"
+    soa = "$ORIGIN test.\n@ 3600 IN SOA ns.test. admin.test. 1 7200 3600 1209600 3600\n@ 3600 IN NS ns.test.\n"
+    zone.write_text(soa + "www 3600 IN A 10.0.0.1\n")
+    corefile = tmp_path / "Corefile"
+    corefile.write_text(f"test:{port} {{\n bind 127.0.0.1\n workers 2\n file {zone}\n}}\n")
+    with running(corefile) as proc:
+        wait_answering(port, proc, "www.test")
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) == 1  # the first process and one more worker
+        other = tmp_path / "db.other"
+        other.write_text(soa + "www 3600 IN A 10.0.0.2\n")
+        corefile.write_text(f"test:{port} {{\n bind 127.0.0.1\n workers 2\n file {other}\n}}\n")
+        proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while True:
+            # Fresh source ports spread over both sockets: every worker must have reloaded.
+            seen = {ask(port, "www.test").answer[0][0].address for _ in range(40)}
+            if seen == {"10.0.0.2"}:
+                break
+            assert time.monotonic() < deadline, f"not every worker reloaded: {seen}"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert not Path(f"/proc/{children[0]}").exists() or "Z" in Path(f"/proc/{children[0]}/stat").read_text().split()[2]

@@ -47,6 +47,9 @@ class PluginSpec:
     service_key: Callable[[Any], Hashable] | None = None
     # Plugins that may appear only once per server block (CoreDNS rejects a second one).
     once: bool = True
+    # The service listens on a port of its own (health, ready, prometheus): with `workers`, only the
+    # first process runs it.
+    listens: bool = False
 
 
 _registry: dict[str, PluginSpec] = {}

@@ -57,7 +57,7 @@ class App:
         self.settings = settings
         self.reuse_port = reuse_port
         # False in worker processes other than the first: one process owns the HTTP endpoints.
-        self.services = services
+        self.listening_services = services
         # Where blocks without `bind` listen: "" is every address (IPv4 and IPv6).
         self.default_host = default_host
         self.generation: Generation | None = None
@@ -187,7 +187,7 @@ class App:
                         block.addresses.append((host, port))
             gen.blocks.append(block)
             for use in bc.plugins:
-                if use.spec.service is None or not self.services:
+                if use.spec.service is None or (use.spec.listens and not self.listening_services):
                     continue
                 service_key = (use.name, use.spec.service_key(use.config) if use.spec.service_key else id(use))
                 if service_key in gen.services:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 
 from kdns.config import Config
 
@@ -32,27 +31,22 @@ def run(path: str, config: Config, port: int, quiet: bool, workers: int = 0) -> 
     if count <= 1:
         return run_one(path, config, port, quiet)
     children: list[int] = []
-    for index in range(1, count):
+    for _ in range(1, count):
         pid = os.fork()
         if pid == 0:
-            os.environ["KDNS_WORKER"] = str(index)
             # Only worker 0 serves health, ready and metrics endpoints (one port each).
             code = run_one(path, config, port, True, reuse_port=True, services=False)
             os._exit(code)
         children.append(pid)
 
-    def forward(signum: int, frame: object) -> None:
-        for pid in children:
-            try:
-                os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
-        signal.signal(sig, forward)
-    code = run_one(path, config, port, quiet, reuse_port=True)
-    forward(signal.SIGTERM, None)
+    # The first process passes SIGTERM, SIGINT and SIGUSR1 on to the others (cli.serve).
+    code = run_one(path, config, port, quiet, reuse_port=True, children=tuple(children))
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGTERM)  # also when the first process stopped on an error
+        except ProcessLookupError:
+            pass
     for pid in children:
         _, status = os.waitpid(pid, 0)
-        code = code or (os.waitstatus_to_exitcode(status) if sys.platform != "win32" else 0)
+        code = code or os.waitstatus_to_exitcode(status)
     return code

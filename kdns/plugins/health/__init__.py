@@ -4,4 +4,4 @@ from kdns.plugins import PluginSpec
 from kdns.plugins.health.config import parse
 from kdns.plugins.health.service import Service
 
-PLUGIN = PluginSpec(name="health", parse=parse, service=Service, service_key=lambda c: ("http", c.address))
+PLUGIN = PluginSpec(name="health", parse=parse, service=Service, service_key=lambda c: ("http", c.address), listens=True)

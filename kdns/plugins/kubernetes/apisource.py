@@ -29,6 +29,7 @@ from yarl import URL
 
 from kdns.errors import KdnsError
 from kdns.plugins.kubernetes import metrics
+from kdns.plugins.kubernetes.objects import SERVICE_NAME_LABEL
 from kdns.plugins.kubernetes.settings import DEFAULT_SETTINGS, WatchSettings
 from kdns.plugins.kubernetes.watch import (
     ApiConnectionError,
@@ -272,6 +273,59 @@ async def load_configuration(config: Any) -> tuple[Any, Callable[[], Awaitable[N
     return configuration, refresh
 
 
+class ProgrammingLatency:
+    """The index as the watchers write to it, timing CoreDNS's DNS programming latency.
+
+    CoreDNS (plugin/kubernetes/object/informer.go, EndpointLatencyRecorder) observes
+    coredns_kubernetes_dns_programming_duration_seconds after each endpoints delta has been stored,
+    only when the object's last-change-trigger-time annotation is set and it belongs to exactly one
+    headless Service (ClusterIP answers do not depend on endpoints). As CoreDNS's earlier OnAdd did,
+    nothing is observed for a (re)list: its age would measure how long the watch was away, not how
+    fast a change reached DNS. index.apply() has already invalidated the fast-path answers when it
+    returns, so "now" is when queries see the change.
+    """
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+        self.kinds: tuple[str, ...] = tuple(getattr(index, "kinds", ()))
+
+    def replace(self, kind: str, objects: list[dict[str, Any]]) -> set[Any]:
+        touched: set[Any] = self.index.replace(kind, objects)
+        return touched
+
+    def mark_synced(self, kind: str) -> None:
+        self.index.mark_synced(kind)
+
+    def apply(self, kind: str, event: str, obj: dict[str, Any]) -> set[Any]:
+        touched: set[Any] = self.index.apply(kind, event, obj)
+        if kind in _ENDPOINT_KINDS and event in ("ADDED", "MODIFIED", "DELETED"):
+            metrics.observe_programming(obj, self._service_kind(kind, obj))
+        return touched
+
+    def _service_kind(self, kind: str, obj: Mapping[str, Any]) -> str | None:
+        lookup = getattr(self.index, "service", None)
+        meta = obj.get("metadata")
+        if lookup is None or not isinstance(meta, Mapping):
+            return None
+        if kind == "Endpoints":
+            name = meta.get("name")
+        else:
+            name = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+        namespace = meta.get("namespace") or "default"
+        if not isinstance(name, str) or not isinstance(namespace, str):
+            return None
+        svc = lookup(namespace, name)
+        if svc is None or not svc.headless:
+            return None
+        # CoreDNS labels every observation headless_with_selector (only the slice controller
+        # writes the annotation); the slim Service knows whether there is a selector, so the
+        # label says so in the odd case of an annotated slice of a selector-less service.
+        return metrics.service_kind("None", svc.has_selector)
+
+
+_ENDPOINT_KINDS = ("EndpointSlice", "Endpoints")
+
+
 class ApiSource:
     """Fills a ClusterIndex from the Kubernetes API: one list/watch task per kind of index.kinds.
 
@@ -313,6 +367,7 @@ class ApiSource:
         labels = selector_text(_field(self.config, "labels"))
         namespace_labels = selector_text(_field(self.config, "namespace_labels"))
         self.watchers = []
+        measured = ProgrammingLatency(self.index)
         for resource in resources_for(self.index.kinds if hasattr(self.index, "kinds") else ()):
             # As CoreDNS: `labels` filters services, endpoint slices and pods;
             # `namespace_labels` filters namespaces.
@@ -321,7 +376,7 @@ class ApiSource:
                 Watcher(
                     self.transport,
                     resource,
-                    self.index,
+                    measured,
                     self.settings,
                     label_selector=selector,
                     on_change=self.on_change,
