@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -15,9 +14,7 @@ from pathlib import Path
 import dns.message
 import dns.query
 import dns.rcode
-import pytest
 
-from conftest import REPO
 
 
 def free_port() -> int:

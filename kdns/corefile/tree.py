@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from kdns.corefile.duration import parse_duration
 from kdns.errors import ConfigError
 
 
@@ -57,6 +58,14 @@ class Directive:
     def no_block(self) -> None:
         if self.block is not None:
             raise self.error("takes no block")
+
+    def duration(self, index: int = 0) -> float:
+        """Argument `index` as a Go duration (`5s`, `500ms`) in seconds, or a ConfigError naming it."""
+        token = self.args[index]
+        try:
+            return parse_duration(token.text)
+        except ValueError as e:
+            raise self.error(str(e), token) from None
 
     def expect_args(self, minimum: int, maximum: int | None = None) -> list[str]:
         """The argument texts, or a ConfigError when there are too few or too many."""

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from kdns.corefile.tree import Directive
+
 log = logging.getLogger(__name__)
 
 Route = tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
@@ -24,6 +26,17 @@ def split_address(text: str, default_port: int) -> tuple[str, int]:
     if not 0 <= value <= 65535:
         raise ValueError(f"port {port} out of range")
     return host, value
+
+
+def address_arg(d: Directive, default: tuple[str, int]) -> tuple[str, int]:
+    """The optional ADDRESS argument of health, ready and prometheus, or default."""
+    args = d.expect_args(0, 1)
+    if not args:
+        return default
+    try:
+        return split_address(args[0], default[1])
+    except ValueError as e:
+        raise d.error(f"invalid address '{args[0]}': {e}", d.args[0]) from None
 
 
 class HttpEndpoint:

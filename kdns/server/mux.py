@@ -9,7 +9,6 @@ from typing import Any
 from dnslib import RCODE, DNSRecord, QTYPE
 
 from kdns.metrics import DNS, RCODE_NAMES, BlockMetrics
-from kdns.request import Request
 from kdns.response import Response
 from kdns.server import wire
 from kdns.server.fastpath import AnswerTable

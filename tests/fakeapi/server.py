@@ -608,7 +608,7 @@ class FakeApi:
         if kind is None or (namespace and not kind.namespaced):
             return self._status(404, "the server could not find the requested resource", {})
         if request.method != "GET":
-            return self._status(405, f"the server does not allow this method on the requested resource")
+            return self._status(405, "the server does not allow this method on the requested resource")
         query = request.query
         watching = query.get("watch") in TRUE_VALUES
         verb = "get" if name else ("watch" if watching else "list")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kdns.corefile.duration import parse_duration
 from kdns.corefile.tree import Directive
 
 # CoreDNS plugin/pkg/dnsutil: MaximumDefaulTTL (1h), MinimalDefaultTTL (5s); denial max is half.
@@ -132,7 +131,4 @@ def _int(opt: Directive, i: int, minimum: int) -> int:
 
 
 def _duration(opt: Directive, i: int) -> float:
-    try:
-        return parse_duration(opt.values[i])
-    except ValueError as e:
-        raise opt.error(str(e), opt.args[i]) from None
+    return opt.duration(i)

@@ -6,9 +6,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from kdns.corefile.duration import parse_duration
 from kdns.corefile.tree import Directive
-from kdns.errors import KdnsError
 
 LEVELS = {
     "warning": logging.WARNING,
@@ -57,10 +55,7 @@ def parse(d: Directive) -> Config:
 
 def _consolidate(opt: Directive) -> Consolidate:
     args = opt.expect_args(2, 4)
-    try:
-        period = parse_duration(args[0])
-    except (ValueError, KdnsError) as e:
-        raise opt.error(f"invalid duration '{args[0]}': {e}", opt.args[0]) from None
+    period = opt.duration(0)
     if period <= 0:
         raise opt.error(f"consolidate needs a positive duration, got '{args[0]}'", opt.args[0])
     if len(args[1]) > MAX_REGEXP:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from kdns.corefile.duration import parse_duration
 from kdns.corefile.keys import parse_key
 from kdns.corefile.tree import Directive
-from kdns.errors import ConfigError, KdnsError
+from kdns.errors import ConfigError
 from kdns.plugins.file.zone import Zone
 from kdns.plugins.file.zonefile import ZoneFileError, parse_zone
 
@@ -58,10 +57,7 @@ def parse(d: Directive) -> Config:
         opt.no_block()
         if opt.name.text == "reload":
             (text,) = opt.expect_args(1, 1)
-            try:
-                reload = parse_duration(text)
-            except (ValueError, KdnsError):
-                raise opt.error(f"invalid duration for reload '{text}'", opt.args[0]) from None
+            reload = opt.duration(0)
             if reload < 0:
                 raise opt.error(f"invalid duration for reload '{text}'", opt.args[0])
         else:

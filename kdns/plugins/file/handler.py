@@ -8,8 +8,6 @@ Queries outside our zones go to the next plugin.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import contextvars
 import logging
 import os
@@ -22,6 +20,7 @@ from kdns.plugins.file.config import Config, as_config_error, load
 from kdns.plugins.file.zone import MAX_CHAIN, Answer, Zone
 from kdns.plugins.file.zonefile import ZoneFileError
 from kdns.request import Request
+from kdns.server.poller import Poller
 from kdns.response import Response
 from kdns.types import BlockInfo, Next
 
@@ -37,7 +36,7 @@ class Handler:
         # Longest origin first, so a query goes to the most specific zone.
         self.zones: list[Zone] = []
         self.stamp: tuple[int, int] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self.poller = Poller(self.config.reload, self.refresh, self.config.path)
         if config.loaded:
             self._install(list(config.loaded))
             self.stamp = self._stat()
@@ -91,23 +90,10 @@ class Handler:
         return True
 
     async def start(self) -> None:
-        if self.config.reload > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._poll())
+        await self.poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.reload)
-            try:
-                self.refresh()
-            except Exception:  # a bad read must not end the polling
-                log.exception("plugin/file: reloading %s failed", self.config.path)
+        await self.poller.stop()
 
     def zone_for(self, labels: tuple[bytes, ...]) -> Zone | None:
         for zone in self.zones:

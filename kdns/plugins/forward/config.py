@@ -10,7 +10,6 @@ from typing import Any
 from dnslib import RCODE
 
 from kdns.corefile.tree import Directive, Token
-from kdns.corefile.duration import parse_duration
 from kdns.plugins.forward.resolvconf import nameservers
 
 # CoreDNS plugin/forward/setup.go: "more than 15 TOs configured".
@@ -192,11 +191,8 @@ def _upstreams_of(d: Directive, token: Token) -> list[Upstream]:
 
 
 def _duration(opt: Directive) -> float:
-    value = opt.expect_args(1, 1)[0]
-    try:
-        return parse_duration(value)
-    except ValueError as e:
-        raise opt.error(str(e), opt.args[0]) from None
+    opt.expect_args(1, 1)
+    return opt.duration(0)
 
 
 def _count(opt: Directive, minimum: int) -> int:
@@ -212,10 +208,7 @@ def _count(opt: Directive, minimum: int) -> int:
 
 def _health_check(opt: Directive, opts: dict[str, Any]) -> None:
     values = opt.expect_args(1, 4)
-    try:
-        interval = parse_duration(values[0])
-    except ValueError as e:
-        raise opt.error(str(e), opt.args[0]) from None
+    interval = opt.duration(0)
     if interval < 0:
         raise opt.error(f"health_check can't be negative: {values[0]}", opt.args[0])
     opts["health_check"] = interval

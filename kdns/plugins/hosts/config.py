@@ -7,10 +7,8 @@ import logging
 import os
 from dataclasses import dataclass
 
-from kdns.corefile.duration import parse_duration
 from kdns.corefile.keys import parse_key
 from kdns.corefile.tree import Directive, Token
-from kdns.errors import KdnsError
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +73,7 @@ def parse(d: Directive) -> Config:
         elif name == "reload":
             opt.no_block()
             (text,) = opt.expect_args(1, 1)
-            try:
-                reload = parse_duration(text)
-            except (ValueError, KdnsError):
-                raise opt.error(f"invalid duration for reload '{text}'", opt.args[0]) from None
+            reload = opt.duration(0)
             if reload < 0:
                 raise opt.error(f"invalid duration for reload '{text}'", opt.args[0])
         elif name == "fallthrough":

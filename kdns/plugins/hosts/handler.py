@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -22,6 +20,7 @@ from kdns.plugins.hosts import metrics
 from kdns.plugins.hosts.config import Config
 from kdns.plugins.hosts.hostsfile import HostsMap, address_of_reverse, in_zones, parse_hosts
 from kdns.request import Request
+from kdns.server.poller import Poller
 from kdns.response import Response
 from kdns.types import BlockInfo, Next
 
@@ -38,7 +37,7 @@ class Handler:
         self.inline = HostsMap()
         # (mtime_ns, size) of the file we last read: CoreDNS re-reads when either changes.
         self.stamp: tuple[int, int] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self.poller = Poller(self.config.reload, self.refresh, self.config.path)
         self._load()
 
     def attach(self, info: BlockInfo) -> None:
@@ -79,23 +78,10 @@ class Handler:
         metrics.reload_timestamp.set(when)
 
     async def start(self) -> None:
-        if self.config.reload > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._poll())
+        await self.poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.reload)
-            try:
-                self.refresh()
-            except Exception:  # a bad read must not end the polling
-                log.exception("plugin/hosts: reloading %s failed", self.config.path)
+        await self.poller.stop()
 
     def _lookup(self, table: str, name: str) -> list[str]:
         return getattr(self.file, table).get(name, []) + getattr(self.inline, table).get(name, [])

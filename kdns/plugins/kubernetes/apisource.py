@@ -317,10 +317,12 @@ class ProgrammingLatency:
         svc = lookup(namespace, name)
         if svc is None or not svc.headless:
             return None
-        # CoreDNS labels every observation headless_with_selector (only the slice controller
-        # writes the annotation); the slim Service knows whether there is a selector, so the
-        # label says so in the odd case of an annotated slice of a selector-less service.
-        return metrics.service_kind("None", svc.has_selector)
+        # Only the EndpointSlice controller writes the annotation, and only for services with a
+        # selector (the mirroring controller strips it), so CoreDNS labels every observation
+        # headless_with_selector. A hand-written annotated slice of a selector-less service is
+        # not a controller's change: skip it rather than emit a series CoreDNS never has.
+        kind = metrics.service_kind("None", svc.has_selector)
+        return kind if kind == metrics.HEADLESS_WITH_SELECTOR else None
 
 
 _ENDPOINT_KINDS = ("EndpointSlice", "Endpoints")

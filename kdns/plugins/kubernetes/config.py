@@ -27,7 +27,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kdns.corefile.duration import parse_duration
 from kdns.corefile.tree import Directive
 
 POD_MODES = ("disabled", "insecure", "verified")
@@ -245,10 +244,7 @@ def parse(d: Directive) -> Config:
             opts["ignore_empty_service"] = True
         elif name == "startup_timeout":
             text = o.expect_args(1, 1)[0]
-            try:
-                seconds = parse_duration(text)
-            except ValueError as e:
-                raise o.error(str(e)) from None
+            seconds = o.duration(0)
             if seconds < 0:
                 raise o.error(f"startup_timeout must not be negative, got '{text}'")
             opts["startup_timeout"] = seconds

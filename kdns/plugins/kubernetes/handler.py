@@ -14,7 +14,7 @@ from typing import Any
 
 from dnslib import QTYPE, RCODE, DNSRecord
 
-from kdns.plugins.kubernetes.config import Config, in_zone, normalize_zone
+from kdns.plugins.kubernetes.config import Config, normalize_zone
 from kdns.plugins.kubernetes.index import ClusterIndex
 from kdns.plugins.kubernetes.records import Answer, Records
 from kdns.request import Request

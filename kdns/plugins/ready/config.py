@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kdns.corefile.tree import Directive
-from kdns.server.http import split_address
+from kdns.server.http import address_arg
 
 
 @dataclass(frozen=True)
@@ -14,11 +14,5 @@ class Config:
 
 
 def parse(d: Directive) -> Config:
-    args = d.expect_args(0, 1)
     d.no_block()
-    if not args:
-        return Config()
-    try:
-        return Config(split_address(args[0], 8181))
-    except ValueError as e:
-        raise d.error(f"invalid address '{args[0]}': {e}", d.args[0]) from None
+    return Config(address_arg(d, Config.address))

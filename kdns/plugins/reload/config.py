@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kdns.corefile.duration import parse_duration
 from kdns.corefile.tree import Directive
 
 
@@ -17,12 +16,7 @@ class Config:
 def parse(d: Directive) -> Config:
     args = d.expect_args(0, 2)
     d.no_block()
-    values = []
-    for token in d.args:
-        try:
-            values.append(parse_duration(token.text))
-        except ValueError as e:
-            raise d.error(f"invalid duration '{token.text}': {e}", token) from None
+    values = [d.duration(i) for i in range(len(args))]
     interval = values[0] if args else 30.0
     jitter = values[1] if len(args) > 1 else interval / 2
     if interval < 2:

@@ -223,5 +223,5 @@ async def test_reload_when_the_file_changes(hosts_file: Path) -> None:
 async def test_reload_zero_never_polls(hosts_file: Path) -> None:
     h = handler(hosts_file, " reload 0")
     await h.start()
-    assert h._task is None
+    assert h.poller.task is None
     await h.stop()
