@@ -7,6 +7,7 @@ for what each figure means.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import subprocess
@@ -33,8 +34,11 @@ PODS_FULL = 150_000
 PODS_QUICK = 15_000
 
 
+log = logging.getLogger("bench")
+
+
 def say(text: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+    log.info("%s", text)
 
 
 def ensure_tools() -> None:
@@ -408,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="report file (default: bench/RESULTS.md; --quick: only printed)")
     parser.add_argument("--keep", metavar="DIR", help="generate into DIR and keep it (default: a temp dir)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="[bench %(asctime)s] %(message)s",
+                        datefmt="%H:%M:%S")
     if (os.cpu_count() or 1) < 2:
         raise SystemExit("bench: needs 2 CPUs (server on CPU 0, dnsperf on CPU 1)")
     plan = measure.Plan.smoke() if args.quick else measure.Plan.full()

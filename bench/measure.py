@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import pstats
 import re
 import statistics
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 import dnslib
 
 from bench import dnsperf, procs
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Plan:
 
     @staticmethod
     def full() -> Plan:
-        return Plan(False, 3.0, 6, 3, 10.0, (10_000, 30_000), 30_000, 2.0, 200_000, 50, 10.0)
+        return Plan(False, 4.0, 6, 3, 10.0, (10_000, 30_000), 30_000, 2.0, 200_000, 50, 10.0)
 
     @staticmethod
     def smoke() -> Plan:
@@ -48,6 +51,12 @@ class Probe:
     def passed(self) -> bool:
         assert self.rate is not None
         return self.result.lost == 0 and self.result.qps >= 0.98 * self.rate
+
+    def describe(self) -> str:
+        offered = "unlimited" if self.rate is None else f"{self.rate:,.0f}"
+        verdict = "" if self.rate is None else (" pass" if self.passed else " fail")
+        return (f"offered {offered} qps -> {self.result.qps:,.0f} qps, lost {self.result.lost}, "
+                f"socket drops {self.drops}{verdict}")
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,7 @@ def max_qps(port: int, datafile: str, plan: Plan, searches: int | None = None) -
     receive buffer (10,000 do not, and would count as loss whatever the server's speed).
     """
     ceiling = probe(port, datafile, plan, None, outstanding=1000)
+    log.info("  probe: %s", ceiling.describe())
     probes = [ceiling]
     found = []
     for _ in range(searches or plan.searches):
@@ -89,12 +99,22 @@ def max_qps(port: int, datafile: str, plan: Plan, searches: int | None = None) -
             time.sleep(0.3)  # let the previous probe's backlog drain
             p = probe(port, datafile, plan, rate)
             probes.append(p)
+            log.info("  probe: %s", p.describe())
             if p.passed:
                 best = max(best, p.result.qps)
                 lo = rate
             else:
                 hi = rate
             rate = (lo + hi) / 2
+        # Nothing passed (a noisy or much slower server): walk down until something does.
+        rate = lo / 2
+        while best == 0.0 and rate >= 0.05 * ceiling.result.qps:
+            p = probe(port, datafile, plan, rate)
+            probes.append(p)
+            log.info("  probe: %s", p.describe())
+            if p.passed:
+                best = p.result.qps
+            rate /= 2
         found.append(best)
     return MaxQps(statistics.median(found), tuple(found), ceiling.result.qps, tuple(probes))
 

@@ -165,3 +165,40 @@ def test_workers_share_the_port_reload_together_and_stop_together(tmp_path: Path
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
         assert not Path(f"/proc/{children[0]}").exists() or "Z" in Path(f"/proc/{children[0]}/stat").read_text().split()[2]
+
+
+def test_forwarding_loop_is_detected_and_kdns_exits_1(tmp_path: Path) -> None:
+    port = free_port()
+    corefile = tmp_path / "Corefile"
+    # forward points back at this very server: every forwarded query comes round again.
+    corefile.write_text(f".:{port} {{\n bind 127.0.0.1\n loop\n forward . 127.0.0.1:{port}\n}}\n")
+    with running(corefile) as proc:
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "Loop (127.0.0.1:" in out and "HINFO" in out and "detected" in out
+    assert "127.0.0.53" in out  # the likely cause is named
+    assert "Traceback" not in out
+
+
+def test_no_loop_with_a_real_upstream(tmp_path: Path) -> None:
+    import asyncio
+
+    from upstreams import FakeUpstream
+
+    async def scenario() -> None:
+        async with FakeUpstream() as upstream:
+            port = free_port()
+            corefile = tmp_path / "Corefile"
+            corefile.write_text(f".:{port} {{\n bind 127.0.0.1\n loop\n forward . {upstream.address}\n}}\n")
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "kdns", "-conf", str(corefile),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )
+            await asyncio.sleep(3)
+            assert proc.returncode is None  # still serving: the probe got an answer
+            assert any(q.qtype == "HINFO" for q in upstream.client_queries())
+            proc.send_signal(signal.SIGTERM)
+            out, _ = await proc.communicate()
+            assert proc.returncode == 0, out.decode()
+
+    asyncio.run(scenario())

@@ -242,6 +242,12 @@ class App:
             routes = gen.routes[address]
             sockets.listener.set_routes(routes)
             _feed_invalidations(routes, sockets.listener.table.invalidate)
+        for block in gen.blocks:
+            # Port 0 in the config: tell the block (loop probes, resolve) the port actually bound.
+            block.addresses = [
+                (host, self.sockets[(host, port)].listener.port) if (host, port) in self.sockets else (host, port)
+                for host, port in block.addresses
+            ]
 
     async def _listen(self, host: str, port: int) -> Sockets:
         loop = asyncio.get_running_loop()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -53,11 +54,12 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     # The parent closing our stdin (or dying) ends us too, so nothing outlives the test.
-    loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(1) else None)
+    stdin = sys.stdin.fileno()
+    loop.add_reader(stdin, lambda: None if os.read(stdin, 1) else stop.set())
     try:
         await stop.wait()
     finally:
-        loop.remove_reader(sys.stdin.fileno())
+        loop.remove_reader(stdin)
         await api.stop()
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import socket
 from typing import Any
 
-from dnslib import QTYPE, DNSRecord
+from dnslib import QTYPE, RCODE, DNSRecord
 
 from kdns.plugins.loop.config import Config
 from kdns.request import Request
@@ -69,22 +68,28 @@ class Handler:
 
     async def probe_loop(self) -> None:
         host, port = self.target()
-        query = DNSRecord.question(self.probe, "HINFO")
+        query = bytes(DNSRecord.question(self.probe, "HINFO").pack())
         loop = asyncio.get_running_loop()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         for _ in range(self.config.attempts):
             if not self.active:
                 return
-            with socket.socket(family, socket.SOCK_DGRAM) as sock:
-                sock.setblocking(False)
-                try:
-                    await loop.sock_sendto(sock, bytes(query.pack()), (host, port))
-                    data = await asyncio.wait_for(loop.sock_recv(sock, 65535), self.config.interval)
-                except (OSError, asyncio.TimeoutError):
-                    continue
-            reply = DNSRecord.parse(data)
-            if reply.header.rcode != 2:  # any answer but SERVFAIL: the path out does not loop
-                break
+            answered: asyncio.Future[bytes] = loop.create_future()
+            try:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _Probe(answered), remote_addr=(host, port)
+                )
+            except OSError:
+                await asyncio.sleep(self.config.interval)
+                continue
+            try:
+                transport.sendto(query)
+                data = await asyncio.wait_for(answered, self.config.interval)
+            except (OSError, asyncio.TimeoutError):
+                continue
+            finally:
+                transport.close()
+            if DNSRecord.parse(data).header.rcode != RCODE.SERVFAIL:
+                break  # any other answer: the way out does not come back here
             await asyncio.sleep(self.config.interval)
         self.active = False
 
@@ -92,3 +97,16 @@ class Handler:
         self.active = False
         if self.task is not None:
             self.task.cancel()
+
+
+class _Probe(asyncio.DatagramProtocol):
+    def __init__(self, answered: asyncio.Future[bytes]) -> None:
+        self.answered = answered
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if not self.answered.done():
+            self.answered.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.answered.done():
+            self.answered.set_exception(exc)
