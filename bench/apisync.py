@@ -15,6 +15,7 @@ import asyncio
 import os
 import random
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,8 @@ class Programming:
     removed: tuple[float, ...]
     sync_seconds: float  # kdns start -> /ready 200 and answering, listing the fake API
     rss: int
+    list_seconds: float  # the same lists read by a plain client, one after another: the fake's own share
+    ready_seconds: float  # kdns start -> /ready 200 alone
 
     @staticmethod
     def percentile(values: tuple[float, ...], p: float) -> float:
@@ -49,8 +52,12 @@ def _service(i: int) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": f"prog-{i}", "namespace": "ns-00"},
-        "spec": {"clusterIP": ip, "clusterIPs": [ip], "type": "ClusterIP",
-                 "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]},
+        "spec": {
+            "clusterIP": ip,
+            "clusterIPs": [ip],
+            "type": "ClusterIP",
+            "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}],
+        },
     }
 
 
@@ -76,11 +83,35 @@ async def _until(name: str, port: int, want_answer: bool, limit: float = 10.0) -
     raise RuntimeError(f"{name} did not {'appear' if want_answer else 'vanish'} within {limit:.0f} s")
 
 
+LISTS = ("/api/v1/namespaces", "/api/v1/services", "/apis/discovery.k8s.io/v1/endpointslices", "/api/v1/pods")
+
+
+async def _list_all(url: str, page: int = 500) -> float:
+    """Seconds a plain aiohttp client takes to page through every list kdns makes (500 a page, as kdns)."""
+    import aiohttp
+
+    start = time.perf_counter()
+    async with aiohttp.ClientSession() as session:
+        for path in LISTS:
+            token = ""
+            while True:
+                params = {"limit": str(page)} | ({"continue": token} if token else {})
+                async with session.get(url + path, params=params) as r:
+                    body = await r.json()
+                token = body["metadata"].get("continue") or ""
+                if not token:
+                    break
+    return time.perf_counter() - start
+
+
 async def _run(directory: str, cluster: Cluster, samples: int, upstream: int) -> Programming:
+    if kdnsserver.REPO not in sys.path:
+        sys.path.insert(0, kdnsserver.REPO)
     from tests.fakeapi import FakeApi
 
     api = FakeApi(objects=cluster.api_objects())
     await api.start()
+    list_seconds = await _list_all(api.url)
     ports = kdnsserver.Ports.pick()
     corefile = kdnsserver.cluster_corefile(ports, upstream, endpoint=api.url)
     # The ready wait blocks: run it off the loop so the fake API can answer the lists meanwhile.
@@ -100,7 +131,10 @@ async def _run(directory: str, cluster: Cluster, samples: int, upstream: int) ->
             api.delete("Service", f"prog-{i}", "ns-00")
             removed.append(await _until(name, ports.dns, want_answer=False))
             await asyncio.sleep(0.01 + rng.random() * 0.02)
-        return Programming(tuple(added), tuple(removed), server.serving_seconds, rss)
+        assert server.ready_seconds is not None
+        return Programming(
+            tuple(added), tuple(removed), server.serving_seconds, rss, list_seconds, server.ready_seconds
+        )
     finally:
         await asyncio.to_thread(server.stop)
         await api.stop()

@@ -62,10 +62,12 @@ class ClusterSpec:
 
 
 # design.md / issue 7: S1 and S2.
-S1 = ClusterSpec("S1", namespaces=10, clusterip_services=1000, clusterip_endpoints=3,
-                 headless_services=200, headless_endpoints=5)
-S2 = ClusterSpec("S2", namespaces=20, clusterip_services=9000, clusterip_endpoints=5,
-                 headless_services=1000, headless_endpoints=5)
+S1 = ClusterSpec(
+    "S1", namespaces=10, clusterip_services=1000, clusterip_endpoints=3, headless_services=200, headless_endpoints=5
+)
+S2 = ClusterSpec(
+    "S2", namespaces=20, clusterip_services=9000, clusterip_endpoints=5, headless_services=1000, headless_endpoints=5
+)
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,9 @@ class Cluster:
         for i in range(spec.clusterip_services):
             eps = tuple(Endpoint(_ip(ENDPOINT_NET, next_endpoint + j), "") for j in range(spec.clusterip_endpoints))
             next_endpoint += spec.clusterip_endpoints
-            self.services.append(Service(self.namespaces[i % spec.namespaces], f"svc-{i}", _ip(SERVICE_NET, i + 1), eps))
+            self.services.append(
+                Service(self.namespaces[i % spec.namespaces], f"svc-{i}", _ip(SERVICE_NET, i + 1), eps)
+            )
         for i in range(spec.headless_services):
             eps = tuple(
                 Endpoint(_ip(ENDPOINT_NET, next_endpoint + j), f"host-{j}") for j in range(spec.headless_endpoints)
@@ -174,8 +178,7 @@ class Cluster:
         with open(forward, "w", encoding="ascii") as f:
             f.write(_soa(ZONE))
             f.write(f'dns-version.{ZONE}. TXT "1.1.0"\n')
-            for svc in self.services:
-                f.write("".join(_service_records(svc)))
+            f.writelines(line for svc in self.services for line in _service_records(svc))
         reverse = os.path.join(directory, f"{REVERSE_ZONE}.zone")
         with open(reverse, "w", encoding="ascii") as f:
             f.write(_soa(REVERSE_ZONE))
@@ -223,8 +226,10 @@ class Cluster:
                 lines.extend(f"{ep.hostname}.{svc.fqdn} A" for ep in svc.endpoints)
             else:
                 lines.append(f"{reverse_name(svc.cluster_ip)} PTR")
-        lines.extend(f"www.example{i}.com.{self.namespaces[i % len(self.namespaces)]}.svc.{ZONE}. A"
-                     for i in range(len(self.services)))
+        lines.extend(
+            f"www.example{i}.com.{self.namespaces[i % len(self.namespaces)]}.svc.{ZONE}. A"
+            for i in range(len(self.services))
+        )
         random.Random(seed).shuffle(lines)
         return lines
 
@@ -269,7 +274,10 @@ def _service(svc: Service) -> dict[str, Any]:
 def _slice(svc: Service) -> dict[str, Any]:
     endpoints = []
     for ep in svc.endpoints:
-        item: dict[str, Any] = {"addresses": [ep.ip], "conditions": {"ready": True, "serving": True, "terminating": False}}
+        item: dict[str, Any] = {
+            "addresses": [ep.ip],
+            "conditions": {"ready": True, "serving": True, "terminating": False},
+        }
         if ep.hostname:
             item["hostname"] = ep.hostname
         endpoints.append(item)
@@ -302,8 +310,7 @@ def _soa(zone: str) -> str:
     return (
         f"$ORIGIN {zone}.\n$TTL {TTL}\n"
         f"@ SOA ns.dns.{ZONE}. hostmaster.{ZONE}. 1 7200 1800 86400 {TTL}\n"
-        f"@ NS ns.dns.{ZONE}.\n"
-        + (f"ns.dns.{ZONE}. A 10.96.0.10\n" if zone == ZONE else "")
+        f"@ NS ns.dns.{ZONE}.\n" + (f"ns.dns.{ZONE}. A 10.96.0.10\n" if zone == ZONE else "")
     )
 
 

@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 
 from bench import procs
 
-_STAT = re.compile(r"^\s*(Queries sent|Queries completed|Queries lost|Queries per second|Run time \(s\)|"
-                   r"Average Latency \(s\)):\s+([0-9.]+)", re.M)
+_STAT = re.compile(
+    r"^\s*(Queries sent|Queries completed|Queries lost|Queries per second|Run time \(s\)|"
+    r"Average Latency \(s\)):\s+([0-9.]+)",
+    re.MULTILINE,
+)
 _RCODES = re.compile(r"Response codes:\s+(.*)")
 
 
@@ -52,15 +55,46 @@ class Result:
         return ordered[max(0, min(len(ordered), rank) - 1)]
 
 
-def run(port: int, datafile: str, *, seconds: float | None = None, rate: float | None = None,
-        mode: str = "udp", clients: int = 4, outstanding: int = 1000, timeout: float = 2.0,
-        max_runs: int | None = None, verbose: bool = False, cpus: str = str(procs.LOAD_CPU)) -> Result:
+def run(
+    port: int,
+    datafile: str,
+    *,
+    seconds: float | None = None,
+    rate: float | None = None,
+    mode: str = "udp",
+    clients: int = 4,
+    outstanding: int = 1000,
+    timeout: float = 2.0,
+    max_runs: int | None = None,
+    verbose: bool = False,
+    cpus: str = str(procs.LOAD_CPU),
+) -> Result:
     """One dnsperf run against 127.0.0.1:port; the datafile is looped until seconds (or max_runs).
 
     -b: dnsperf's own sockets get 4 MiB buffers, so answers are not lost on the client side.
     """
-    argv = ["taskset", "-c", cpus, binary(), "-s", "127.0.0.1", "-p", str(port), "-d", datafile,
-            "-m", mode, "-c", str(clients), "-q", str(outstanding), "-t", f"{timeout:g}", "-b", "4096"]
+    argv = [
+        "taskset",
+        "-c",
+        cpus,
+        binary(),
+        "-s",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-d",
+        datafile,
+        "-m",
+        mode,
+        "-c",
+        str(clients),
+        "-q",
+        str(outstanding),
+        "-t",
+        f"{timeout:g}",
+        "-b",
+        "4096",
+    ]
     if seconds is not None:
         argv += ["-l", f"{seconds:g}"]
     if rate is not None:

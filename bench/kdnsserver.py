@@ -22,12 +22,14 @@ class Ports:
     def pick() -> Ports:
         from socket import SOCK_STREAM
 
-        return Ports(procs.free_port(), procs.free_port(SOCK_STREAM), procs.free_port(SOCK_STREAM),
-                     procs.free_port(SOCK_STREAM))
+        return Ports(
+            procs.free_port(), procs.free_port(SOCK_STREAM), procs.free_port(SOCK_STREAM), procs.free_port(SOCK_STREAM)
+        )
 
 
-def cluster_corefile(ports: Ports, upstream: int, *, manifests: str = "", endpoint: str = "",
-                     pods: str = "insecure") -> str:
+def cluster_corefile(
+    ports: Ports, upstream: int, *, manifests: str = "", endpoint: str = "", pods: str = "insecure"
+) -> str:
     """kubeadm's CoreDNS ConfigMap (design.md section 1) with loopback addresses and a cluster source.
 
     `lameduck` is left out so a stop is immediate; everything else is as kubeadm ships it, so the
@@ -72,8 +74,17 @@ def forward_corefile(ports: Ports, upstream: int) -> str:
 """
 
 
-def start(directory: str, corefile: str, ports: Ports, *, workers: int = 1, tag: str = "kdns",
-          cpus: str = str(procs.SERVER_CPU), timeout: float = 120.0, profile: str = "") -> procs.ServerProcess:
+def start(
+    directory: str,
+    corefile: str,
+    ports: Ports,
+    *,
+    workers: int = 1,
+    tag: str = "kdns",
+    cpus: str = str(procs.SERVER_CPU),
+    timeout: float = 120.0,
+    profile: str = "",
+) -> procs.ServerProcess:
     """`python -m kdns -conf FILE` pinned to cpus, returned once /ready is 200 and it answers queries.
 
     ready_seconds: start -> /ready 200; serving_seconds: start -> also answering on its DNS port.

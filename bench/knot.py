@@ -56,8 +56,13 @@ def write_config(directory: str, port: int, zones: dict[str, str]) -> str:
     return path
 
 
-def start(directory: str, zones: dict[str, str], port: int | None = None, cpus: str = str(procs.SERVER_CPU),
-          timeout: float = 60.0) -> procs.ServerProcess:
+def start(
+    directory: str,
+    zones: dict[str, str],
+    port: int | None = None,
+    cpus: str = str(procs.SERVER_CPU),
+    timeout: float = 60.0,
+) -> procs.ServerProcess:
     """knotd pinned to cpus; ready = serving = start -> every zone's SOA answered."""
     port = port or procs.free_port()
     conf = write_config(directory, port, zones)

@@ -38,7 +38,7 @@ class Plan:
 
     @staticmethod
     def smoke() -> Plan:
-        return Plan(True, 1.0, 2, 1, 1.5, (10_000, 30_000), 30_000, 1.0, 20_000, 10, 2.0)
+        return Plan(True, 1.0, 2, 1, 1.0, (10_000, 30_000), 30_000, 1.0, 20_000, 10, 2.0)
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,10 @@ class Probe:
     def describe(self) -> str:
         offered = "unlimited" if self.rate is None else f"{self.rate:,.0f}"
         verdict = "" if self.rate is None else (" pass" if self.passed else " fail")
-        return (f"offered {offered} qps -> {self.result.qps:,.0f} qps, lost {self.result.lost}, "
-                f"socket drops {self.drops}{verdict}")
+        return (
+            f"offered {offered} qps -> {self.result.qps:,.0f} qps, lost {self.result.lost}, "
+            f"socket drops {self.drops}{verdict}"
+        )
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,9 @@ class MaxQps:
 
 def probe(port: int, datafile: str, plan: Plan, rate: float | None, outstanding: int = 2000) -> Probe:
     before = procs.udp_rcvbuf_errors()
-    result = dnsperf.run(port, datafile, seconds=plan.probe_seconds, rate=rate, timeout=plan.timeout,
-                         outstanding=outstanding)
+    result = dnsperf.run(
+        port, datafile, seconds=plan.probe_seconds, rate=rate, timeout=plan.timeout, outstanding=outstanding
+    )
     return Probe(rate, result, procs.udp_rcvbuf_errors() - before)
 
 
@@ -130,20 +133,40 @@ class Load:
         return self.cpu_seconds / max(1, self.result.completed) * 1e6
 
 
-def fixed_rate(server: procs.ServerProcess, datafile: str, rate: int, seconds: float, plan: Plan,
-               verbose: bool = False, mode: str = "udp", max_runs: int | None = None, clients: int = 4) -> Load:
+def fixed_rate(
+    server: procs.ServerProcess,
+    datafile: str,
+    rate: int,
+    seconds: float,
+    plan: Plan,
+    verbose: bool = False,
+    mode: str = "udp",
+    max_runs: int | None = None,
+    clients: int = 4,
+) -> Load:
     """Server CPU (utime+stime of all its processes and threads) over a run at a fixed offered rate."""
     pids = server.pids()
     before = procs.cpu_seconds(pids)
-    result = dnsperf.run(server.port, datafile, seconds=seconds, rate=rate, timeout=plan.timeout,
-                         verbose=verbose, mode=mode, max_runs=max_runs, clients=clients)
+    result = dnsperf.run(
+        server.port,
+        datafile,
+        seconds=seconds,
+        rate=rate,
+        timeout=plan.timeout,
+        verbose=verbose,
+        mode=mode,
+        max_runs=max_runs,
+        clients=clients,
+    )
     return Load(rate, result, procs.cpu_seconds(pids) - before)
 
 
-def unlimited(port: int, datafile: str, seconds: float, plan: Plan, mode: str = "udp", clients: int = 4,
-              outstanding: int = 1000) -> dnsperf.Result:
-    return dnsperf.run(port, datafile, seconds=seconds, mode=mode, clients=clients, outstanding=outstanding,
-                       timeout=plan.timeout)
+def unlimited(
+    port: int, datafile: str, seconds: float, plan: Plan, mode: str = "udp", clients: int = 4, outstanding: int = 1000
+) -> dnsperf.Result:
+    return dnsperf.run(
+        port, datafile, seconds=seconds, mode=mode, clients=clients, outstanding=outstanding, timeout=plan.timeout
+    )
 
 
 def _answer(port: int, name: str, qtype: str) -> tuple[int, list[str]]:
@@ -171,19 +194,33 @@ def compare_answers(port_a: int, port_b: int, lines: list[str]) -> tuple[int, in
     return agree, len(lines), first
 
 
-def top_functions(profile_path: str, queries: int, count: int = 15) -> list[tuple[str, float, float, int]]:
+# pstats' keys (file, line, function) and values (primitive calls, calls, tottime, cumtime, callers).
+FunctionKey = tuple[str, int, str]
+FunctionStats = tuple[int, int, float, float, object]
+
+
+def top_functions(
+    profile_path: str, queries: int, baseline_path: str = "", count: int = 15
+) -> list[tuple[str, float, float, int]]:
     """(function, share, own µs per query, calls) of the query path, by own time (cProfile tottime).
 
-    Only functions called at least once per 20 queries count: under uvloop the loop's idle time
-    and the start/stop coroutines get odd attributions from cProfile, and they are not per query.
-    The share is of the time of the functions that count.
+    baseline_path: a profile of the same start and stop with no queries, subtracted function by
+    function, so start-up (imports, loading the cluster) drops out. Only functions called at least
+    once per 20 queries count: under uvloop the loop's idle time and the start/stop coroutines get
+    odd attributions from cProfile, and they are not per query. The share is of their sum.
     """
-    stats = pstats.Stats(profile_path)
-    raw = stats.stats  # type: ignore[attr-defined]
+    raw: dict[FunctionKey, FunctionStats] = pstats.Stats(profile_path).stats  # type: ignore[attr-defined]
+    base: dict[FunctionKey, FunctionStats] = (
+        pstats.Stats(baseline_path).stats if baseline_path else {}  # type: ignore[attr-defined]
+    )
     rows = []
-    for (file, line, func), (_cc, calls, tottime, _ct, _callers) in raw.items():
-        if calls * 20 < queries:
+    for key, (_cc, calls, tottime, _ct, _callers) in raw.items():
+        if key in base:
+            calls -= base[key][1]
+            tottime -= base[key][2]
+        if calls * 20 < queries or tottime <= 0:
             continue
+        file, line, func = key
         short = re.sub(r"^.*/(site-packages|lib/python3\.\d+)/", "", file)
         if "/kdns/" in short:
             short = "kdns/" + short.split("/kdns/", 1)[1]

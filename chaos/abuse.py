@@ -17,7 +17,7 @@ import dns.rcode
 import dns.rdatatype
 
 from chaos.cluster import Cluster, endpoint_ip, service, slice_
-from chaos.common import REPO, Kdns, Result, Size, captured_tracebacks, exchange_many, kdns, make_query, rss
+from chaos.common import swept, REPO, Kdns, Result, Size, captured_tracebacks, exchange_many, kdns, make_query, rss
 from chaos.packets import check_answer
 
 HINFO = dns.rdatatype.HINFO
@@ -67,6 +67,7 @@ async def ask(server: Kdns, name: str, rdtype: str | int, tcp: bool = False, pay
     return await dns.asyncquery.udp(q, server.host, port=server.port, timeout=3.0, raise_on_truncation=False)
 
 
+@swept
 async def run_any(size: Size) -> Result:
     """RFC 8482: with `any`, one HINFO for every name; without it (kubeadm's Corefile), what kdns
     answers for ANY on cluster names, recorded (CoreDNS's kubernetes plugin: NODATA, or NXDOMAIN
@@ -99,6 +100,7 @@ async def run_any(size: Size) -> Result:
     return result
 
 
+@swept
 async def run_transfers(size: Size) -> Result:
     result = Result("abuse-axfr", "AXFR and IXFR over UDP and TCP for the cluster zone, a reverse zone and a file zone")
     started = time.monotonic()
@@ -138,6 +140,7 @@ async def _raw(server: Kdns, wire: bytes, tcp: bool) -> bytes | None:
         writer.close()
 
 
+@swept
 async def run_amplification(size: Size) -> Result:
     """Every answer over UDP fits what the query advertised (512 without EDNS, else max(512,
     payload)); an answer that did not fit says TC. Asked twice: the second hits the fast path."""
@@ -194,6 +197,7 @@ def raise_nofile(want: int) -> int:
     return target
 
 
+@swept
 async def run_tcp_flood(size: Size, cap: int = 1000) -> Result:
     """size.flood_connections idle TCP connections: the server holds at most `cap`, the rest are
     cut at once; UDP service goes on throughout and TCP works again when the flood ends."""
@@ -258,9 +262,11 @@ async def run_tcp_flood(size: Size, cap: int = 1000) -> Result:
     return result
 
 
-async def run_deep_names(size: Size, capacity: int = 5_000) -> Result:
+@swept
+async def run_deep_names(size: Size, capacity: int | None = None) -> Result:
     """Random deep names under the cluster zone: each answer is no bigger than a plain miss (NXDOMAIN,
     0 answers, the SOA alone), and the fast-path table stays within its capacity."""
+    capacity = capacity or max(100, size.deep_names // 3)
     result = Result(
         "abuse-deep-names",
         f"{size.deep_names:,} random names 1-30 labels deep under cluster.local and <ns>.svc.cluster.local "

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 from chaos.cluster import Cluster, questions
 from chaos.common import (
+    swept,
     Canon, Kdns, Result, Size, answer_set, captured_tracebacks, diff_answers, eventually,
-    fast_watch_settings, kdns, make_query, exchange_many, canonical, rss,
+    fast_watch_settings, kdns, make_query, swept_tasks, exchange_many, canonical, rss,
 )
 from tests.fakeapi import FakeApi
 
@@ -90,12 +91,13 @@ async def ready_status(server: Kdns) -> int:
 Fault = Callable[[FakeApi, Kdns, Cluster, Prober, Result, Size], Awaitable[None]]
 
 
+@swept
 async def run_api_scenario(name: str, injected: str, size: Size, fault: Fault, unreachable_at_start: bool = False) -> Result:
     result = Result(name, injected)
     started = time.monotonic()
     cluster = Cluster(size.services)
     with captured_tracebacks() as tracebacks, fast_watch_settings():
-        async with FakeApi(bookmark_interval=1.0, bookmark_before_end=0.5) as api:
+        async with swept_tasks(result), FakeApi(bookmark_interval=1.0, bookmark_before_end=0.5) as api:
             cluster.load(api)
             if unreachable_at_start:
                 await api.stop()  # the port is kept: start() listens on it again
@@ -219,7 +221,8 @@ async def stalls(api: FakeApi, server: Kdns, cluster: Cluster, prober: Prober, r
 
 async def auth_failures(api: FakeApi, server: Kdns, cluster: Cluster, prober: Prober, result: Result, size: Size) -> None:
     for status, resource in ((401, None), (403, "services"), (403, "endpointslices")):
-        prober.frozen = await answer_set(server, prober.names)
+        if resource is None:
+            prober.frozen = await answer_set(server, prober.names)
         api.set_auth_failure(status, resource)
         if resource is None:
             api.cut_streams()  # re-list and re-watch now meet the 401
@@ -232,8 +235,7 @@ async def auth_failures(api: FakeApi, server: Kdns, cluster: Cluster, prober: Pr
         # other resources still flow, so only "no SERVFAIL, none lost" holds.
         prober.frozen = None
         api.set_auth_failure(None)
-        if resource is None:
-            await asyncio.sleep(0.5)
+        await asyncio.sleep(1.0)  # the backoff runs out; the next phase starts from a synced kdns
     result.figures["auth faults"] = "401 all; 403 services; 403 endpointslices"
 
 
@@ -259,6 +261,7 @@ SCENARIOS: dict[str, tuple[str, Fault, bool]] = {
 }
 
 
+@swept
 async def run(name: str, size: Size) -> Result:
     injected, fault, at_start = SCENARIOS[name]
     if name == "api-burst":

@@ -14,7 +14,7 @@ import dns.message
 import dns.rcode
 
 from chaos.cluster import Cluster
-from chaos.common import REPO, Kdns, Result, Size, captured_tracebacks, kdns, make_query, rss
+from chaos.common import swept, REPO, Kdns, Result, Size, captured_tracebacks, kdns, make_query, rss
 from chaos.packets import answer_limit, bad_packet, check_answer, question_of
 from kdns.errors import WireError
 from kdns.server import wire
@@ -113,6 +113,7 @@ def run_parser(size: Size, seed: int = 6) -> Result:
     return result
 
 
+@swept
 async def run_server(size: Size, seed: int = 7) -> Result:
     """Bad packets at a running server over UDP and TCP, good questions asked all along."""
     result = Result(
@@ -136,7 +137,11 @@ async def run_server(size: Size, seed: int = 7) -> Result:
                     batch = [bad_packet(rng) for _ in range(min(200, size.server_udp - sent))]
                     limits: dict[int, int] = {}
                     for packet in batch:
-                        await loop.sock_sendto(sock, packet, (server.host, server.port))
+                        try:
+                            sock.sendto(packet, (server.host, server.port))
+                        except BlockingIOError:
+                            await asyncio.sleep(0.01)
+                            sock.sendto(packet, (server.host, server.port))
                         if len(packet) >= 2:
                             pid = int.from_bytes(packet[:2], "big")
                             limits[pid] = max(limits.get(pid, 0), answer_limit(packet))
@@ -223,6 +228,7 @@ async def _tcp_fuzz(server: Kdns, rng: random.Random, count: int, result: Result
     return answers, bad
 
 
+@swept
 async def run_tcp_garbage(size: Size) -> Result:
     """Garbage framing on TCP: short length prefixes, lengths beyond the data, zero-length frames,
     and peers sending one byte at a time; UDP and TCP service must go on."""

@@ -2,6 +2,8 @@
 
 The server runs in the test's own event loop, so clients must not block it: use `server.query`
 (dnspython's asyncquery), `server.dig(...)` (dig as an async subprocess) or `server.http(path)`.
+In-process tests use asyncio's own loop; uvloop, which kdns runs on, is covered by the tests that
+start kdns as a process (tests/test_cli.py, tests/e2e/).
 """
 
 from __future__ import annotations
@@ -108,3 +110,4 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is not present")
     return SHARED
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 from collections.abc import Hashable
@@ -69,12 +70,16 @@ class App:
         # Set by fail(): a plugin found the server cannot run (loop detected).
         self.failed = asyncio.Event()
         self.exit_code = 0
+        # True once the DNS sockets are open: /ready must not say 200 before queries can arrive.
+        self.serving = False
+        # The generation being started (the kubernetes plugin waits for its first sync): /ready names it.
+        self.building: Generation | None = None
 
     # --- AppContext -------------------------------------------------------------------------
 
     def readiness(self) -> list[tuple[str, bool]]:
-        out = []
-        gen = self.generation
+        out = [] if self.serving else [("server", False)]
+        gen = self.generation or self.building
         for block in gen.blocks if gen else ():
             for handler in block.handlers:
                 ready = getattr(handler, "ready", None)
@@ -106,7 +111,9 @@ class App:
     async def start(self) -> None:
         gen = await self._build(self.config, previous=None)
         await self._open(gen)
+        self.serving = True
         self.generation = gen
+        self.building = None
         self._publish_enabled(gen)
         await self._serving(gen)
         self._reloader = asyncio.get_running_loop().create_task(self._reload_loop())
@@ -171,6 +178,8 @@ class App:
 
     async def _build(self, config: Config, previous: Generation | None) -> Generation:
         gen = Generation(config)
+        if previous is None:
+            self.building = gen
         for bc in config.blocks:
             head, handlers = build_chain(bc.plugins)
             fast = all(use.name != "log" for use in bc.plugins)
@@ -250,35 +259,49 @@ class App:
             ]
 
     async def _listen(self, host: str, port: int) -> Sockets:
+        for attempt in range(5 if port == 0 else 1):
+            try:
+                return await self._listen_once(host, port)
+            except OSError as e:
+                # Port 0: the free UDP port picked may be taken for TCP; pick another pair.
+                if port != 0 or e.errno != errno.EADDRINUSE or attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _listen_once(self, host: str, port: int) -> Sockets:
         loop = asyncio.get_running_loop()
         hosts = [host] if host else ["0.0.0.0", "::"]
-        listener: Listener | None = None
         sockets: Sockets | None = None
-        for i, bind_host in enumerate(hosts):
-            try:
-                udp = udp_socket(bind_host, port if listener is None else listener.port, self.settings, self.reuse_port)
-            except OSError:
-                if i > 0 and bind_host == "::":
-                    log.warning("IPv6 unavailable, listening on IPv4 only")
-                    break
-                raise
-            if listener is None:
-                listener = Listener(host, udp.getsockname()[1])
-                sockets = Sockets(listener)
-            assert sockets is not None
-            family = "2" if ":" in bind_host else "1"
-            transport, protocol = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(listener, family, self.settings), sock=udp
-            )
-            sockets.transports.append(transport)
-            sockets.udp.append(protocol)
-            tcp = tcp_socket(bind_host, listener.port, self.reuse_port)
-            state = TcpState()
-            server = await loop.create_server(
-                lambda: TcpProtocol(listener, family, self.settings, state), sock=tcp
-            )
-            sockets.servers.append(server)
-            sockets.tcp_states.append(state)
+        try:
+            for bind_host in hosts:
+                bound = port if sockets is None else sockets.listener.port
+                try:
+                    udp = udp_socket(bind_host, bound, self.settings, self.reuse_port)
+                except OSError:
+                    if sockets is not None and bind_host == "::":
+                        log.warning("IPv6 unavailable, listening on IPv4 only")
+                        break
+                    raise
+                if sockets is None:
+                    sockets = Sockets(Listener(host, udp.getsockname()[1], self.settings.fast_path_capacity))
+                listener = sockets.listener
+                family = "2" if ":" in bind_host else "1"
+                transport, protocol = await loop.create_datagram_endpoint(
+                    lambda: UdpProtocol(listener, family, self.settings), sock=udp
+                )
+                sockets.transports.append(transport)
+                sockets.udp.append(protocol)
+                tcp = tcp_socket(bind_host, listener.port, self.reuse_port)
+                state = TcpState()
+                server = await loop.create_server(
+                    lambda: TcpProtocol(listener, family, self.settings, state), sock=tcp
+                )
+                sockets.servers.append(server)
+                sockets.tcp_states.append(state)
+        except OSError:
+            if sockets is not None:
+                self._close_sockets(sockets)
+            raise
         assert sockets is not None
         log.info("%s", sockets.listener.server)
         return sockets

@@ -47,7 +47,7 @@ class Entry:
 class AnswerTable:
     """One per listener (address:port), shared by its UDP and TCP sides."""
 
-    def __init__(self, capacity: int = 200_000) -> None:
+    def __init__(self, capacity: int = 50_000) -> None:
         self.capacity = capacity
         self.entries: dict[bytes, Entry] = {}
         self.keys_by_tag: dict[Hashable, set[bytes]] = {}

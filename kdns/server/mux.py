@@ -44,12 +44,12 @@ class Block:
 class Listener:
     """The blocks served on one address:port, and the fast-path table for it."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, fast_path_capacity: int = 50_000) -> None:
         self.host = host
         self.port = port
         self.server = f"dns://{host}:{port}"
         self.blocks_by_zone: dict[str, Block] = {}
-        self.table = AnswerTable()
+        self.table = AnswerTable(fast_path_capacity)
         self.inflight = 0
 
     def set_routes(self, routes: list[tuple[str, Block]]) -> None:

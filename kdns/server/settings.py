@@ -21,7 +21,9 @@ class ServerSettings:
     max_inflight: int = 10000
     # How long a graceful stop waits for queries already being answered.
     drain_timeout: float = 2.0
-    fast_path_capacity: int = 200_000
+    # Packed answers kept per listener (~400 bytes each): bounded so a flood of random names
+    # cannot grow memory past the pod's limit; when full the table starts again empty.
+    fast_path_capacity: int = 50_000
 
 
 DEFAULT = ServerSettings()

@@ -43,13 +43,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from e2e_corefile import DEPLOY, configmap_corefile, sub_once
 
 pytestmark = pytest.mark.netns
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
 
 KUBE_DNS_IP = "10.96.0.10"  # deploy/base/service.yaml's clusterIP, kubelet's clusterDNS
 KUBE_DNS_NAME = "kube-dns.kube-system.svc.cluster.local"
@@ -206,18 +204,6 @@ def _make_namespaces(stack: contextlib.ExitStack) -> Netns:
 
 # ------------------------------------------------------------------------------------------
 # The processes in the server namespace
-
-
-def sub_once(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, f"the ConfigMap's Corefile no longer has {old!r} exactly once"
-    return text.replace(old, new)
-
-
-def configmap_corefile() -> str:
-    for doc in yaml.safe_load_all((DEPLOY / "configmap.yaml").read_text()):
-        if doc and doc.get("kind") == "ConfigMap":
-            return str(doc["data"]["Corefile"])
-    raise AssertionError("deploy/base/configmap.yaml has no ConfigMap")
 
 
 def server_corefile(api_url: str) -> str:
