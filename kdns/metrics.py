@@ -9,8 +9,10 @@ CoreDNS 1.11+: server, zone, view, ...) when /metrics is scraped.
 from __future__ import annotations
 
 import platform
+import weakref
 from bisect import bisect_left
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -46,6 +48,10 @@ class Histogram:
     def observe(self, value: float) -> None:
         self.counts[bisect_left(self.bounds, value)] += 1
         self.total += value
+
+    def observe_many(self, value: float, count: int) -> None:
+        self.counts[bisect_left(self.bounds, value)] += count
+        self.total += value * count
 
     def family_samples(self) -> tuple[list[tuple[str, float]], float]:
         buckets: list[tuple[str, float]] = []
@@ -102,6 +108,8 @@ class BlockMetrics:
 class DnsCollector(Collector):
     def __init__(self) -> None:
         self.blocks: dict[tuple[str, str], BlockMetrics] = {}
+        # Fast-path tables count hits on their entries; they are folded in here at scrape time.
+        self.tables: weakref.WeakSet[Any] = weakref.WeakSet()
         self.panics = 0
         self.enabled: set[tuple[str, str, str]] = set()
 
@@ -117,6 +125,8 @@ class DnsCollector(Collector):
         self.enabled = entries
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+        for table in list(self.tables):
+            table.flush_metrics()
         requests = CounterMetricFamily(
             "coredns_dns_requests", "Counter of DNS requests made per zone, protocol and family.",
             labels=["server", "zone", "view", "proto", "family", "type"],

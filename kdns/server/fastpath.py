@@ -15,19 +15,31 @@ from __future__ import annotations
 
 import random
 import struct
+from bisect import bisect_left
 from collections.abc import Hashable
 from time import perf_counter
 
-from kdns.metrics import BlockMetrics
+from kdns.metrics import (
+    DNS,
+    DURATION_BUCKETS,
+    MONITORED_TYPES,
+    SIZE_BUCKETS,
+    BlockMetrics,
+    Histogram,
+)
 
 # EDNS state folded into the key: no OPT, OPT, OPT with DO.
 NO_EDNS, EDNS, EDNS_DO = b"\x00", b"\x01", b"\x03"
 _OPT_FIXED = 11
 _A, _AAAA = 1, 28
+_FIRST_BUCKET = DURATION_BUCKETS[0]
 
 
 class Entry:
-    __slots__ = ("wire", "qend", "byte2", "byte3", "metrics", "qtype", "rcode", "plugin", "runs")
+    __slots__ = (
+        "wire", "qend", "byte2", "byte3", "metrics", "qtype", "rcode", "plugin", "runs",
+        "hits", "request_sizes", "quick", "slow", "elapsed",
+    )
 
     def __init__(
         self, wire: bytes, qend: int, metrics: BlockMetrics, qtype: str, rcode: str, plugin: str,
@@ -42,12 +54,55 @@ class Entry:
         self.rcode = rcode
         self.plugin = plugin
         self.runs = runs
+        # Hits since the last fold into the metric families (fold_into): a dict bump per hit
+        # instead of five labelled observations.
+        self.hits: dict[tuple[str, str], int] = {}
+        self.request_sizes: dict[tuple[str, int], int] = {}
+        self.quick = 0  # hits under the first duration bucket (all but a stalled few)
+        self.slow: list[float] = []
+        self.elapsed = 0.0
+
+    def fold_into_metrics(self) -> None:
+        """Add the hits counted on this entry to its block's metric families, and reset them."""
+        if not self.hits:
+            return
+        m = self.metrics
+        qtype = self.qtype if self.qtype in MONITORED_TYPES else "other"
+        total = 0
+        for (proto, family), n in self.hits.items():
+            key = (proto, family, qtype)
+            m.requests[key] = m.requests.get(key, 0) + n
+            total += n
+            hist = m.response_sizes.get(proto)
+            if hist is None:
+                hist = m.response_sizes[proto] = Histogram(SIZE_BUCKETS)
+            hist.observe_many(len(self.wire), n)
+        rkey = (self.rcode, self.plugin)
+        m.responses[rkey] = m.responses.get(rkey, 0) + total
+        for (proto, size), n in self.request_sizes.items():
+            hist = m.request_sizes.get(proto)
+            if hist is None:
+                hist = m.request_sizes[proto] = Histogram(SIZE_BUCKETS)
+            hist.observe_many(size, n)
+        hist = m.durations.get(qtype)
+        if hist is None:
+            hist = m.durations[qtype] = Histogram(DURATION_BUCKETS)
+        hist.counts[0] += self.quick
+        hist.total += self.elapsed
+        for value in self.slow:
+            hist.counts[bisect_left(hist.bounds, value)] += 1
+        self.hits = {}
+        self.request_sizes = {}
+        self.quick = 0
+        self.slow = []
+        self.elapsed = 0.0
 
 
 class AnswerTable:
     """One per listener (address:port), shared by its UDP and TCP sides."""
 
     def __init__(self, capacity: int = 50_000) -> None:
+        DNS.tables.add(self)
         self.capacity = capacity
         self.entries: dict[bytes, Entry] = {}
         self.keys_by_tag: dict[Hashable, set[bytes]] = {}
@@ -94,9 +149,16 @@ class AnswerTable:
             data[12:qend],
             body,
         ))
-        entry.metrics.record(
-            proto, family, entry.qtype, entry.rcode, entry.plugin, size, len(out), perf_counter() - start,
-        )
+        hit = (proto, family)
+        entry.hits[hit] = entry.hits.get(hit, 0) + 1
+        sized = (proto, size)
+        entry.request_sizes[sized] = entry.request_sizes.get(sized, 0) + 1
+        elapsed = perf_counter() - start
+        entry.elapsed += elapsed
+        if elapsed < _FIRST_BUCKET:
+            entry.quick += 1
+        else:
+            entry.slow.append(elapsed)
         return out
 
     def store(
@@ -110,6 +172,9 @@ class AnswerTable:
             self.clear()
         end = qend - 5
         key = query[12 : end + 1].lower() + query[end + 1 : qend] + (EDNS_DO if do else EDNS if edns else NO_EDNS)
+        old = self.entries.get(key)
+        if old is not None:
+            old.fold_into_metrics()
         runs = _address_runs(wire, qend) if self.shuffle else ()
         self.entries[key] = Entry(wire, qend, metrics, qtype, rcode, plugin, runs)
         for tag in tags:
@@ -123,11 +188,19 @@ class AnswerTable:
             keys = self.keys_by_tag.pop(tag, None)
             if keys:
                 for key in keys:
-                    self.entries.pop(key, None)
+                    entry = self.entries.pop(key, None)
+                    if entry is not None:
+                        entry.fold_into_metrics()
 
     def clear(self) -> None:
+        self.flush_metrics()
         self.entries.clear()
         self.keys_by_tag.clear()
+
+    def flush_metrics(self) -> None:
+        """Fold every entry's hits into the metric families (called at scrape time)."""
+        for entry in self.entries.values():
+            entry.fold_into_metrics()
 
 
 def _address_runs(wire: bytes, qend: int) -> tuple[tuple[int, int, int], ...]:

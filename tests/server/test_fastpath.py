@@ -108,3 +108,29 @@ def test_shuffle_reorders_address_records_only() -> None:
         orders.add(tuple(str(rr.rdata) for rr in msg.rr))
     assert len(orders) == 6
     assert all(sorted(order) == addresses for order in orders)
+
+
+def test_hits_are_counted_in_the_metric_families() -> None:
+    from kdns.metrics import DNS
+
+    table = AnswerTable()
+    metrics = BlockMetrics("dns://:53", "cluster.local.")
+    data = packet("m.cluster.local")
+    req = wire.parse_query(data)
+    msg = req.reply(aa=True)
+    msg.add_answer(RR(req.qname, QTYPE.A, rdata=A("10.0.0.9"), ttl=5))
+    out, _ = wire.pack(req, msg)
+    table.store(data, req.question_end, False, False, out, frozenset({"m"}), metrics, "A", "NOERROR", "kubernetes")
+    for _ in range(3):
+        assert table.answer(packet("m.cluster.local"), "udp", "1") is not None
+    assert table.answer(packet("m.cluster.local"), "tcp", "2") is not None
+    list(DNS.collect())  # a scrape folds the counts in
+    assert metrics.requests == {("udp", "1", "A"): 3, ("tcp", "2", "A"): 1}
+    assert metrics.responses == {("NOERROR", "kubernetes"): 4}
+    assert sum(metrics.durations["A"].counts) == 4
+    assert sum(metrics.response_sizes["udp"].counts) == 3
+    assert sum(metrics.request_sizes["tcp"].counts) == 1
+    # An invalidated entry's hits are kept, not lost with it.
+    table.answer(packet("m.cluster.local"), "udp", "1")
+    table.invalidate({"m"})
+    assert metrics.requests[("udp", "1", "A")] == 4
