@@ -110,7 +110,11 @@ class App:
 
     async def start(self) -> None:
         gen = await self._build(self.config, previous=None)
-        await self._open(gen)
+        try:
+            await self._open(gen)
+        except BaseException:
+            await self._retire(gen, keep=None)
+            raise
         self.serving = True
         self.generation = gen
         self.building = None

@@ -8,11 +8,13 @@ bounds check on wire data lives in this module: a short or inconsistent packet r
 from __future__ import annotations
 
 import struct
+from bisect import bisect_right
 
 from dnslib import EDNS0, RCODE, DNSRecord
 
 from kdns.errors import WireError
 from kdns.request import Edns, Request
+from kdns.server import packer
 
 HEADER = struct.Struct("!HHHHHH")
 OPT = 41
@@ -21,6 +23,9 @@ MAX_LABEL = 63
 # What kdns advertises in its own OPT record (RFC 6891 section 6.2.5; the 2020 DNS flag day size).
 OUR_PAYLOAD = 1232
 BADVERS = 16
+_OPT_PLAIN = packer.opt_record(OUR_PAYLOAD, do=False)
+_OPT_DO = packer.opt_record(OUR_PAYLOAD, do=True)
+_COUNTS = struct.Struct("!HHH")
 
 
 class Drop(WireError):
@@ -169,20 +174,62 @@ def badvers(req: Request) -> bytes:
 
 def pack(req: Request, msg: DNSRecord) -> tuple[bytes, bool]:
     """The answer's bytes, cut to what the client takes; and whether it was cut (TC set)."""
+    edns = req.edns
+    # Our OPT record is written straight as bytes: building a dnslib EDNS0 per answer costs more
+    # than packing the rest of a typical answer. Its extended RCODE is always 0 here: a dnslib
+    # header holds only 4 RCODE bits.
+    opt = None if edns is None else (_OPT_DO if edns.do else _OPT_PLAIN)
+    packed = packer.pack(msg, opt)
+    if packed is None:
+        return _pack_dnslib(req, msg)
+    limit = req.max_size
+    if len(packed.wire) <= limit:
+        return packed.wire, False
+    return _cut(packed, limit), True
+
+
+def _pack_dnslib(req: Request, msg: DNSRecord) -> tuple[bytes, bool]:
+    """pack() for messages the fast packer leaves to dnslib (rare record types)."""
     msg = with_opt(req, msg)
     data = bytes(msg.pack())
     limit = req.max_size
     if len(data) <= limit:
         return data, False
-    return truncate(msg, limit), True
+    return _truncate_dnslib(msg, limit), True
 
 
 def truncate(msg: DNSRecord, limit: int) -> bytes:
     """Drop records from the end until the answer fits, keeping the OPT record; set TC.
 
     RFC 2181 section 9 and RFC 6891 section 7: the OPT record stays, and TC tells the client to ask
-    again over TCP.
+    again over TCP. The additional section's other records go first, then answer and authority
+    records from the end.
     """
+    packed = packer.pack(msg)
+    if packed is not None:
+        return _cut(packed, limit)
+    return _truncate_dnslib(msg, limit)
+
+
+def _cut(packed: packer.Packed, limit: int) -> bytes:
+    """The longest prefix of whole answer/authority records that fits with the OPT record, TC set.
+
+    Compression pointers only point backwards, so the first k records packed on their own are the
+    same bytes as the first k records of the whole message: no packing again, as in truncate().
+    """
+    wire = packed.wire
+    ends = packed.ends
+    kept = bisect_right(ends, limit - len(packed.opt)) - 1
+    flags = bytes((wire[2] | 0x02, wire[3]))
+    if kept < 0:
+        # Even the bare question with OPT does not fit: send the header alone.
+        return wire[:2] + flags + b"\x00" * 8
+    answers = min(kept, packed.answers)
+    counts = _COUNTS.pack(answers, kept - answers, packed.opt_count)
+    return b"".join((wire[:2], flags, wire[4:6], counts, wire[12 : ends[kept]], packed.opt))
+
+
+def _truncate_dnslib(msg: DNSRecord, limit: int) -> bytes:
     opt = [rr for rr in msg.ar if rr.rtype == OPT]
     sections = [list(msg.rr), list(msg.auth)]
     flat = [(0, rr) for rr in sections[0]] + [(1, rr) for rr in sections[1]]

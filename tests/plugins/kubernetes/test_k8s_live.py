@@ -30,7 +30,6 @@ from conftest import RunningServer, kdns_server
 from kdns.plugins.kubernetes import apisource
 from kdns.plugins.kubernetes.settings import WatchSettings
 from tests.fakeapi import FakeApi
-from tests.upstreams import free_port
 
 ZONE = "cluster.local."
 # Short backoffs so that a watcher finds a restarted API within a fraction of a second; watches
@@ -56,11 +55,8 @@ def fast_watch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def corefile(api: FakeApi, *, pods: str = "verified", extra: str = "", options: str = "") -> str:
-    # A port free for UDP and TCP alike: with `.:0` the server binds UDP on a free port and then
-    # TCP on the same number, which fails now and then when a client connection of an earlier
-    # test still holds that TCP port in TIME_WAIT.
     return f"""
-    .:{free_port()} {{
+    .:0 {{
         kubernetes cluster.local in-addr.arpa ip6.arpa {{
             endpoint {api.url}
             pods {pods}

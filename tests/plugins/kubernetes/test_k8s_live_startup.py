@@ -33,7 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kdns.plugins.kubernetes import metrics
 from tests.fakeapi import FakeApi
-from tests.upstreams import FakeUpstream, free_port
+from tests.upstreams import FakeUpstream
 
 DESIGN = SHARED / "design.md"
 
@@ -134,7 +134,7 @@ async def test_kubeadm_corefile_serves_cluster_reverse_and_forwarded_names() -> 
 
 
 UNSYNCED = """
-.:{port} {{
+.:0 {{
     ready 127.0.0.1:0
     kubernetes cluster.local in-addr.arpa ip6.arpa {{
         endpoint {url}
@@ -153,7 +153,7 @@ async def test_unsynced_start_then_the_api_appears(outage: str) -> None:
         else:
             api.set_auth_failure(403)  # RBAC not granted yet
         started = time.monotonic()
-        async with kdns_server(UNSYNCED.format(port=free_port(), url=api.url)) as server:
+        async with kdns_server(UNSYNCED.format(url=api.url)) as server:
             waited = time.monotonic() - started
             assert 0.5 <= waited < 3, f"startup_timeout 500ms, but started after {waited:.2f}s"
             status, body = await server.http("ready", "/ready")
@@ -238,7 +238,7 @@ async def test_programming_duration_is_observed_for_headless_slice_events() -> N
     # /metrics serves the process's default registry: its values before the server starts.
     at_start = {kind: registered(kind) for kind in metrics.SERVICE_KINDS}
     async with live_api(pre) as api, kdns_server(f"""
-        .:{free_port()} {{
+        .:0 {{
             prometheus 127.0.0.1:0
             kubernetes cluster.local {{
                 endpoint {api.url}

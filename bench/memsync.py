@@ -1,0 +1,122 @@
+"""Sync time and memory of kdns at S2 (issue 7): `python -m bench.memsync`.
+
+Generates S2 (10,000 services, 50,000 endpoints in 20 namespaces) with bench/cluster.py, starts
+`python -m kdns` (the kubeadm Corefile of bench/kdnsserver.py) pinned to the server core and reports
+start -> /ready 200, start -> answering DNS, and VmRSS after sync for:
+
+  empty      one namespace (the interpreter, libraries and kdns code)
+  manifests  S2 from JSON manifests
+  api        S2 listed from the fake API (tests/fakeapi, in this process on the other core), with the
+             time a plain aiohttp client takes for the same lists (the fake's own share)
+  pods       S2 + 150,000 pods, `pods verified`, from manifests (and with --pods-api from the fake API);
+             the pods' share is its RSS minus the manifests row's
+
+Targets (issue 7): sync <= 1.5 s, RSS <= 90 MB at S2; the pods add <= 60 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import tempfile
+from dataclasses import replace
+
+from bench import apisync, kdnsserver, procs
+from bench.cluster import S2, Cluster, ClusterSpec
+
+PODS = 150_000
+
+
+def _row(name: str, ready: float | None, serving: float | None, rss: int, note: str = "") -> None:
+    r = f"{ready:.2f}" if ready is not None else "-"
+    s = f"{serving:.2f}" if serving is not None else "-"
+    print(f"| {name:<34} | {r:>7} | {s:>9} | {rss / 1e6:7.1f} | {note}", flush=True)
+
+
+def _manifests_run(work: str, tag: str, manifests: str, upstream: int, pods: str) -> tuple[float, float, int]:
+    ports = kdnsserver.Ports.pick()
+    corefile = kdnsserver.cluster_corefile(ports, upstream, manifests=manifests, pods=pods)
+    server = kdnsserver.start(os.path.join(work, "run"), corefile, ports, tag=tag)
+    try:
+        assert server.ready_seconds is not None and server.serving_seconds is not None
+        return server.ready_seconds, server.serving_seconds, server.rss()
+    finally:
+        server.stop()
+
+
+def _api_run(work: str, cluster: Cluster, upstream: int, pods: str) -> apisync.Programming:
+    if pods == "insecure":
+        return apisync.programming(os.path.join(work, "run"), cluster, 0, upstream)
+    original = kdnsserver.cluster_corefile
+
+    def verified(ports: kdnsserver.Ports, upstream: int, **kw: str) -> str:
+        return original(ports, upstream, **(kw | {"pods": pods}))
+
+    kdnsserver.cluster_corefile = verified  # type: ignore[assignment]
+    try:
+        return apisync.programming(os.path.join(work, "run"), cluster, 0, upstream)
+    finally:
+        kdnsserver.cluster_corefile = original  # type: ignore[assignment]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.memsync", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", choices=("empty", "manifests", "api", "pods", "pods-api"),
+                        help="runs to do (default: empty manifests api pods)")
+    parser.add_argument("--pods", type=int, default=PODS, help=f"pods for the pods run (default {PODS:,})")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each kind (all are printed)")
+    parser.add_argument("--keep", metavar="DIR", help="generate into DIR (reused when present)")
+    args = parser.parse_args(argv)
+    runs = args.only or ["empty", "manifests", "api", "pods"]
+    work = args.keep or tempfile.mkdtemp(prefix="kdns-memsync-")
+    # forward's upstream: a UDP port nobody answers on (nothing here queries outside the cluster).
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        upstream = s.getsockname()[1]
+
+    s2 = Cluster(S2)
+    spec_pods: ClusterSpec = replace(S2, name="S2+pods", pods=args.pods)
+    s2_dir = os.path.join(work, "s2")
+    pods_dir = os.path.join(work, "s2-pods")
+    empty_dir = os.path.join(work, "empty")
+    if not os.path.isdir(s2_dir):
+        s2.write_manifests(s2_dir)
+    os.makedirs(empty_dir, exist_ok=True)
+    with open(os.path.join(empty_dir, "ns.json"), "w", encoding="utf-8") as f:
+        f.write('{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"default"}}')
+
+    print(f"S2: {S2.describe()}; work dir {work}")
+    print("| run                                | ready s | serving s | RSS MB  | note")
+    print("|------------------------------------|---------|-----------|---------|-----")
+    s2_rss: int | None = None
+    for _ in range(args.repeat):
+        if "empty" in runs:
+            ready, serving, rss = _manifests_run(work, "kdns-empty", empty_dir, upstream, "insecure")
+            _row("empty (one namespace)", ready, serving, rss)
+        if "manifests" in runs:
+            ready, serving, rss = _manifests_run(work, "kdns-s2", s2_dir, upstream, "insecure")
+            s2_rss = rss
+            _row("S2 manifests", ready, serving, rss)
+        if "api" in runs:
+            api = _api_run(work, s2, upstream, "insecure")
+            _row("S2 fake API", api.ready_seconds, api.sync_seconds, api.rss,
+                 f"the fake's lists alone: {api.list_seconds:.2f} s")
+        if "pods" in runs or "pods-api" in runs:
+            pods_cluster = Cluster(spec_pods)
+            if "pods" in runs:
+                if not os.path.isdir(pods_dir):
+                    pods_cluster.write_manifests(pods_dir)
+                ready, serving, rss = _manifests_run(work, "kdns-pods", pods_dir, upstream, "verified")
+                added = f"+{(rss - s2_rss) / 1e6:.1f} MB over S2 manifests" if s2_rss else ""
+                _row(f"S2 + {args.pods:,} pods verified, manifests", ready, serving, rss, added)
+            if "pods-api" in runs:
+                api = _api_run(work, pods_cluster, upstream, "verified")
+                _row(f"S2 + {args.pods:,} pods verified, fake API", api.ready_seconds, api.sync_seconds,
+                     api.rss, f"the fake's lists alone: {api.list_seconds:.2f} s")
+    print(f"server pinned to CPU {procs.SERVER_CPU}; targets: sync <= 1.5 s, RSS <= 90 MB, pods add <= 60 MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
