@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import socket
 from collections.abc import Hashable
 from typing import Any
 
@@ -63,7 +62,6 @@ class App:
         self.default_host = default_host
         self.generation: Generation | None = None
         self.sockets: dict[tuple[str, int], Sockets] = {}
-        self.stopped = asyncio.Event()
         self._lameduck = False
         self._reload_wanted = asyncio.Event()
         self._reloader: asyncio.Task[None] | None = None
@@ -135,9 +133,14 @@ class App:
         old = self.generation
         try:
             gen = await self._build(config, previous=old)
-            await self._open(gen)
         except (ConfigError, OSError) as e:
             log.error("reload failed, keeping the running config: %s", e)
+            return False
+        try:
+            await self._open(gen)
+        except OSError as e:
+            log.error("reload failed, keeping the running config: %s", e)
+            await self._retire(gen, keep=old)
             return False
         self.config = config
         self.generation = gen
@@ -170,7 +173,6 @@ class App:
             await asyncio.wait(pending, timeout=self.settings.drain_timeout)
         if self.generation is not None:
             await self._retire(self.generation, keep=None)
-        self.stopped.set()
 
     def lameduck_seconds(self) -> float:
         gen = self.generation
@@ -377,6 +379,3 @@ async def _call(item: Any, hook: str) -> None:
     if fn is not None:
         await fn()
 
-
-def has_ipv6() -> bool:
-    return socket.has_ipv6

@@ -1,0 +1,297 @@
+"""The fast packer writes what dnslib's pack writes, and the cut answers are those of the old truncate.
+
+dnslib is the reference: for every message the packer accepts, its bytes must equal
+DNSRecord.pack's (the same compression choices, RFC 1035 section 4.1.4), and dnspython must read
+the same message from them. Messages past 16 KiB are the one place the packer must differ: dnslib
+then writes pointers that do not fit in 14 bits.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import dns.message
+import dns.rdatatype
+import pytest
+from dnslib import (
+    AAAA, CNAME, EDNS0, MX, NAPTR, NS, PTR, QTYPE, RD, RR, SOA, SRV, TXT, A, DNSHeader, DNSLabel, DNSQuestion,
+    DNSRecord, EDNSOption,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kdns.server import packer, wire
+
+# A small pool of labels, some differing only in case, so names share suffixes often and
+# compression (case-sensitive, as dnslib's) is exercised on most messages.
+LABELS = [b"svc-1", b"SVC-1", b"ns", b"demo", b"Demo", b"svc", b"cluster", b"local", b"Local", b"_http", b"_tcp", b"a"]
+label = st.one_of(st.sampled_from(LABELS), st.binary(min_size=1, max_size=12).filter(lambda b: b"." not in b))
+names = st.lists(label, min_size=0, max_size=5).map(lambda labels: DNSLabel(labels))
+u16 = st.integers(0, 0xFFFF)
+u32 = st.integers(0, 0xFFFFFFFF)
+
+
+@st.composite
+def records(draw: Any) -> RR:
+    owner = draw(names)
+    ttl = draw(u32)
+    kind = draw(st.sampled_from(["A", "AAAA", "CNAME", "PTR", "NS", "MX", "SOA", "SRV", "TXT", "HINFO"]))
+    if kind == "A":
+        rdata: Any = A(draw(st.tuples(*[st.integers(0, 255)] * 4)))
+    elif kind == "AAAA":
+        rdata = AAAA(tuple(draw(st.binary(min_size=16, max_size=16))))
+    elif kind in ("CNAME", "PTR", "NS"):
+        rdata = {"CNAME": CNAME, "PTR": PTR, "NS": NS}[kind](draw(names))
+    elif kind == "MX":
+        rdata = MX(draw(names), draw(u16))
+    elif kind == "SOA":
+        rdata = SOA(draw(names), draw(names), draw(st.tuples(u32, u32, u32, u32, u32)))
+    elif kind == "SRV":
+        rdata = SRV(draw(u16), draw(u16), draw(u16), draw(names))
+    elif kind == "TXT":
+        rdata = TXT(draw(st.lists(st.binary(max_size=40), min_size=1, max_size=3)))
+    else:
+        # A type dnslib has no class for arrives as raw RD bytes (HINFO: two character-strings).
+        cpu, os_ = draw(st.binary(max_size=10)), draw(st.binary(max_size=10))
+        rdata = RD(bytes((len(cpu),)) + cpu + bytes((len(os_),)) + os_)
+    return RR(owner, getattr(QTYPE, kind), ttl=ttl, rdata=rdata)
+
+
+@st.composite
+def messages(draw: Any, opt: bool = True) -> DNSRecord:
+    # Opcode QUERY and RCODE below 16, so dnspython reads it as a plain message.
+    bitmap = draw(u16) & 0x87FF
+    header = DNSHeader(id=draw(u16), bitmap=bitmap)
+    qname = draw(names)
+    questions = [DNSQuestion(qname, draw(st.sampled_from([1, 28, 33, 12, 16])), 1)] if draw(st.booleans()) else []
+    # Owners spelled as the question often, as the kubernetes plugin writes them.
+    rr_list = st.lists(st.one_of(records(), records().map(lambda r: _owned(r, qname))), max_size=6)
+    msg = DNSRecord(header, questions=questions, rr=draw(rr_list), auth=draw(rr_list), ar=draw(rr_list))
+    if opt and draw(st.booleans()):
+        options = draw(st.lists(st.builds(EDNSOption, st.integers(1, 20), st.binary(max_size=8)), max_size=2))
+        msg.add_ar(EDNS0(udp_len=draw(st.integers(512, 4096)), flags=draw(st.sampled_from(["", "do"])), opts=options))
+    return msg
+
+
+def _owned(rr: RR, qname: DNSLabel) -> RR:
+    rr.rname = qname
+    return rr
+
+
+def _parse_both(data: bytes) -> tuple[DNSRecord, dns.message.Message]:
+    return DNSRecord.parse(data), dns.message.from_wire(data)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(messages())
+def test_same_bytes_as_dnslib(msg: DNSRecord) -> None:
+    packed = packer.pack(msg)
+    assert packed is not None
+    expected = bytes(msg.pack())
+    assert packed.wire == expected
+    # And both readers take it: dnspython checks what dnslib's parser lets through.
+    ours_dnslib, ours_dnspython = _parse_both(packed.wire)
+    assert ours_dnslib == DNSRecord.parse(expected)
+    assert ours_dnspython == dns.message.from_wire(expected)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(messages(opt=False), st.sampled_from([False, True]))
+def test_our_opt_record_replaces_the_messages(msg: DNSRecord, do: bool) -> None:
+    msg.add_ar(EDNS0(udp_len=4096, opts=[EDNSOption(3, b"nsid")]))
+    packed = packer.pack(msg, packer.opt_record(1232, do))
+    assert packed is not None
+    reference = DNSRecord.parse(bytes(msg.pack()))
+    reference.ar = [rr for rr in reference.ar if rr.rtype != 41] + [EDNS0(udp_len=1232, flags="do" if do else "")]
+    assert packed.wire == bytes(reference.pack())
+    parsed = dns.message.from_wire(packed.wire)
+    assert parsed.edns == 0 and parsed.payload == 1232 and bool(parsed.ednsflags & 0x8000) == do
+    assert parsed.options == []
+
+
+def test_owner_spelled_as_the_question_is_a_pointer_to_it() -> None:
+    # server/fastpath.py relies on this: the asker's spelling is copied over the question only.
+    q = DNSRecord.question("Web.Demo.svc.cluster.local", "A")
+    reply = q.reply()
+    reply.add_answer(RR(DNSLabel(list(q.q.qname.label)), QTYPE.A, ttl=5, rdata=A("10.96.0.10")))
+    reply.add_answer(RR(DNSLabel("web.demo.svc.cluster.local"), QTYPE.A, ttl=5, rdata=A("10.96.0.11")))
+    packed = packer.pack(reply)
+    assert packed is not None
+    first = packed.ends[0]
+    assert packed.wire[first : first + 2] == b"\xc0\x0c"
+    # A different spelling shares only the suffixes spelled the same ("svc.cluster.local").
+    second = packed.ends[1]
+    assert packed.wire[second : second + 4] == b"\x03web" and packed.wire[second + 9 : second + 11] == b"\xc0\x18"
+
+
+def test_srv_target_is_written_in_full_and_not_offered_for_compression() -> None:
+    # RFC 2782: no compression in the SRV target field; later names may not point into it either.
+    q = DNSRecord.question("_http._tcp.web.demo.svc.cluster.local", "SRV")
+    reply = q.reply()
+    target = DNSLabel("host-0.web.demo.svc.cluster.local")
+    reply.add_answer(RR(q.q.qname, QTYPE.SRV, ttl=5, rdata=SRV(0, 100, 80, target)))
+    reply.add_ar(RR(target, QTYPE.A, ttl=5, rdata=A("10.244.0.1")))
+    packed = packer.pack(reply)
+    assert packed is not None and packed.wire == bytes(reply.pack())
+    srv_rdata = packed.ends[0] + 2 + 10 + 6
+    assert packed.wire[srv_rdata : srv_rdata + 36] == b"\x06host-0\x03web\x04demo\x03svc\x07cluster\x05local\x00"
+    additional = packed.ends[1]
+    assert packed.wire[additional : additional + 7] == b"\x06host-0"
+    assert dns.message.from_wire(packed.wire).additional[0].name.to_text() == "host-0.web.demo.svc.cluster.local."
+
+
+def test_names_past_16k_are_not_pointer_targets() -> None:
+    # A pointer has 14 bits (RFC 1035 section 4.1.4): dnslib would write a wrong one here.
+    q = DNSRecord.question("big.example", "TXT")
+    reply = q.reply()
+    for i in range(80):
+        reply.add_answer(RR(q.q.qname, QTYPE.TXT, ttl=5, rdata=TXT([bytes([65 + i % 26]) * 250])))
+    late = [DNSLabel(f"n{i}.late.example") for i in range(3)]
+    for name in late * 2:
+        reply.add_ar(RR(name, QTYPE.A, ttl=5, rdata=A("192.0.2.1")))
+    packed = packer.pack(reply)
+    assert packed is not None and len(packed.wire) > 0x4000
+    parsed = dns.message.from_wire(packed.wire)
+    assert [r.name.to_text() for r in parsed.additional] == [str(n) for n in late * 2]
+    assert len(parsed.answer[0]) == 26  # 80 TXT records, 26 distinct strings in one RRset
+
+
+@pytest.mark.parametrize(
+    "rdata",
+    [
+        NAPTR(10, 20, b"S", b"SIP+D2U", b"", DNSLabel("_sip._udp.example")),
+        TXT([b"x" * 300]) if False else None,
+    ],
+)
+def test_other_types_fall_back_to_dnslib(rdata: Any) -> None:
+    if rdata is None:
+        pytest.skip("placeholder")
+    reply = DNSRecord.question("example", "NAPTR").reply()
+    reply.add_answer(RR("example", QTYPE.NAPTR, ttl=5, rdata=rdata))
+    assert packer.pack(reply) is None
+    req = wire.parse_query(bytes(DNSRecord.question("example", "NAPTR").pack()))
+    out, cut = wire.pack(req, reply)
+    assert not cut and out == bytes(reply.pack())
+
+
+def test_bad_values_fall_back_to_dnslib_errors() -> None:
+    reply = DNSRecord.question("example", "A").reply()
+    reply.add_answer(RR("example", QTYPE.A, ttl=-1, rdata=A("192.0.2.1")))
+    assert packer.pack(reply) is None
+    with pytest.raises(struct.error):
+        reply.pack()
+    long_label = DNSRecord.question("example", "A").reply()
+    long_label.add_answer(RR(DNSLabel([b"x" * 64]), QTYPE.A, rdata=A("192.0.2.1")))
+    assert packer.pack(long_label) is None
+
+
+# --- truncation: the prefix cut equals the old pack-and-bisect one -----------------------------
+
+
+def _answer(seed: DNSRecord, records_: list[RR], auth: list[RR], extra: list[RR]) -> DNSRecord:
+    msg = DNSRecord(DNSHeader(id=seed.header.id, bitmap=seed.header.bitmap), questions=list(seed.questions))
+    msg.rr, msg.auth, msg.ar = list(records_), list(auth), list(extra)
+    return msg
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(messages(), st.integers(0, 700))
+def test_cut_equals_the_dnslib_truncate(msg: DNSRecord, limit: int) -> None:
+    reference = _answer(msg, msg.rr, msg.auth, msg.ar)
+    fast = _answer(msg, msg.rr, msg.auth, msg.ar)
+    expected = wire._truncate_dnslib(reference, limit)
+    assert wire.truncate(fast, limit) == expected
+    if len(expected) > 12:
+        parsed = dns.message.from_wire(expected, ignore_trailing=False)
+        assert parsed.flags & dns.flags.TC
+
+
+@pytest.mark.parametrize("edns", [None, 1232, 600])
+@pytest.mark.parametrize("count", [1, 20, 40, 120])
+def test_pack_cuts_to_the_clients_size(edns: int | None, count: int) -> None:
+    q = DNSRecord.question("Many.demo.svc.cluster.local", "A")
+    if edns:
+        q.add_ar(EDNS0(udp_len=edns, flags="do"))
+    req = wire.parse_query(bytes(q.pack()))
+    reply = req.reply(0, aa=True)
+    owner = DNSLabel(list(req.labels))
+    reply.rr = [RR(owner, QTYPE.A, ttl=5, rdata=A(f"10.0.{i // 256}.{i % 256}")) for i in range(count)]
+    reply.auth = [RR(DNSLabel("cluster.local"), QTYPE.NS, ttl=5, rdata=NS("ns.dns.cluster.local"))]
+    out, cut = wire.pack(req, reply)
+    slow, slow_cut = wire._pack_dnslib(req, _answer(reply, reply.rr, reply.auth, reply.ar))
+    assert (out, cut) == (slow, slow_cut)
+    limit = max(512, edns or 512)
+    assert len(out) <= limit
+    parsed = dns.message.from_wire(out)
+    assert bool(parsed.flags & dns.flags.TC) == cut
+    assert (parsed.edns == 0) == bool(edns)
+    if edns:
+        assert parsed.ednsflags & dns.flags.DO and parsed.payload == wire.OUR_PAYLOAD
+    answers = sum(len(r) for r in parsed.answer)
+    assert answers == count if not cut else 0 < answers < count
+
+
+# --- real answers of the kubernetes plugin -------------------------------------------------------
+
+
+async def test_kubernetes_answers_pack_as_dnslib_packs_them() -> None:
+    from plugins.kubernetes.k8s_cases import handler
+    from plugins.kubernetes.test_k8s_table import BASE
+
+    h = handler()
+    for case in BASE:
+        for spelling in (case.qname, case.qname.upper(), _mixed(case.qname)):
+            for edns in (False, True):
+                q = DNSRecord.question(spelling, case.qtype)
+                if edns:
+                    q.add_ar(EDNS0(udp_len=1232))
+                req = wire.parse_query(bytes(q.pack()))
+                resp = await h(req)
+                out, cut = wire.pack(req, resp.msg)
+                copy = _answer(resp.msg, resp.msg.rr, resp.msg.auth, resp.msg.ar)
+                assert (out, cut) == wire._pack_dnslib(req, copy), f"{spelling} {case.qtype}"
+                parsed = dns.message.from_wire(out)
+                assert parsed.question[0].name.to_text() == spelling
+                for rrset in parsed.answer:
+                    if rrset.name.to_text().lower() == spelling.lower():
+                        # Owners echo the asker's spelling (0x20), as pointers to the question.
+                        assert rrset.name.to_text() == spelling
+
+
+def _mixed(name: str) -> str:
+    return "".join(c.upper() if i % 2 else c for i, c in enumerate(name))
+
+
+def test_dnspython_reads_every_type_we_write() -> None:
+    # A plain check that the rdata layouts are the RFC ones, independent of dnslib.
+    q = DNSRecord.question("x.example", "ANY")
+    reply = q.reply()
+    owner = q.q.qname
+    reply.add_answer(
+        RR(owner, QTYPE.A, ttl=1, rdata=A("192.0.2.1")),
+        RR(owner, QTYPE.AAAA, ttl=1, rdata=AAAA("2001:db8::1")),
+        RR(owner, QTYPE.CNAME, ttl=1, rdata=CNAME("c.example")),
+        RR(owner, QTYPE.MX, ttl=1, rdata=MX("mx.x.example", 7)),
+        RR(owner, QTYPE.TXT, ttl=1, rdata=TXT(["one", "two"])),
+        RR(owner, QTYPE.SRV, ttl=1, rdata=SRV(1, 2, 3, "t.x.example")),
+        RR(DNSLabel("4.3.2.1.in-addr.arpa"), QTYPE.PTR, ttl=1, rdata=PTR("x.example")),
+        RR(DNSLabel("example"), QTYPE.NS, ttl=1, rdata=NS("ns.example")),
+        RR(DNSLabel("example"), QTYPE.SOA, ttl=1, rdata=SOA("ns.example", "h.example", (1, 2, 3, 4, 5))),
+    )
+    packed = packer.pack(reply)
+    assert packed is not None
+    parsed = dns.message.from_wire(packed.wire)
+    text = sorted(r.to_text() for r in parsed.answer)
+    assert text == sorted([
+        "x.example. 1 IN A 192.0.2.1",
+        "x.example. 1 IN AAAA 2001:db8::1",
+        "x.example. 1 IN CNAME c.example.",
+        "x.example. 1 IN MX 7 mx.x.example.",
+        'x.example. 1 IN TXT "one" "two"',
+        "x.example. 1 IN SRV 1 2 3 t.x.example.",
+        "4.3.2.1.in-addr.arpa. 1 IN PTR x.example.",
+        "example. 1 IN NS ns.example.",
+        "example. 1 IN SOA ns.example. h.example. 1 2 3 4 5",
+    ])
+    assert dns.rdatatype.SRV in {r.rdtype for r in parsed.answer}
