@@ -158,7 +158,10 @@ class Handler:
         if kind is None:
             return None
         q = msg.questions[0] if msg.questions else None
-        if q is None or q.qtype != req.qtype or str(q.qname).lower() != req.qname_lower:
+        # Label tuples first: str() of a DNSLabel is slow, and the labels are nearly always the asker's.
+        if q is None or q.qtype != req.qtype or (
+            q.qname.label != req.labels and str(q.qname).lower() != req.qname_lower
+        ):
             m.drops.inc()
             return None
         c = self.config

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from dnslib import AAAA, CNAME, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, TXT, A, DNSLabel
 
@@ -24,6 +25,8 @@ MAX_SOA_TTL = 300
 # The name server service the apex NS record names (CoreDNS finds it through its own pod IP; the
 # kubeadm name is what every cluster uses).
 NS_SERVICE = ("kube-system", "kube-dns")
+# SOA records kept (one per zone spelling and serial); the 0x20 spellings of a zone are few in practice.
+MAX_SOAS = 1024
 
 _A, _AAAA, _SRV, _PTR, _TXT, _SOA, _NS, _CNAME = (
     QTYPE.A, QTYPE.AAAA, QTYPE.SRV, QTYPE.PTR, QTYPE.TXT, QTYPE.SOA, QTYPE.NS, QTYPE.CNAME,
@@ -50,12 +53,15 @@ class Records:
         forward = [z for z in self.zones if not z.endswith(".arpa.")]
         # PTR targets live in the first forward zone (CoreDNS primaryZone).
         self.primary = (forward or list(self.zones) or ["cluster.local."])[0]
+        # The SOA of each zone spelling at the current serial: every negative answer carries one.
+        # Records are never changed in place once answered (a plugin copies a Response first).
+        self._soas: dict[tuple[tuple[bytes, ...], int], RR] = {}
 
     def lookup(self, wire_labels: Sequence[bytes], labels: Sequence[str], zone_len: int, qtype: int) -> Answer:
         """The answer for a name (wire_labels as asked, labels lowercased) in a zone of ours."""
         name = parse(labels, zone_len)
         kind = name.kind
-        qname = DNSLabel(list(wire_labels))
+        qname = DNSLabel(tuple(wire_labels))
         zone = list(wire_labels[len(wire_labels) - zone_len :])
         if kind is Kind.APEX:
             return self._apex(zone, qtype)
@@ -89,6 +95,15 @@ class Records:
     # -- negative answers (RFC 2308): the zone's SOA in the authority section ----------------
 
     def soa(self, zone: list[bytes]) -> RR:
+        key = (tuple(zone), self.index.serial)
+        rr = self._soas.get(key)
+        if rr is None:
+            if len(self._soas) >= MAX_SOAS:
+                self._soas.clear()
+            rr = self._soas[key] = self._new_soa(zone)
+        return rr
+
+    def _new_soa(self, zone: list[bytes]) -> RR:
         minimum = self.ttl
         return RR(
             DNSLabel(zone),
@@ -139,9 +154,9 @@ class Records:
             seen.add(ip)
             if ":" in ip:
                 if qtype is None or qtype == _AAAA:
-                    out.append(RR(owner, _AAAA, ttl=self.ttl, rdata=AAAA(ip)))
+                    out.append(RR(owner, _AAAA, ttl=self.ttl, rdata=_address(ip)))
             elif qtype is None or qtype == _A:
-                out.append(RR(owner, _A, ttl=self.ttl, rdata=A(ip)))
+                out.append(RR(owner, _A, ttl=self.ttl, rdata=_address(ip)))
         return out
 
     def _service(
@@ -291,6 +306,12 @@ class Records:
             return self._nodata(zone, tags)
         rr = [RR(qname, _PTR, ttl=self.ttl, rdata=PTR(DNSLabel(t))) for t in targets]
         return Answer(rr=rr, tags=tags)
+
+
+@lru_cache(maxsize=1 << 16)
+def _address(ip: str) -> A | AAAA:
+    """The rdata of an address, parsed once: rdata objects are shared, never changed in place."""
+    return AAAA(ip) if ":" in ip else A(ip)
 
 
 def _matching(ports: Sequence[Port], name: str, protocol: str) -> list[Port]:
