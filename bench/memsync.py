@@ -20,12 +20,25 @@ import argparse
 import os
 import socket
 import tempfile
+import threading
 from dataclasses import replace
 
 from bench import apisync, kdnsserver, procs
 from bench.cluster import S2, Cluster, ClusterSpec
 
 PODS = 150_000
+
+
+def _refuse(sock: socket.socket) -> None:
+    while True:
+        try:
+            query, peer = sock.recvfrom(4096)
+        except OSError:
+            return
+        if len(query) >= 12:
+            # QR=1, opcode and RD kept, RCODE=5 (REFUSED); the question echoed.
+            flags = bytes([query[2] | 0x80, (query[3] & 0x10) | 0x05])
+            sock.sendto(query[:2] + flags + query[4:], peer)
 
 
 def _row(name: str, ready: float | None, serving: float | None, rss: int, note: str = "") -> None:
@@ -70,10 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = args.only or ["empty", "manifests", "api", "pods"]
     work = args.keep or tempfile.mkdtemp(prefix="kdns-memsync-")
-    # forward's upstream: a UDP port nobody answers on (nothing here queries outside the cluster).
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        upstream = s.getsockname()[1]
+    # forward's upstream answers REFUSED to everything: nothing here asks outside the cluster, but
+    # the loop plugin's probe must get an answer (a silent upstream makes it report a loop).
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    upstream = sink.getsockname()[1]
+    threading.Thread(target=_refuse, args=(sink,), daemon=True).start()
 
     s2 = Cluster(S2)
     spec_pods: ClusterSpec = replace(S2, name="S2+pods", pods=args.pods)

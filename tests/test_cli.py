@@ -202,3 +202,15 @@ def test_no_loop_with_a_real_upstream(tmp_path: Path) -> None:
             assert proc.returncode == 0, out.decode()
 
     asyncio.run(scenario())
+
+
+def test_a_dead_upstream_is_not_a_loop(tmp_path: Path) -> None:
+    port, dead = free_port(), free_port()
+    corefile = tmp_path / "Corefile"
+    # Nothing listens on `dead`: every probe times out, which must not count as seeing it loop.
+    corefile.write_text(f".:{port} {{\n bind 127.0.0.1\n loop\n forward . 127.0.0.1:{dead}\n}}\n")
+    with running(corefile) as proc:
+        time.sleep(6)
+        assert proc.poll() is None, "kdns stopped although nothing loops"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0

@@ -29,6 +29,7 @@ from yarl import URL
 
 from kdns.errors import KdnsError
 from kdns.plugins.kubernetes import metrics
+from kdns.plugins.kubernetes.index import gc_paused
 from kdns.plugins.kubernetes.objects import SERVICE_NAME_LABEL
 from kdns.plugins.kubernetes.settings import DEFAULT_SETTINGS, WatchSettings
 from kdns.plugins.kubernetes.watch import (
@@ -151,7 +152,8 @@ class HttpTransport:
         if resp.status != 200:
             raise _status_error(resp.status, body)
         try:
-            parsed = json.loads(body)
+            with gc_paused():  # a list page is thousands of containers, none of them cyclic
+                parsed = json.loads(body)
         except ValueError as e:
             raise ApiConnectionError(f"GET {path}: body is not JSON: {e}") from e
         if not isinstance(parsed, dict):
@@ -229,16 +231,64 @@ def selector_text(value: Any) -> str | None:
     return str(text if text is not None else value) or None
 
 
+def _api_client(*args: Any, **kwargs: Any) -> Any:
+    from kubernetes_asyncio.client.api_client import ApiClient
+
+    return ApiClient(*args, **kwargs)
+
+
+def kubernetes_config() -> tuple[Any, Any]:
+    """kubernetes_asyncio's Configuration class and its `config` package, without its API client.
+
+    `import kubernetes_asyncio.<anything>` first runs the package's __init__, which imports the
+    generated client: ~900 model and API modules, ~37 MB of RSS that kdns never uses (it speaks
+    HTTP itself, see HttpTransport). Configuration and the config loaders need none of them, so
+    they are imported with the two package __init__s stood in for by empty packages; the stand-ins
+    are removed at once, so a later ordinary import of kubernetes_asyncio (by anyone) runs the real
+    __init__s and gets these same modules.
+    """
+    import importlib.util
+    import sys
+    import types
+
+    loaded = sys.modules.get("kubernetes_asyncio.config")
+    if loaded is not None and "kubernetes_asyncio.client.configuration" in sys.modules:
+        return sys.modules["kubernetes_asyncio.client.configuration"].Configuration, loaded
+    spec = importlib.util.find_spec("kubernetes_asyncio")
+    if spec is None or not spec.submodule_search_locations:
+        raise KdnsError("kubernetes: the kubernetes_asyncio package is not installed")
+    root = next(iter(spec.submodule_search_locations))
+    stand_ins = {}
+    for name, path in (("kubernetes_asyncio", root), ("kubernetes_asyncio.client", f"{root}/client")):
+        if name not in sys.modules:
+            module = types.ModuleType(name)
+            module.__path__ = [path]
+            stand_ins[name] = sys.modules[name] = module
+    try:
+        from kubernetes_asyncio.client.configuration import Configuration
+
+        client = sys.modules["kubernetes_asyncio.client"]
+        if "kubernetes_asyncio.client" in stand_ins:
+            # What kubernetes_asyncio.config imports from the client. ApiClient is only used by
+            # new_client_from_config(), which kdns does not call: it imports the real one if asked.
+            client.Configuration = Configuration  # type: ignore[attr-defined]
+            client.ApiClient = _api_client  # type: ignore[attr-defined]
+        import kubernetes_asyncio.config as k8s_config
+    finally:
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+    return Configuration, k8s_config
+
+
 async def load_configuration(config: Any) -> tuple[Any, Callable[[], Awaitable[None]] | None]:
     """A kubernetes_asyncio Configuration for the plugin's config, and a credential refresher.
 
     endpoint URL [+ tls CERT KEY CACERT] -> that server, with client certificates when given;
     kubeconfig FILE [CONTEXT] -> that file; otherwise the in-cluster service account.
     """
-    from kubernetes_asyncio import client as k8s_client
-    from kubernetes_asyncio import config as k8s_config
-
-    configuration = k8s_client.Configuration()
+    Configuration, k8s_config = kubernetes_config()
+    configuration = Configuration()
     endpoint = _first(_field(config, "endpoint"))
     kubeconfig = _field(config, "kubeconfig")
     refresh: Callable[[], Awaitable[None]] | None = None
@@ -288,8 +338,12 @@ class ProgrammingLatency:
     def __init__(self, index: Any) -> None:
         self.index = index
         self.kinds: tuple[str, ...] = tuple(getattr(index, "kinds", ()))
+        # Page-by-page conversion of lists (watch.Index), when the index offers it.
+        slim = getattr(index, "slim", None)
+        if slim is not None:
+            self.slim = slim
 
-    def replace(self, kind: str, objects: list[dict[str, Any]]) -> set[Any]:
+    def replace(self, kind: str, objects: Any) -> set[Any]:
         touched: set[Any] = self.index.replace(kind, objects)
         return touched
 

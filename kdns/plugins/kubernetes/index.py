@@ -38,9 +38,11 @@ second, so it moves on every change (CoreDNS uses the modification time in secon
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +63,10 @@ log = logging.getLogger(__name__)
 Tag = Hashable
 Key = tuple[str, str]
 SOA_TAG: tuple[str] = ("soa",)
+# Services with more ready addresses than this keep a label -> addresses table; smaller ones are
+# scanned (a few comparisons), which saves a dict per service at 10k services.
+BY_LABEL_TABLE_FROM = 8
+_RUNNING = "Running"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,16 +87,143 @@ class ServiceEndpoints:
     """The ready addresses of all slices of one service, merged and deduplicated."""
 
     addresses: tuple[EndpointAddress, ...] = ()
-    by_label: dict[str, tuple[EndpointAddress, ...]] = field(
-        default_factory=dict, compare=False, hash=False
-    )
+    table: dict[str, tuple[EndpointAddress, ...]] | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def by_label(self) -> dict[str, tuple[EndpointAddress, ...]]:
+        if self.table is not None:
+            return self.table
+        return _by_label(self.addresses)
 
     @property
     def ips(self) -> set[str]:
         return {a.ip for a in self.addresses}
 
 
+@contextlib.contextmanager
+def gc_paused() -> Generator[None, None, None]:
+    """No cyclic garbage collection while a list or a manifest load is converted.
+
+    A sync allocates hundreds of thousands of objects that all stay alive, and every few thousand
+    allocations the collector would walk the growing index again (a quarter of S2's sync time).
+    Conversion makes no reference cycles (reference counting frees what it drops); any other
+    cyclic garbage is collected as usual once the collector runs again.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _by_label(addresses: Iterable[EndpointAddress]) -> dict[str, tuple[EndpointAddress, ...]]:
+    out: dict[str, tuple[EndpointAddress, ...]] = {}
+    for a in addresses:
+        out[a.label] = out.get(a.label, ()) + (a,)
+    return out
+
+
 NO_ENDPOINTS = ServiceEndpoints()
+
+
+class Slim:
+    """Objects of one kind converted as they arrive (a list page, a manifest file), for replace().
+
+    Holding the slim objects instead of every raw dict until the list ends keeps the peak (and so
+    the process's RSS, which seldom shrinks again) near the size of the index itself.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.objects: dict[Key, Any] = {}
+        self._malformed: set[Key] = set()
+        self._convert = KINDS.get(kind)
+
+    def add(self, raws: Iterable[dict[str, Any]]) -> int:
+        """Convert and keep raws; returns how many had a key given before (the last one counts)."""
+        convert, objects, kind = self._convert, self.objects, self.kind
+        if convert is None:
+            return 0
+        with gc_paused():
+            return self._add(convert, objects, kind, raws)
+
+    def _add(
+        self, convert: Callable[[Any], Any], objects: dict[Key, Any], kind: str, raws: Iterable[dict[str, Any]]
+    ) -> int:
+        again = 0
+        for raw in raws:
+            try:
+                key = key_of(kind, raw)
+            except ValueError as e:
+                log.warning("skipping malformed %s: %s", kind, e)
+                continue
+            if key in objects or key in self._malformed:
+                again += 1
+            try:
+                objects[key] = compact(kind, convert(raw))
+            except ValueError as e:
+                # The last object given for a key counts, even when it is malformed.
+                objects.pop(key, None)
+                self._malformed.add(key)
+                log.warning("skipping malformed %s: %s", kind, e)
+        return again
+
+    def clear(self) -> None:
+        self.objects.clear()
+        self._malformed.clear()
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+
+def compact(kind: str, obj: Any) -> Any:
+    """The form the index stores obj in: a running pod with one address as that address alone.
+
+    150k pods in `pods verified` must stay small; everything else is stored as it is.
+    """
+    if kind == "Pod" and len(obj.ips) == 1 and obj.phase == _RUNNING and not obj.deleting:
+        return obj.ips[0]
+    return obj
+
+
+def _pod_ips(stored: str | Pod) -> tuple[str, ...]:
+    if isinstance(stored, str):
+        return (stored,)
+    return stored.ips
+
+
+def _add(table: dict[str, Any], ip: str, value: Any) -> None:
+    """table[ip] is one value, or a list of them when several share the ip (rare)."""
+    have = table.get(ip)
+    if have is None:
+        table[ip] = value
+    elif type(have) is list:
+        if value not in have:
+            have.append(value)
+    elif have != value:
+        table[ip] = [have, value]
+
+
+def _remove(table: dict[str, Any], ip: str, value: Any) -> None:
+    have = table.get(ip)
+    if have is None:
+        return
+    if type(have) is list:
+        if value in have:
+            have.remove(value)
+        if len(have) == 1:
+            table[ip] = have[0]
+    elif have == value:
+        del table[ip]
+
+
+def _values(table: dict[str, Any], ip: str) -> list[Any]:
+    have = table.get(ip)
+    if have is None:
+        return []
+    return list(have) if type(have) is list else [have]
 
 
 class ClusterIndex:
@@ -106,14 +239,16 @@ class ClusterIndex:
         self._synced: set[str] = set()
         self._serial = int(clock())
         self._subscribers: list[Callable[[set[Tag]], None]] = []
+        # Pods are kept compact (see compact()): the ip alone for a running single-address pod.
         self._objects: dict[str, dict[Key, Any]] = {kind: {} for kind in KINDS}
         self._exposed: set[str] = set()
         self._services_in_ns: dict[str, set[str]] = {}
         self._services_by_ip: dict[str, tuple[Service, ...]] = {}
-        self._slices_by_service: dict[Key, dict[str, EndpointSlice]] = {}
+        # (ns, service) -> its one slice, or {slice name: slice} when it has several.
+        self._slices_by_service: dict[Key, EndpointSlice | dict[str, EndpointSlice]] = {}
         self._endpoints: dict[Key, ServiceEndpoints] = {}
-        self._endpoints_by_ip: dict[str, set[Key]] = {}
-        self._pods_by_ip: dict[str, tuple[Pod, ...]] = {}
+        self._endpoints_by_ip: dict[str, Any] = {}  # ip -> service Key, or a list of them
+        self._pods_by_ip: dict[str, Any] = {}  # ip -> pod Key, or a list of them
 
     # -- state for sources ------------------------------------------------------------------
 
@@ -133,29 +268,32 @@ class ClusterIndex:
         """callback(tags) runs after every update that touched something."""
         self._subscribers.append(callback)
 
-    def replace(self, kind: str, objects: Iterable[dict[str, Any]]) -> set[Tag]:
+    def slim(self, kind: str) -> Slim:
+        """An empty batch to add raw objects of kind to as they arrive, then to give to replace()."""
+        return Slim(kind)
+
+    def replace(self, kind: str, objects: Iterable[dict[str, Any]] | Slim) -> set[Tag]:
         """Make the objects of kind exactly these (after a list); returns the touched tags.
 
-        A malformed object is logged and left out (as if it did not exist).
+        objects are raw dicts, or a Slim batch of them. A malformed object is logged and left out
+        (as if it did not exist).
         """
-        convert = KINDS.get(kind)
-        if convert is None or kind not in self.kinds:
+        if KINDS.get(kind) is None or kind not in self.kinds:
             return set()
-        fresh: dict[Key, Any] = {}
-        for raw in objects:
-            try:
-                obj = convert(raw)
-                key = key_of(kind, raw)
-            except ValueError as e:
-                log.warning("skipping malformed %s: %s", kind, e)
-                continue
-            fresh[key] = obj
+        if isinstance(objects, Slim):
+            fresh = objects.objects
+        else:
+            batch = Slim(kind)
+            batch.add(objects)
+            fresh = batch.objects
         current = self._objects[kind]
         touched: set[Tag] = set()
-        for key in list(current.keys() | fresh.keys()):
-            new = fresh.get(key)
-            if current.get(key) != new:
-                touched |= self._set(kind, key, new)
+        with gc_paused():
+            for key in [k for k in current if k not in fresh]:
+                self._set(kind, key, None, touched)
+            for key, new in fresh.items():
+                if current.get(key) != new:
+                    self._set(kind, key, new, touched)
         return self._changed(touched)
 
     def apply(self, kind: str, event: str, obj: dict[str, Any]) -> set[Tag]:
@@ -164,10 +302,18 @@ class ClusterIndex:
         if convert is None or kind not in self.kinds or event not in ("ADDED", "MODIFIED", "DELETED"):
             return set()
         key = key_of(kind, obj)
-        new = None if event == "DELETED" else convert(obj)
+        new = None if event == "DELETED" else compact(kind, convert(obj))
         if self._objects[kind].get(key) == new:
             return set()
-        return self._changed(self._set(kind, key, new))
+        touched: set[Tag] = set()
+        self._set(kind, key, new, touched)
+        return self._changed(touched)
+
+    def _stored(self, kind: str, key: Key) -> Any:
+        found = self._objects[kind].get(key)
+        if kind == "Pod" and type(found) is str:
+            return Pod(key[0], key[1], (found,), _RUNNING)
+        return found
 
     # -- lookups for records.py ---------------------------------------------------------------
 
@@ -195,14 +341,14 @@ class ClusterIndex:
     def endpoints_by_ip(self, ip: str) -> list[tuple[Key, EndpointAddress]]:
         """((namespace, service), address) for every ready endpoint with this IP, sorted."""
         out = []
-        for key in sorted(self._endpoints_by_ip.get(ip, ())):
+        for key in sorted(_values(self._endpoints_by_ip, ip)):
             for address in self._endpoints[key].addresses:
                 if address.ip == ip:
                     out.append((key, address))
         return out
 
     def pods_by_ip(self, ip: str) -> tuple[Pod, ...]:
-        return self._pods_by_ip.get(ip, ())
+        return tuple(self._stored("Pod", key) for key in _values(self._pods_by_ip, ip))
 
     # -- updates ------------------------------------------------------------------------------
 
@@ -216,14 +362,15 @@ class ClusterIndex:
             callback(touched)
         return touched
 
-    def _set(self, kind: str, key: Key, new: Any) -> set[Tag]:
+    def _set(self, kind: str, key: Key, new: Any, touched: set[Tag]) -> None:
         if kind == "Namespace":
-            return self._set_namespace(key, new)
-        if kind == "Service":
-            return self._set_service(key, new)
-        if kind in ("EndpointSlice", "Endpoints"):
-            return self._set_slice(kind, key, new)
-        return self._set_pod(key, new)
+            self._set_namespace(key, new, touched)
+        elif kind == "Service":
+            self._set_service(key, new, touched)
+        elif kind in ("EndpointSlice", "Endpoints"):
+            self._set_slice(kind, key, new, touched)
+        else:
+            self._set_pod(key, new, touched)
 
     def _is_exposed(self, ns: Namespace | None) -> bool:
         if ns is None:
@@ -233,7 +380,7 @@ class ClusterIndex:
         selector = self.config.namespace_labels
         return selector is None or selector.matches(ns.labels)
 
-    def _set_namespace(self, key: Key, new: Namespace | None) -> set[Tag]:
+    def _set_namespace(self, key: Key, new: Namespace | None, touched: set[Tag]) -> None:
         store = self._objects["Namespace"]
         name = key[1]
         if new is None:
@@ -243,12 +390,12 @@ class ClusterIndex:
         was = name in self._exposed
         now = self._is_exposed(new)
         if was == now:
-            return set()
+            return
         if now:
             self._exposed.add(name)
         else:
             self._exposed.discard(name)
-        touched: set[Tag] = {("ns", name)}
+        touched.add(("ns", name))
         for svc_name in self._services_in_ns.get(name, ()):
             svc = self._objects["Service"][(name, svc_name)]
             touched.update(("ip", ip) for ip in svc.cluster_ips)
@@ -256,15 +403,14 @@ class ClusterIndex:
         for (ns, _), endpoints in self._endpoints.items():
             if ns == name:
                 touched.update(("ip", ip) for ip in endpoints.ips)
-        return touched
 
-    def _set_service(self, key: Key, new: Service | None) -> set[Tag]:
+    def _set_service(self, key: Key, new: Service | None, touched: set[Tag]) -> None:
         if new is not None and self.config.labels is not None and not self.config.labels.matches(new.labels):
             new = None  # outside the `labels` selector: as if it did not exist
         store = self._objects["Service"]
         old: Service | None = store.get(key)
         if old == new:
-            return set()
+            return
         ns, name = key
         if old is not None:
             for ip in old.cluster_ips:
@@ -285,90 +431,104 @@ class ClusterIndex:
             self._services_in_ns.setdefault(ns, set()).add(name)
             for ip in new.cluster_ips:
                 self._services_by_ip[ip] = self._services_by_ip.get(ip, ()) + (new,)
-        touched: set[Tag] = {("svc", ns, name)}
+        touched.add(("svc", ns, name))
         # A cluster IP's PTR changes when the IP joins or leaves this service (or it comes or goes).
-        old_ips = set(old.cluster_ips) if old is not None else set()
-        new_ips = set(new.cluster_ips) if new is not None else set()
-        touched.update(("ip", ip) for ip in old_ips ^ new_ips)
+        old_ips = old.cluster_ips if old is not None else ()
+        new_ips = new.cluster_ips if new is not None else ()
+        if old_ips != new_ips:
+            touched.update(("ip", ip) for ip in set(old_ips) ^ set(new_ips))
         # Endpoint PTRs name the service: they change only when it appears, goes, or turns
         # ExternalName (whose slices are ignored) or back.
         if (old is None or old.is_external) != (new is None or new.is_external):
             touched.update(("ip", ip) for ip in self.endpoints(ns, name).ips)
-        return touched
 
-    def _set_slice(self, kind: str, key: Key, new: EndpointSlice | None) -> set[Tag]:
+    def _slices_of(self, svc_key: Key) -> Iterator[EndpointSlice]:
+        """The slices of a service in name order."""
+        group = self._slices_by_service.get(svc_key)
+        if group is None:
+            return iter(())
+        if isinstance(group, EndpointSlice):
+            return iter((group,))
+        return (group[n] for n in sorted(group))
+
+    def _set_slice(self, kind: str, key: Key, new: EndpointSlice | None, touched: set[Tag]) -> None:
         store = self._objects[kind]
         old: EndpointSlice | None = store.get(key)
         ns, slice_name = key
-        affected: set[Key] = set()
+        affected: list[Key] = []
+        groups = self._slices_by_service
         if old is not None and old.service:
-            group = self._slices_by_service.get((ns, old.service))
-            if group is not None:
+            svc_key = (ns, old.service)
+            group = groups.get(svc_key)
+            if isinstance(group, EndpointSlice):
+                if group.name == slice_name:
+                    del groups[svc_key]
+            elif group is not None:
                 group.pop(slice_name, None)
-                if not group:
-                    del self._slices_by_service[(ns, old.service)]
-            affected.add((ns, old.service))
+                if len(group) == 1:
+                    groups[svc_key] = next(iter(group.values()))
+                elif not group:
+                    del groups[svc_key]
+            affected.append(svc_key)
         if new is None:
             store.pop(key, None)
         else:
             store[key] = new
             if new.service:
-                self._slices_by_service.setdefault((ns, new.service), {})[slice_name] = new
-                affected.add((ns, new.service))
-        touched: set[Tag] = set()
+                svc_key = (ns, new.service)
+                group = groups.get(svc_key)
+                if group is None or (isinstance(group, EndpointSlice) and group.name == slice_name):
+                    groups[svc_key] = new
+                elif isinstance(group, EndpointSlice):
+                    groups[svc_key] = {group.name: group, slice_name: new}
+                else:
+                    group[slice_name] = new
+                if svc_key not in affected:
+                    affected.append(svc_key)
         for svc_key in affected:
-            touched |= self._rebuild_endpoints(svc_key)
-        return touched
+            self._rebuild_endpoints(svc_key, touched)
 
-    def _rebuild_endpoints(self, svc_key: Key) -> set[Tag]:
-        group = self._slices_by_service.get(svc_key, {})
-        fresh = build_endpoints(
-            (group[n] for n in sorted(group)), pod_names=self.config.endpoint_pod_names
-        )
+    def _rebuild_endpoints(self, svc_key: Key, touched: set[Tag]) -> None:
+        fresh = build_endpoints(self._slices_of(svc_key), pod_names=self.config.endpoint_pod_names)
         old = self._endpoints.get(svc_key, NO_ENDPOINTS)
         if fresh == old:
-            return set()
-        old_ips, new_ips = old.ips, fresh.ips
-        for ip in old_ips - new_ips:
-            keys = self._endpoints_by_ip.get(ip)
-            if keys is not None:
-                keys.discard(svc_key)
-                if not keys:
-                    del self._endpoints_by_ip[ip]
-        for ip in new_ips - old_ips:
-            self._endpoints_by_ip.setdefault(ip, set()).add(svc_key)
+            return
+        by_ip = self._endpoints_by_ip
+        if old.addresses:
+            for ip in old.ips - fresh.ips:
+                _remove(by_ip, ip, svc_key)
+        for a in fresh.addresses:
+            _add(by_ip, a.ip, svc_key)  # a no-op when the ip was there already
         if fresh.addresses:
             self._endpoints[svc_key] = fresh
         else:
             self._endpoints.pop(svc_key, None)
-        touched: set[Tag] = {("svc", *svc_key)}
+        touched.add(("svc", *svc_key))
         # A PTR of an endpoint IP names (label, service): only IPs whose names changed are touched.
-        old_names = {(a.ip, a.label) for a in old.addresses}
-        new_names = {(a.ip, a.label) for a in fresh.addresses}
-        touched.update(("ip", ip) for ip, _ in old_names ^ new_names)
-        return touched
+        if not old.addresses:
+            touched.update(("ip", a.ip) for a in fresh.addresses)
+        elif not fresh.addresses:
+            touched.update(("ip", a.ip) for a in old.addresses)
+        else:
+            old_names = {(a.ip, a.label) for a in old.addresses}
+            new_names = {(a.ip, a.label) for a in fresh.addresses}
+            touched.update(("ip", ip) for ip, _ in old_names ^ new_names)
 
-    def _set_pod(self, key: Key, new: Pod | None) -> set[Tag]:
+    def _set_pod(self, key: Key, new: str | Pod | None, touched: set[Tag]) -> None:
         store = self._objects["Pod"]
-        old: Pod | None = store.get(key)
+        old = store.get(key)
         if old is not None:
-            for ip in old.ips:
-                rest = tuple(p for p in self._pods_by_ip.get(ip, ()) if (p.namespace, p.name) != key)
-                if rest:
-                    self._pods_by_ip[ip] = rest
-                else:
-                    self._pods_by_ip.pop(ip, None)
+            for ip in _pod_ips(old):
+                _remove(self._pods_by_ip, ip, key)
         if new is None:
             store.pop(key, None)
         else:
             store[key] = new
-            for ip in new.ips:
-                self._pods_by_ip[ip] = self._pods_by_ip.get(ip, ()) + (new,)
-        touched: set[Tag] = set()
+            for ip in _pod_ips(new):
+                _add(self._pods_by_ip, ip, key)
         for pod in (old, new):
             if pod is not None:
-                touched.update(("pod", key[0], ip) for ip in pod.ips)
-        return touched
+                touched.update(("pod", key[0], ip) for ip in _pod_ips(pod))
 
 
 def build_endpoints(slices: Iterable[EndpointSlice], pod_names: bool = False) -> ServiceEndpoints:
@@ -377,20 +537,24 @@ def build_endpoints(slices: Iterable[EndpointSlice], pod_names: bool = False) ->
     The label is the endpoint's hostname, else (endpoint_pod_names) the pod's name, else the dashed
     address: CoreDNS endpointHostname().
     """
-    merged: dict[tuple[str, str], list[Port]] = {}
+    merged: dict[tuple[str, str], tuple[Port, ...]] = {}
     for sl in slices:
         for ep in sl.endpoints:
             if not ep.ready:
                 continue
             ports = ep.ports if ep.ports is not None else sl.ports
+            if len(ports) > 1 and len(set(ports)) < len(ports):
+                ports = tuple(dict.fromkeys(ports))
             for ip in ep.addresses:
                 label = ep.hostname or (ep.pod_name if pod_names else "") or ip_label(ip)
-                have = merged.setdefault((ip, label), [])
-                have.extend(p for p in ports if p not in have)
+                have = merged.get((ip, label))
+                if have is None:
+                    # The slice's own tuple, shared by all its addresses (and Ports are shared).
+                    merged[(ip, label)] = ports
+                elif have is not ports:
+                    merged[(ip, label)] = have + tuple(p for p in ports if p not in have)
     if not merged:
         return NO_ENDPOINTS
-    addresses = tuple(EndpointAddress(ip, label, tuple(ports)) for (ip, label), ports in merged.items())
-    by_label: dict[str, tuple[EndpointAddress, ...]] = {}
-    for a in addresses:
-        by_label[a.label] = by_label.get(a.label, ()) + (a,)
-    return ServiceEndpoints(addresses, by_label)
+    addresses = tuple(EndpointAddress(ip, label, ports) for (ip, label), ports in merged.items())
+    table = _by_label(addresses) if len(addresses) > BY_LABEL_TABLE_FROM else None
+    return ServiceEndpoints(addresses, table)

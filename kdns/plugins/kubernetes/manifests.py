@@ -24,12 +24,14 @@ from typing import Any
 
 import yaml
 
-from kdns.plugins.kubernetes.index import ClusterIndex
+from kdns.plugins.kubernetes.index import ClusterIndex, Slim, gc_paused
 
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".yaml", ".yml", ".json")
 KNOWN = ("Namespace", "Service", "EndpointSlice", "Endpoints", "Pod")
+# libyaml's loader when PyYAML was built with it: the same documents, several times faster.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ManifestError(Exception):
@@ -61,7 +63,7 @@ def _documents(path: str) -> Iterator[Any]:
     if path.endswith(".json"):
         yield json.loads(text)
     else:
-        yield from yaml.safe_load_all(text)
+        yield from yaml.load_all(text, Loader=_LOADER)
 
 
 def _flatten(doc: Any, path: str) -> Iterator[dict[str, Any]]:
@@ -81,37 +83,69 @@ def _flatten(doc: Any, path: str) -> Iterator[dict[str, Any]]:
     yield doc
 
 
+def _file_objects(path: str) -> list[tuple[str, tuple[str, str], dict[str, Any]]]:
+    """(kind, (namespace, name), object) of the kinds DNS uses in one file; ManifestError."""
+    try:
+        docs = list(_documents(path))
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise ManifestError(f"{path}: {e}") from None
+    out = []
+    for doc in docs:
+        for obj in _flatten(doc, path):
+            kind = obj.get("kind")
+            if kind not in KNOWN:
+                continue
+            meta = obj.get("metadata")
+            if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+                raise ManifestError(f"{path}: a {kind} without metadata.name")
+            if kind != "Namespace" and not meta.get("namespace"):
+                obj = {**obj, "metadata": {**meta, "namespace": "default"}}
+                meta = obj["metadata"]
+            out.append((kind, (str(meta.get("namespace", "")), meta["name"]), obj))
+    return out
+
+
+def _implied_namespace(ns: str) -> dict[str, Any]:
+    return {"kind": "Namespace", "metadata": {"name": ns}}
+
+
 def load(paths: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     """Objects of the kinds DNS uses, by kind; ManifestError naming the file on any problem."""
     by_kind: dict[str, dict[tuple[str, str], dict[str, Any]]] = {k: {} for k in KNOWN}
     for path in manifest_files(paths):
-        try:
-            docs = list(_documents(path))
-        except (OSError, ValueError, yaml.YAMLError) as e:
-            raise ManifestError(f"{path}: {e}") from None
-        for doc in docs:
-            for obj in _flatten(doc, path):
-                kind = obj.get("kind")
-                if kind not in by_kind:
-                    continue
-                meta = obj.get("metadata")
-                if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
-                    raise ManifestError(f"{path}: a {kind} without metadata.name")
-                if kind != "Namespace" and not meta.get("namespace"):
-                    obj = {**obj, "metadata": {**meta, "namespace": "default"}}
-                    meta = obj["metadata"]
-                key = (str(meta.get("namespace", "")), meta["name"])
-                if key in by_kind[kind]:
-                    log.warning("%s: %s %s/%s given twice; the last one counts", path, kind, *key)
-                by_kind[kind][key] = obj
+        for kind, key, obj in _file_objects(path):
+            if key in by_kind[kind]:
+                log.warning("%s: %s %s/%s given twice; the last one counts", path, kind, *key)
+            by_kind[kind][key] = obj
     namespaces = by_kind["Namespace"]
     listed = {name for _, name in namespaces}
     for kind in KNOWN[1:]:
         for ns, _ in by_kind[kind]:
             if ns not in listed:
                 listed.add(ns)
-                namespaces[("", ns)] = {"kind": "Namespace", "metadata": {"name": ns}}
+                namespaces[("", ns)] = _implied_namespace(ns)
     return {kind: list(objs.values()) for kind, objs in by_kind.items()}
+
+
+def load_slim(paths: Sequence[str], kinds: Sequence[str]) -> dict[str, Slim]:
+    """load() for the index: the objects of kinds, converted file by file (ManifestError as load).
+
+    Only one file's raw objects exist at a time, so reading a large cluster does not first build
+    all of it as dicts (the peak would stay in the process's RSS).
+    """
+    batches = {kind: Slim(kind) for kind in KNOWN}
+    listed: set[str] = set()
+    used: set[str] = set()
+    for path in manifest_files(paths):
+        for kind, key, obj in _file_objects(path):
+            if kind == "Namespace":
+                listed.add(key[1])
+            else:
+                used.add(key[0])
+            if kind in kinds and batches[kind].add((obj,)):
+                log.warning("%s: %s %s/%s given twice; the last one counts", path, kind, *key)
+    batches["Namespace"].add(_implied_namespace(ns) for ns in sorted(used - listed))
+    return {kind: batches[kind] for kind in kinds}
 
 
 class ManifestSource:
@@ -141,14 +175,15 @@ class ManifestSource:
     def reload(self) -> bool:
         """Read every file and replace the index's kinds; False (state kept) when one is broken."""
         self._signature = self.signature()
-        try:
-            objects = load(self.paths)
-        except ManifestError as e:
-            log.error("manifests not loaded, keeping the previous state: %s", e)
-            return False
-        for kind in self.index.kinds:
-            self.index.replace(kind, objects.get(kind, []))
-            self.index.mark_synced(kind)
+        with gc_paused():
+            try:
+                batches = load_slim(self.paths, self.index.kinds)
+            except ManifestError as e:
+                log.error("manifests not loaded, keeping the previous state: %s", e)
+                return False
+            for kind in self.index.kinds:
+                self.index.replace(kind, batches.get(kind) or [])
+                self.index.mark_synced(kind)
         return True
 
     async def start(self) -> None:

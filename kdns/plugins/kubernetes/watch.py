@@ -131,9 +131,14 @@ class Transport(Protocol):
 
 
 class Index(Protocol):
-    """The part of ClusterIndex the watch loop needs (kdns/plugins/kubernetes/index.py)."""
+    """The part of ClusterIndex the watch loop needs (kdns/plugins/kubernetes/index.py).
 
-    def replace(self, kind: str, objects: list[dict[str, Any]]) -> set[Any]: ...
+    An index may also offer slim(kind) -> PageSink: the list's pages are then added to it as they
+    arrive (converted at once, so the raw pages are not all held at the same time) and the sink is
+    what replace() gets.
+    """
+
+    def replace(self, kind: str, objects: Any) -> set[Any]: ...
 
     def apply(self, kind: str, event: str, obj: dict[str, Any]) -> set[Any]: ...
 
@@ -141,6 +146,16 @@ class Index(Protocol):
 
 
 OnChange = Callable[[str, set[Any]], None]
+
+
+class PageSink(Protocol):
+    """Collects a list's items page by page (index.Slim)."""
+
+    def add(self, items: list[dict[str, Any]]) -> Any: ...
+
+    def clear(self) -> None: ...
+
+    def __len__(self) -> int: ...
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,17 +211,23 @@ async def list_all(
     settings: WatchSettings = DEFAULT_SETTINGS,
     label_selector: str | None = None,
     namespace: str | None = None,
+    sink: PageSink | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
     """Every object of the resource and the list's resourceVersion, paging with limit/continue.
 
     All pages of one list carry the same resourceVersion (a consistent snapshot). When a continue
     token has expired (HTTP 410) the list starts over: the 410's own fresh token would give an
     inconsistent result, and the index must be replaced by one consistent state.
+
+    With a sink, each page's items go to it (cleared when the list starts over) and the returned
+    list is empty.
     """
     path = resource.path(namespace)
     restarts = 0
     while True:
         items: list[dict[str, Any]] = []
+        if sink is not None:
+            sink.clear()
         token: str | None = None
         list_rv: str | None = None
         try:
@@ -220,7 +241,12 @@ async def list_all(
                 meta = body.get("metadata") or {}
                 if list_rv is None:
                     list_rv = meta.get("resourceVersion")
-                items.extend(body.get("items") or [])
+                page = body.get("items") or []
+                if sink is not None:
+                    sink.add(page)
+                else:
+                    items.extend(page)
+                del body, page  # this page's raw objects can go before the next one arrives
                 token = meta.get("continue") or None
                 if token is None:
                     break
@@ -321,15 +347,19 @@ class Watcher:
 
     async def list_and_replace(self) -> str:
         """List every object (paged) and replace the kind in the index in one step."""
+        slim: Callable[[str], PageSink] | None = getattr(self.index, "slim", None)
+        sink = slim(self.kind) if slim is not None else None
         items, list_rv = await list_all(
-            self.transport, self.resource, self.settings, self.label_selector, self.namespace
+            self.transport, self.resource, self.settings, self.label_selector, self.namespace, sink
         )
         self.lists += 1
-        touched = self.index.replace(self.kind, items)
+        count = len(sink) if sink is not None else len(items)
+        touched = self.index.replace(self.kind, sink if sink is not None else items)
+        del sink, items
         self.index.mark_synced(self.kind)
         self.synced.set()
         self._status_repeats.clear()
-        log.debug("kubernetes: listed %d %s at resourceVersion %s", len(items), self.resource.display, list_rv)
+        log.debug("kubernetes: listed %d %s at resourceVersion %s", count, self.resource.display, list_rv)
         self._changed(touched)
         return list_rv
 

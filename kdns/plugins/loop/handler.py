@@ -13,7 +13,7 @@ import logging
 import random
 from typing import Any
 
-from dnslib import QTYPE, RCODE, DNSRecord
+from dnslib import QTYPE, DNSRecord
 
 from kdns.plugins.loop.config import Config
 from kdns.request import Request
@@ -83,14 +83,18 @@ class Handler:
                 continue
             try:
                 transport.sendto(query)
-                data = await asyncio.wait_for(answered, self.config.interval)
+                await asyncio.wait_for(answered, self.config.interval)
             except (OSError, asyncio.TimeoutError):
+                # No answer (a dead upstream): as CoreDNS, start counting afresh. A real loop
+                # brings the probe back three times well within one attempt.
+                self.seen = 0
                 continue
             finally:
                 transport.close()
-            if DNSRecord.parse(data).header.rcode != RCODE.SERVFAIL:
-                break  # any other answer: the way out does not come back here
-            await asyncio.sleep(self.config.interval)
+            # Any answer, SERVFAIL included, means the probe came out the other end: no loop.
+            # Stay watching a little longer for copies still on their way round (CoreDNS: 2 s).
+            await asyncio.sleep(2 * self.config.interval)
+            break
         self.active = False
 
     async def stop(self) -> None:
