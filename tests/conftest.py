@@ -29,6 +29,27 @@ from kdns.server.settings import DEFAULT, ServerSettings
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 
+# The kubeadm Corefile of design.md section 1, verbatim: it must load and serve unchanged.
+KUBEADM_COREFILE = """\
+.:53 {
+    errors
+    health { lameduck 5s }
+    ready
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+       pods insecure
+       fallthrough in-addr.arpa ip6.arpa
+       ttl 30
+    }
+    prometheus :9153
+    forward . /etc/resolv.conf { max_concurrent 1000 }
+    cache 30 { disable success cluster.local
+               disable denial cluster.local }
+    loop
+    reload
+    loadbalance
+}
+"""
+
 
 class RunningServer:
     def __init__(self, app: App, corefile: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,20 +14,7 @@ import dns.message
 import dns.query
 import dns.rcode
 
-
-
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            t.bind(("127.0.0.1", 0))
-            port = t.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                try:
-                    u.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
+from upstreams import FakeUpstream, free_port
 
 
 def kdns(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -182,8 +168,6 @@ def test_forwarding_loop_is_detected_and_kdns_exits_1(tmp_path: Path) -> None:
 
 def test_no_loop_with_a_real_upstream(tmp_path: Path) -> None:
     import asyncio
-
-    from upstreams import FakeUpstream
 
     async def scenario() -> None:
         async with FakeUpstream() as upstream:

@@ -107,11 +107,14 @@ class Listener:
         req.resolve = block.resolve
         try:
             resp = await block.head(req)
-        except Exception:
+            out, truncated = wire.pack(req, resp.msg)
+        except Exception as e:
+            # A plugin failed, or wrote an answer that cannot be packed (a name over 255 bytes):
+            # SERVFAIL and one log line; the server goes on (dnspython's test server policy).
             DNS.panics += 1
-            log.exception("%s %s: handler failed", req.qname, req.type_name)
+            log.error("%s %s: %s: %s", req.qname, req.type_name, type(e).__name__, e)
             resp = req.answer(RCODE.SERVFAIL)
-        out, truncated = wire.pack(req, resp.msg)
+            out, truncated = wire.pack(req, resp.msg)
         metrics = block.metrics[zone]
         rcode = RCODE_NAMES.get(resp.rcode, str(resp.rcode))
         if resp.tags is not None and block.fast_path and not truncated:

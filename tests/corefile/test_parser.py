@@ -10,6 +10,7 @@ import pytest
 from kdns.corefile.parser import load, load_parsed, parse, parse_text
 from kdns.corefile.tree import Directive, ServerBlock
 from kdns.errors import ConfigError
+from conftest import KUBEADM_COREFILE
 
 REPO = Path(__file__).resolve().parents[2]
 KUBEADM_PLUGINS = {
@@ -49,25 +50,7 @@ def kubeadm_corefile() -> str:
     return design.split("```")[1]
 
 
-KUBEADM = """\
-.:53 {
-    errors
-    health { lameduck 5s }
-    ready
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-       pods insecure
-       fallthrough in-addr.arpa ip6.arpa
-       ttl 30
-    }
-    prometheus :9153
-    forward . /etc/resolv.conf { max_concurrent 1000 }
-    cache 30 { disable success cluster.local
-               disable denial cluster.local }
-    loop
-    reload
-    loadbalance
-}
-"""
+KUBEADM = KUBEADM_COREFILE
 
 KUBEADM_TREE = [
     ("errors", [], 2, "errors"),

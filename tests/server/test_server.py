@@ -11,6 +11,7 @@ import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
+import pytest
 from conftest import REPO, kdns_server
 from kdns.server.settings import ServerSettings
 
@@ -203,3 +204,27 @@ async def test_zone_transfers_are_refused() -> None:
         for rdtype in ("AXFR", "IXFR"):
             reply = await server.query("example.org", rdtype, tcp=True)
             assert reply.rcode() == dns.rcode.REFUSED and not reply.answer
+
+
+async def test_an_answer_that_cannot_be_packed_is_servfail_and_one_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    from dnslib import QTYPE, RR, A, DNSLabel
+
+    from kdns.server.mux import Block
+
+    async with kdns_server(ZONE_COREFILE) as server:
+        # A plugin answering with an owner name over 255 bytes (what whoami once did).
+        async def broken(req):  # type: ignore[no-untyped-def]
+            resp = req.answer()
+            resp.msg.add_answer(RR(DNSLabel(["x" * 63] * 5), QTYPE.A, rdata=A("10.0.0.1")))
+            return resp
+
+        (sockets,) = server.app.sockets.values()
+        listener = sockets.listener
+        block = listener.blocks_by_zone["."]
+        assert isinstance(block, Block)
+        block.head = broken
+        reply = await server.query("anything.example.net", "A")
+        assert reply.rcode() == dns.rcode.SERVFAIL
+        errors = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert len(errors) == 1 and not errors[0].exc_info
+        assert (await server.query("www.example.org")).rcode() == dns.rcode.NOERROR

@@ -34,7 +34,11 @@ class Handler:
             address = RR(owner, QTYPE.AAAA, CLASS.IN, 0, AAAA(str(ip)))
         else:
             address = RR(owner, QTYPE.A, CLASS.IN, 0, A(str(ip)))
-        srv_owner = DNSLabel([b"_" + req.proto.encode()] + list(req.labels))
-        srv = RR(srv_owner, QTYPE.SRV, CLASS.IN, 0, SRV(0, 0, port, "."))
-        resp.msg.ar = [address, srv]
+        resp.msg.ar = [address]
+        proto_label = b"_" + req.proto.encode()
+        # `_udp.<qname>` must still be a name (RFC 1035 2.3.4: 255 bytes); for the longest
+        # questions the SRV record is left out rather than answering with a broken name.
+        if sum(len(label) + 1 for label in req.labels) + len(proto_label) + 2 <= 255:
+            srv_owner = DNSLabel([proto_label] + list(req.labels))
+            resp.msg.ar.append(RR(srv_owner, QTYPE.SRV, CLASS.IN, 0, SRV(0, 0, port, ".")))
         return resp

@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import SHARED, RunningServer, kdns_server
+from conftest import KUBEADM_COREFILE, SHARED, RunningServer, kdns_server
 from plugins.kubernetes.test_k8s_live import (
     ZONE,
     ask,
@@ -38,25 +38,6 @@ from tests.upstreams import FakeUpstream
 DESIGN = SHARED / "design.md"
 
 # design.md section 1, verbatim.
-KUBEADM_COREFILE = """\
-.:53 {
-    errors
-    health { lameduck 5s }
-    ready
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-       pods insecure
-       fallthrough in-addr.arpa ip6.arpa
-       ttl 30
-    }
-    prometheus :9153
-    forward . /etc/resolv.conf { max_concurrent 1000 }
-    cache 30 { disable success cluster.local
-               disable denial cluster.local }
-    loop
-    reload
-    loadbalance
-}
-"""
 
 
 def substitute(text: str, old: str, new: str) -> str:

@@ -68,3 +68,19 @@ async def test_root_name() -> None:
 async def test_ipv4_mapped_client_gets_an_a_record() -> None:
     resp = await Handler(never, Config())(request("example.org.", "A", ("::ffff:192.0.2.9", 5), "udp"))
     assert [(QTYPE[rr.rtype], str(rr.rdata)) for rr in resp.msg.ar][0] == ("A", "192.0.2.9")
+
+
+async def test_longest_question_gets_no_srv_rather_than_a_broken_name() -> None:
+    from dnslib import DNSRecord
+
+    from kdns.plugins.whoami.config import Config
+    from kdns.plugins.whoami.handler import Handler
+    from kdns.server import wire
+
+    name = ".".join(["a" * 62] * 4)  # 4 x 63 + 1 = 253 bytes: `_udp.` on top is too long
+    req = wire.parse_query(bytes(DNSRecord.question(name, "A").pack()))
+    req.client = ("127.0.0.1", 5300)
+    resp = await Handler(None, Config())(req)  # type: ignore[arg-type]
+    out, _ = wire.pack(req, resp.msg)
+    msg = DNSRecord.parse(out)
+    assert [rr.rtype for rr in msg.ar] == [1]
