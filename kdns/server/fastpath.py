@@ -27,6 +27,7 @@ from kdns.metrics import (
     BlockMetrics,
     Histogram,
 )
+from kdns.server.wire import options_well_formed
 
 # EDNS state folded into the key: no OPT, OPT, OPT with DO.
 NO_EDNS, EDNS, EDNS_DO = b"\x00", b"\x01", b"\x03"
@@ -125,7 +126,10 @@ class AnswerTable:
             # RFC 6891 section 6.1.2: root owner, TYPE 41, CLASS = payload, TTL = ext-rcode, version, flags.
             if data[qend] != 0 or data[qend + 1 : qend + 3] != b"\x00\x29" or data[qend + 6] != 0:
                 return None
-            if size != qend + _OPT_FIXED + (data[qend + 9] << 8 | data[qend + 10]):
+            rdlen = data[qend + 9] << 8 | data[qend + 10]
+            if size != qend + _OPT_FIXED + rdlen:
+                return None
+            if rdlen and not options_well_formed(data[qend + _OPT_FIXED :]):
                 return None
             marker = EDNS_DO if data[qend + 7] & 0x80 else EDNS
             limit = max(512, data[qend + 3] << 8 | data[qend + 4])

@@ -106,6 +106,16 @@ def _skip_rr(data: bytes, offset: int) -> tuple[int, int, int, int]:
     return rtype, rclass, ttl, offset + rdlen
 
 
+def options_well_formed(rdata: bytes) -> bool:
+    """True when OPT rdata is a whole sequence of {code, length, data} options (RFC 6891 6.1.2)."""
+    offset, end = 0, len(rdata)
+    while offset < end:
+        if offset + 4 > end:
+            return False
+        offset += 4 + (rdata[offset + 2] << 8 | rdata[offset + 3])
+    return offset == end
+
+
 def parse_query(data: bytes) -> Request:
     """The query in data, or Drop / FormErr / NotImp."""
     if type(data) is not bytes:
@@ -136,6 +146,8 @@ def parse_query(data: bytes) -> Request:
                 if edns is not None:
                     raise ValueError("more than one OPT record")  # RFC 6891 section 6.1.1
                 rdata = data[start + 11 : offset]
+                if not options_well_formed(rdata):
+                    raise ValueError("malformed EDNS option")  # RFC 6891 section 6.1.2
                 edns = Edns(
                     payload=rclass, version=(ttl >> 16) & 0xFF, do=bool(ttl & 0x8000), options=rdata,
                 )

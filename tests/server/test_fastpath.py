@@ -134,3 +134,14 @@ def test_hits_are_counted_in_the_metric_families() -> None:
     table.answer(packet("m.cluster.local"), "udp", "1")
     table.invalidate({"m"})
     assert metrics.requests[("udp", "1", "A")] == 4
+
+
+def test_malformed_edns_options_miss() -> None:
+    table = AnswerTable()
+    store(table, packet("a.cluster.local", edns=1232), ["10.0.0.1"], frozenset({"a"}))
+    good = bytearray(packet("a.cluster.local", edns=1232))
+    cookie = b"\x00\x0a\x00\x08" + bytes(8)
+    good[-2:] = len(cookie).to_bytes(2, "big")
+    assert table.answer(bytes(good) + cookie, "udp", "1") is not None
+    broken = bytes(good[:-2]) + len(cookie).to_bytes(2, "big") + b"\x00\x0a\x00\x09" + bytes(8)
+    assert table.answer(broken, "udp", "1") is None

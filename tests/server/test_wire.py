@@ -145,3 +145,27 @@ def test_badvers_for_edns_version_above_zero() -> None:
     opt = [rr for rr in msg.ar if rr.rtype == QTYPE.OPT][0]
     # BADVERS = 16: upper 8 bits in the OPT TTL's first byte, lower 4 in the header.
     assert (opt.ttl >> 24) == 1 and msg.header.rcode == 0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        b"\x00\x0a\x00\x08\x01\x02",  # a cookie claiming 8 bytes, carrying 2
+        b"\x00\x0a",  # half an option header
+        b"\x00\x03\x00\x00\x00",  # a whole NSID option, then a stray byte
+    ],
+)
+def test_malformed_edns_options_are_formerr(options: bytes) -> None:
+    base = bytearray(query())
+    base[11] = 1  # ARCOUNT
+    opt = b"\x00\x00\x29\x10\x00\x00\x00\x00\x00" + struct.pack("!H", len(options)) + options
+    with pytest.raises(wire.FormErr):
+        wire.parse_query(bytes(base) + opt)
+
+
+def test_well_formed_edns_options_are_kept() -> None:
+    options = b"\x00\x0a\x00\x08" + bytes(8) + b"\x00\x03\x00\x00"  # cookie, empty NSID
+    base = bytearray(query())
+    base[11] = 1
+    req = wire.parse_query(bytes(base) + b"\x00\x00\x29\x10\x00\x00\x00\x00\x00" + struct.pack("!H", len(options)) + options)
+    assert req.edns is not None and req.edns.options == options
