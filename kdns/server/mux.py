@@ -6,7 +6,7 @@ import logging
 from time import perf_counter
 from typing import Any
 
-from dnslib import RCODE, DNSRecord, QTYPE
+from dnslib import QTYPE, RCODE, DNSRecord
 
 from kdns.metrics import DNS, RCODE_NAMES, BlockMetrics
 from kdns.response import Response

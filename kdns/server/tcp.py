@@ -8,6 +8,7 @@ import struct
 
 from kdns.server.mux import Listener
 from kdns.server.settings import ServerSettings
+from kdns.server.sockets import bound_socket
 
 
 class TcpState:
@@ -109,17 +110,9 @@ class TcpProtocol(asyncio.Protocol):
 
 
 def tcp_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = bound_socket(host, port, socket.SOCK_STREAM, reuse_port)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((host, port))
         sock.listen(1024)
-        sock.setblocking(False)
     except OSError:
         sock.close()
         raise

@@ -11,6 +11,7 @@ from dnslib import RCODE
 from kdns.server import wire
 from kdns.server.mux import Listener
 from kdns.server.settings import ServerSettings
+from kdns.server.sockets import bound_socket
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +60,11 @@ class UdpProtocol(asyncio.DatagramProtocol):
 
 
 def udp_socket(host: str, port: int, settings: ServerSettings, reuse_port: bool = False) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        for option, size in ((socket.SO_RCVBUF, settings.udp_receive_buffer), (socket.SO_SNDBUF, settings.udp_send_buffer)):
-            sock.setsockopt(socket.SOL_SOCKET, option, size)
-        sock.bind((host, port))
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
+    def buffers(sock: socket.socket) -> None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, settings.udp_receive_buffer)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.udp_send_buffer)
+
+    sock = bound_socket(host, port, socket.SOCK_DGRAM, reuse_port, buffers)
     granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2  # Linux reports double
     if granted < settings.udp_receive_buffer:
         log.warning(
