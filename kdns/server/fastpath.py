@@ -27,7 +27,7 @@ from kdns.metrics import (
     BlockMetrics,
     Histogram,
 )
-from kdns.server.wire import options_well_formed
+from kdns.server.wire import options_well_formed, read_name
 
 # EDNS state folded into the key: no OPT, OPT, OPT with DO.
 NO_EDNS, EDNS, EDNS_DO = b"\x00", b"\x01", b"\x03"
@@ -38,16 +38,15 @@ _FIRST_BUCKET = DURATION_BUCKETS[0]
 
 class Entry:
     __slots__ = (
-        "wire", "qend", "byte2", "byte3", "metrics", "qtype", "rcode", "plugin", "runs",
+        "wire", "byte2", "byte3", "metrics", "qtype", "rcode", "plugin", "runs",
         "hits", "request_sizes", "quick", "slow", "elapsed",
     )
 
     def __init__(
-        self, wire: bytes, qend: int, metrics: BlockMetrics, qtype: str, rcode: str, plugin: str,
+        self, wire: bytes, metrics: BlockMetrics, qtype: str, rcode: str, plugin: str,
         runs: tuple[tuple[int, int, int], ...],
     ) -> None:
         self.wire = wire
-        self.qend = qend
         self.byte2 = wire[2] & 0xFE  # QR, opcode, AA, TC; RD comes from each query
         self.byte3 = wire[3] & 0xEF  # RA, Z, AD, rcode; CD comes from each query
         self.metrics = metrics
@@ -180,7 +179,7 @@ class AnswerTable:
         if old is not None:
             old.fold_into_metrics()
         runs = _address_runs(wire, qend) if self.shuffle else ()
-        self.entries[key] = Entry(wire, qend, metrics, qtype, rcode, plugin, runs)
+        self.entries[key] = Entry(wire, metrics, qtype, rcode, plugin, runs)
         for tag in tags:
             keys = self.keys_by_tag.get(tag)
             if keys is None:
@@ -223,8 +222,6 @@ def _address_runs(wire: bytes, qend: int) -> tuple[tuple[int, int, int], ...]:
         pointer = wire[offset] & 0xC0 == 0xC0
         if not pointer:
             # A literal owner: find its end the slow way and stop runs here.
-            from kdns.server.wire import read_name
-
             _, offset = read_name(wire, offset)
             rtype, _, _, rdlen = struct.unpack_from("!HHIH", wire, offset)
             offset += 10 + rdlen
