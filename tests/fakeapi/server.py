@@ -10,6 +10,8 @@ test_fakeapi_recorded.py checks this server's bytes against them. What it serves
   remainingItemCount; 400 for a garbage token, 410 Expired (with a fresh token) for an expired one;
   resourceVersion=0 ignores limit; namespaced paths; labelSelector (=, ==, !=, in, notin, exists, !).
   Bodies up to 2048 bytes go with Content-Length, larger ones chunked (Go's net/http does that).
+  Like the watch cache, lists are quick at any size: items are encoded once when written, a page
+  joins their bytes, and a continue page bisects its snapshot's keys (copy-on-write, see KindStore).
 - Watches: chunked, one JSON event per line; ADDED/MODIFIED/DELETED with full objects (kind and
   apiVersion first); objects leaving/entering a label selector become DELETED/ADDED (watch cache
   semantics); BOOKMARK (allowWatchBookmarks) every bookmark_interval and once bookmark_before_end
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import copy
 import json
 import os
@@ -136,6 +139,13 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
+def list_body(kind: Kind, meta: Mapping[str, Any], items: Iterable[bytes]) -> bytes:
+    """A List's bytes from its items' encodings: what dumps() of the whole List (items last) plus
+    "\\n" gives, without encoding the items again."""
+    head = dumps({"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": meta})
+    return b"".join((head[:-1].encode(), b',"items":[', b",".join(items), b"]}\n"))
+
+
 def key_of(item: Mapping[str, Any]) -> str:
     meta = item["metadata"]
     return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
@@ -210,7 +220,10 @@ def parse_selector(text: str) -> list[tuple[str, str, frozenset[str]]]:
     return out
 
 
-def selector_matches(selector: list[tuple[str, str, frozenset[str]]], item: Mapping[str, Any]) -> bool:
+Selector = list[tuple[str, str, frozenset[str]]]
+
+
+def selector_matches(selector: Selector, item: Mapping[str, Any]) -> bool:
     labels = item.get("metadata", {}).get("labels") or {}
     for key, op, values in selector:
         has = key in labels
@@ -225,8 +238,103 @@ def selector_matches(selector: list[tuple[str, str, frozenset[str]]], item: Mapp
     return True
 
 
+def in_scope(namespace: str | None, selector: Selector, item: Mapping[str, Any]) -> bool:
+    """Whether a list or watch of `namespace` (None: every one) with `selector` includes item."""
+    if namespace and item["metadata"].get("namespace") != namespace:
+        return False
+    return selector_matches(selector, item)
+
+
 # ------------------------------------------------------------------------------------------
 # State
+
+
+class Entry:
+    """A stored item and its compact JSON, encoded when written so that a list page only joins
+    bytes (as the apiserver's watch cache serves lists without touching storage).
+
+    Stored items are never mutated (a write stores a new item in a new Entry), so the encoding
+    cannot go stale.
+    """
+
+    __slots__ = ("encoded", "item")
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        self.item = item
+        self.encoded = dumps(item).encode()
+
+
+class View:
+    """The items of one kind by key, with the keys in list order and, per (namespace, selector),
+    the keys a list includes: built once, so that a continue page is a bisect and a slice."""
+
+    def __init__(self, entries: dict[str, Entry], keys: list[str] | None = None) -> None:
+        self.entries = entries
+        self._keys = keys  # sorted, or None until a list needs them (loading stays linear)
+        self._matching: dict[tuple[str | None, tuple[Any, ...]], list[str]] = {}
+
+    @property
+    def keys(self) -> list[str]:
+        if self._keys is None:
+            self._keys = sorted(self.entries)
+        return self._keys
+
+    def matching(self, namespace: str | None, selector: Selector) -> list[str]:
+        """The keys of the items in scope, in list order."""
+        if not namespace and not selector:
+            return self.keys
+        scope = (namespace, tuple(selector))
+        if (keys := self._matching.get(scope)) is None:
+            keys = [k for k in self.keys if in_scope(namespace, selector, self.entries[k].item)]
+            self._matching[scope] = keys
+        return keys
+
+    def copy(self) -> View:
+        return View(dict(self.entries), None if self._keys is None else list(self._keys))
+
+    def put(self, key: str, item: dict[str, Any]) -> None:
+        if key not in self.entries and self._keys is not None:
+            bisect.insort(self._keys, key)
+        self.entries[key] = Entry(item)
+        self._matching.clear()
+
+    def remove(self, key: str) -> None:
+        if self.entries.pop(key, None) is not None and self._keys is not None:
+            del self._keys[bisect.bisect_left(self._keys, key)]
+        self._matching.clear()
+
+
+class KindStore:
+    """The live View of one kind. Snapshots (for continue tokens) share it until the next write,
+    which copies it first: a snapshot costs nothing for the kinds nobody writes meanwhile."""
+
+    def __init__(self, items: Iterable[dict[str, Any]] = ()) -> None:
+        self.view = View({key_of(item): Entry(item) for item in items})
+        self._shared = False
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        entry = self.view.entries.get(key)
+        return entry.item if entry is not None else None
+
+    def items(self) -> list[dict[str, Any]]:
+        """The stored items in list order (not copies)."""
+        return [self.view.entries[k].item for k in self.view.keys]
+
+    def snapshot(self) -> View:
+        self._shared = True
+        return self.view
+
+    def put(self, key: str, item: dict[str, Any]) -> None:
+        self._writable().put(key, item)
+
+    def remove(self, key: str) -> None:
+        self._writable().remove(key)
+
+    def _writable(self) -> View:
+        if self._shared:
+            self.view = self.view.copy()
+            self._shared = False
+        return self.view
 
 
 @dataclass
@@ -245,17 +353,13 @@ _CUT = object()
 class Stream:
     kind: Kind
     namespace: str | None
-    selector: list[tuple[str, str, frozenset[str]]]
+    selector: Selector
     from_rv: int
     queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
     cut: bool = False
 
     def matches(self, item: Mapping[str, Any] | None) -> bool:
-        if item is None:
-            return False
-        if self.namespace and item["metadata"].get("namespace") != self.namespace:
-            return False
-        return selector_matches(self.selector, item)
+        return item is not None and in_scope(self.namespace, self.selector, item)
 
 
 @dataclass
@@ -302,12 +406,13 @@ class FakeApi:
         self.bookmark_interval = bookmark_interval
         self.bookmark_before_end = bookmark_before_end
         self.default_watch_timeout = default_watch_timeout
-        self._objects: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
+        self._stores: dict[str, KindStore] = {k: KindStore() for k in KINDS}
         self._rv = 0
         self._oldest_rv = 0
         self._history: list[Change] = []
         self._streams: set[Stream] = set()
-        self._snapshots: OrderedDict[int, dict[str, list[dict[str, Any]]]] = OrderedDict()
+        # Continue tokens resume in the state of their list's resourceVersion (kind -> View).
+        self._snapshots: OrderedDict[int, dict[str, View]] = OrderedDict()
         self._faults: list[Fault] = []
         self._auth_failure: tuple[int, str | None] | None = None
         self._expire_watches = 0
@@ -319,7 +424,7 @@ class FakeApi:
         if recorded:
             self.load_recorded()
         for obj in objects or ():
-            self.create(obj)
+            self._create(obj)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -375,28 +480,30 @@ class FakeApi:
         """
         for kind, path in files.items():
             body = json.loads(Path(path).read_text(encoding="utf-8"))
-            self._objects[kind] = {key_of(item): item for item in body["items"]}
+            self._stores[kind] = KindStore(body["items"])
             self._rv = max(self._rv, int(body["metadata"]["resourceVersion"]))
         self._history.clear()
         self._oldest_rv = self._rv
 
     def objects(self, kind: str) -> list[dict[str, Any]]:
         """Current items of a kind in list order (copies, without kind/apiVersion)."""
-        store = self._objects[kind]
-        return [copy.deepcopy(store[k]) for k in sorted(store)]
+        return [copy.deepcopy(item) for item in self._stores[kind].items()]
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
-        item = self._objects[kind].get(f"{namespace}/{name}" if namespace else name)
+        item = self._stores[kind].get(f"{namespace}/{name}" if namespace else name)
         return copy.deepcopy(item) if item is not None else None
 
     def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Add an object (its `kind` says which); returns the stored item. ValueError if it exists."""
+        return copy.deepcopy(self._create(obj))
+
+    def _create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         kind, item = self._split(obj)
         meta = item["metadata"]
         if KINDS[kind].namespaced:
             meta.setdefault("namespace", "default")
         key = key_of(item)
-        if key in self._objects[kind]:
+        if self._stores[kind].get(key) is not None:
             raise ValueError(f"{kind} {key} already exists")
         meta.setdefault("uid", str(uuid.uuid4()))
         meta.setdefault("creationTimestamp", now_rfc3339())
@@ -408,32 +515,32 @@ class FakeApi:
         if KINDS[kind].namespaced:
             item["metadata"].setdefault("namespace", "default")
         key = key_of(item)
-        old = self._objects[kind].get(key)
+        old = self._stores[kind].get(key)
         if old is None:
             raise KeyError(f"{kind} {key} not found")
         for field_name in ("uid", "creationTimestamp"):
             if field_name in old["metadata"]:
                 item["metadata"][field_name] = old["metadata"][field_name]
-        return self._write(kind, "MODIFIED", item, old)
+        return copy.deepcopy(self._write(kind, "MODIFIED", item, old))
 
     def patch(self, kind: str, name: str, patch: Mapping[str, Any], namespace: str | None = None) -> dict[str, Any]:
         """JSON merge patch (RFC 7386) of an existing object."""
         key = f"{namespace}/{name}" if namespace else name
-        old = self._objects[kind].get(key)
+        old = self._stores[kind].get(key)
         if old is None:
             raise KeyError(f"{kind} {key} not found")
         item = merge_patch(copy.deepcopy(old), dict(patch))
         item["metadata"]["name"] = name
         if namespace:
             item["metadata"]["namespace"] = namespace
-        return self._write(kind, "MODIFIED", item, old)
+        return copy.deepcopy(self._write(kind, "MODIFIED", item, old))
 
     def delete(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
         key = f"{namespace}/{name}" if namespace else name
-        old = self._objects[kind].get(key)
+        old = self._stores[kind].get(key)
         if old is None:
             raise KeyError(f"{kind} {key} not found")
-        return self._write(kind, "DELETED", copy.deepcopy(old), old)
+        return copy.deepcopy(self._write(kind, "DELETED", copy.deepcopy(old), old))
 
     def replay_event(self, event: Mapping[str, Any]) -> None:
         """Apply a recorded watch event keeping its object's resourceVersion (must be newer)."""
@@ -441,7 +548,7 @@ class FakeApi:
         rv = int(item["metadata"]["resourceVersion"])
         if rv <= self._rv:
             raise ValueError(f"resourceVersion {rv} is not newer than {self._rv}")
-        old = self._objects[kind].get(key_of(item))
+        old = self._stores[kind].get(key_of(item))
         self._write(kind, event["type"], item, old, rv=rv)
 
     def touch(self) -> int:
@@ -472,15 +579,16 @@ class FakeApi:
         item["metadata"].update((k, v) for k, v in meta.items() if k not in item["metadata"])
         key = key_of(item)
         if etype == "DELETED":
-            self._objects[kind].pop(key, None)
+            self._stores[kind].remove(key)
         else:
-            self._objects[kind][key] = item
+            self._stores[kind].put(key, item)
         change = Change(self._rv, kind, etype, item, prev)
         self._history.append(change)
         for stream in list(self._streams):
             if stream.kind.kind == kind:
                 stream.queue.put_nowait(change)
-        return copy.deepcopy(item)
+        # The stored item itself: callers hand out copies (loading the initial objects needs none).
+        return item
 
     # -- faults -------------------------------------------------------------------------
 
@@ -523,7 +631,11 @@ class FakeApi:
     # -- HTTP ---------------------------------------------------------------------------
 
     def _json(self, status: int, body: Any, *, kind: Kind | None = None, chunked: bool | None = None) -> web.StreamResponse:
-        text = (dumps(body) + "\n").encode()
+        return self._respond(status, (dumps(body) + "\n").encode(), kind=kind, chunked=chunked)
+
+    def _respond(
+        self, status: int, text: bytes, *, kind: Kind | None = None, chunked: bool | None = None
+    ) -> web.StreamResponse:
         headers = {
             "Audit-Id": str(uuid.uuid4()),
             "Cache-Control": "no-cache, private",
@@ -643,7 +755,7 @@ class FakeApi:
         return self._list(kind, namespace, selector, query)
 
     def _get(self, kind: Kind, namespace: str | None, name: str) -> web.StreamResponse:
-        item = self._objects[kind.kind].get(f"{namespace}/{name}" if namespace else name)
+        item = self._stores[kind.kind].get(f"{namespace}/{name}" if namespace else name)
         if item is None:
             details: dict[str, Any] = {"name": name}
             if kind.group:
@@ -690,33 +802,25 @@ class FakeApi:
                     chunked=False,
                 )
             list_rv = token_rv
-            every = self._snapshots[token_rv][kind.kind]
+            view = self._snapshots[token_rv][kind.kind]
         else:
-            every = [self._objects[kind.kind][k] for k in sorted(self._objects[kind.kind])]
+            view = self._stores[kind.kind].view
             if rv_param == "0":
                 # Served from the watch cache: limit is ignored (FIELDS.md surprise 7).
                 limit = 0
-        items = [
-            i
-            for i in every
-            if (not namespace or i["metadata"].get("namespace") == namespace)
-            and selector_matches(selector, i)
-            and key_of(i) >= start
-        ]
+        keys = view.matching(namespace, selector)
+        first = bisect.bisect_left(keys, start)
+        end = min(len(keys), first + limit) if limit else len(keys)
         meta: dict[str, Any] = {"resourceVersion": str(list_rv)}
-        if limit and len(items) > limit:
-            remaining = len(items) - limit
-            items = items[:limit]
+        if end < len(keys):
             if list_rv not in self._snapshots:
-                self._snapshots[list_rv] = {
-                    k: [self._objects[k][key] for key in sorted(self._objects[k])] for k in KINDS
-                }
+                self._snapshots[list_rv] = {k: store.snapshot() for k, store in self._stores.items()}
                 while len(self._snapshots) > 32:
                     self._snapshots.popitem(last=False)
-            meta["continue"] = _encode_token(list_rv, key_of(items[-1]) + "\x00")
-            meta["remainingItemCount"] = remaining
-        body = {"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": meta, "items": items}
-        return self._json(200, body, kind=kind)
+            meta["continue"] = _encode_token(list_rv, keys[end - 1] + "\x00")
+            meta["remainingItemCount"] = len(keys) - end
+        body = list_body(kind, meta, (view.entries[k].encoded for k in keys[first:end]))
+        return self._respond(200, body, kind=kind)
 
     # -- watches ------------------------------------------------------------------------
 
@@ -822,8 +926,7 @@ class FakeApi:
         self._streams.add(stream)
         backlog: list[dict[str, Any]] = []
         if initial:
-            for key in sorted(self._objects[kind.kind]):
-                item = self._objects[kind.kind][key]
+            for item in self._stores[kind.kind].items():
                 if stream.matches(item):
                     backlog.append({"type": "ADDED", "object": {"kind": kind.kind, "apiVersion": kind.api_version, **item}})
             if bookmarks:
