@@ -17,7 +17,7 @@ from kdns.server.chain import build_chain
 from kdns.server.mux import Block, Listener
 from kdns.server.settings import DEFAULT, ServerSettings
 from kdns.server.tcp import TcpProtocol, TcpState, tcp_socket
-from kdns.server.udp import UdpProtocol, udp_socket
+from kdns.server.udp import UdpServer, serve_udp, udp_socket
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,9 @@ class Sockets:
 
     def __init__(self, listener: Listener) -> None:
         self.listener = listener
-        self.transports: list[asyncio.BaseTransport] = []
         self.servers: list[asyncio.AbstractServer] = []
         self.tcp_states: list[TcpState] = []
-        self.udp: list[UdpProtocol] = []
+        self.udp: list[UdpServer] = []
 
 
 class App:
@@ -292,11 +291,7 @@ class App:
                     sockets = Sockets(Listener(host, udp.getsockname()[1], self.settings.fast_path_capacity))
                 listener = sockets.listener
                 family = "2" if ":" in bind_host else "1"
-                transport, protocol = await loop.create_datagram_endpoint(
-                    lambda: UdpProtocol(listener, family, self.settings), sock=udp
-                )
-                sockets.transports.append(transport)
-                sockets.udp.append(protocol)
+                sockets.udp.append(await serve_udp(udp, listener, family, self.settings))
                 tcp = tcp_socket(bind_host, listener.port, self.reuse_port)
                 state = TcpState()
                 server = await loop.create_server(
@@ -314,8 +309,8 @@ class App:
 
     def _close_sockets(self, sockets: Sockets) -> list[asyncio.Task[None]]:
         pending: list[asyncio.Task[None]] = []
-        for transport in sockets.transports:
-            transport.close()
+        for udp in sockets.udp:
+            udp.close()
         for server in sockets.servers:
             server.close()
         for state in sockets.tcp_states:

@@ -38,26 +38,26 @@ _FIRST_BUCKET = DURATION_BUCKETS[0]
 
 class Entry:
     __slots__ = (
-        "wire", "byte2", "byte3", "metrics", "qtype", "rcode", "plugin", "runs",
-        "hits", "request_sizes", "quick", "slow", "elapsed",
+        "size", "heads", "tail", "metrics", "qtype", "rcode", "plugin", "runs",
+        "hits", "quick", "slow", "elapsed",
     )
 
     def __init__(
-        self, wire: bytes, metrics: BlockMetrics, qtype: str, rcode: str, plugin: str,
-        runs: tuple[tuple[int, int, int], ...],
+        self, wire: bytes, qend: int, heads: tuple[bytes, ...], metrics: BlockMetrics, qtype: str, rcode: str,
+        plugin: str, runs: tuple[tuple[int, int, int], ...],
     ) -> None:
-        self.wire = wire
-        self.byte2 = wire[2] & 0xFE  # QR, opcode, AA, TC; RD comes from each query
-        self.byte3 = wire[3] & 0xEF  # RA, Z, AD, rcode; CD comes from each query
+        self.size = len(wire)
+        # The answer is the query's ID + heads[its RD and CD bits] + its question + tail.
+        self.heads = heads
+        self.tail = wire[qend:]
         self.metrics = metrics
         self.qtype = qtype
         self.rcode = rcode
         self.plugin = plugin
         self.runs = runs
-        # Hits since the last fold into the metric families (fold_into): a dict bump per hit
-        # instead of five labelled observations.
-        self.hits: dict[tuple[str, str], int] = {}
-        self.request_sizes: dict[tuple[str, int], int] = {}
+        # Hits since the last fold into the metric families (fold_into_metrics), by (protocol,
+        # family, request size): one dict bump per hit instead of five labelled observations.
+        self.hits: dict[tuple[str, str, int], int] = {}
         self.quick = 0  # hits under the first duration bucket (all but a stalled few)
         self.slow: list[float] = []
         self.elapsed = 0.0
@@ -69,21 +69,17 @@ class Entry:
         m = self.metrics
         qtype = self.qtype if self.qtype in MONITORED_TYPES else "other"
         total = 0
-        for (proto, family), n in self.hits.items():
+        for (proto, family, size), n in self.hits.items():
             key = (proto, family, qtype)
             m.requests[key] = m.requests.get(key, 0) + n
             total += n
-            hist = m.response_sizes.get(proto)
-            if hist is None:
-                hist = m.response_sizes[proto] = Histogram(SIZE_BUCKETS)
-            hist.observe_many(len(self.wire), n)
+            for histograms, observed in ((m.response_sizes, self.size), (m.request_sizes, size)):
+                hist = histograms.get(proto)
+                if hist is None:
+                    hist = histograms[proto] = Histogram(SIZE_BUCKETS)
+                hist.observe_many(observed, n)
         rkey = (self.rcode, self.plugin)
         m.responses[rkey] = m.responses.get(rkey, 0) + total
-        for (proto, size), n in self.request_sizes.items():
-            hist = m.request_sizes.get(proto)
-            if hist is None:
-                hist = m.request_sizes[proto] = Histogram(SIZE_BUCKETS)
-            hist.observe_many(size, n)
         hist = m.durations.get(qtype)
         if hist is None:
             hist = m.durations[qtype] = Histogram(DURATION_BUCKETS)
@@ -92,7 +88,6 @@ class Entry:
         for value in self.slow:
             hist.counts[bisect_left(hist.bounds, value)] += 1
         self.hits = {}
-        self.request_sizes = {}
         self.quick = 0
         self.slow = []
         self.elapsed = 0.0
@@ -107,6 +102,9 @@ class AnswerTable:
         self.entries: dict[bytes, Entry] = {}
         self.keys_by_tag: dict[Hashable, set[bytes]] = {}
         self.shuffle = False  # a block of this listener has loadbalance: reorder A/AAAA runs
+        # Flags and counts (bytes 2-11) for the four RD/CD combinations, shared by every entry
+        # with the same ones: a few dozen distinct values serve the whole table.
+        self.heads: dict[bytes, tuple[bytes, ...]] = {}
 
     def answer(self, data: bytes, proto: str, family: str) -> bytes | None:
         """The packed answer for the query in data, or None when it must take the slow path."""
@@ -139,23 +137,15 @@ class AnswerTable:
         if entry is None:
             return None
         start = perf_counter()
-        wire = entry.wire
-        if proto == "udp" and len(wire) > limit:
+        if proto == "udp" and entry.size > limit:
             return None
-        body = wire[qend:]
+        body = entry.tail
         if entry.runs and self.shuffle:
             body = _shuffled(body, entry.runs, qend)
-        out = b"".join((
-            data[:2],
-            bytes((entry.byte2 | (data[2] & 0x01), entry.byte3 | (data[3] & 0x10))),
-            wire[4:12],
-            data[12:qend],
-            body,
-        ))
-        hit = (proto, family)
+        # heads index: RD (byte 2, bit 0) and CD (byte 3, bit 4) of the query as bits 0 and 1.
+        out = b"".join((data[:2], entry.heads[data[2] & 0x01 | (data[3] & 0x10) >> 3], data[12:qend], body))
+        hit = (proto, family, size)
         entry.hits[hit] = entry.hits.get(hit, 0) + 1
-        sized = (proto, size)
-        entry.request_sizes[sized] = entry.request_sizes.get(sized, 0) + 1
         elapsed = perf_counter() - start
         entry.elapsed += elapsed
         if elapsed < _FIRST_BUCKET:
@@ -179,7 +169,10 @@ class AnswerTable:
         if old is not None:
             old.fold_into_metrics()
         runs = _address_runs(wire, qend) if self.shuffle else ()
-        self.entries[key] = Entry(wire, metrics, qtype, rcode, plugin, runs)
+        heads = self.heads.get(wire[2:12])
+        if heads is None:
+            heads = self.heads[wire[2:12]] = _heads(wire)
+        self.entries[key] = Entry(wire, qend, heads, metrics, qtype, rcode, plugin, runs)
         for tag in tags:
             keys = self.keys_by_tag.get(tag)
             if keys is None:
@@ -199,11 +192,19 @@ class AnswerTable:
         self.flush_metrics()
         self.entries.clear()
         self.keys_by_tag.clear()
+        self.heads.clear()
 
     def flush_metrics(self) -> None:
         """Fold every entry's hits into the metric families (called at scrape time)."""
         for entry in self.entries.values():
             entry.fold_into_metrics()
+
+
+def _heads(wire: bytes) -> tuple[bytes, ...]:
+    """Bytes 2-11 of the answer for a query without RD or CD, with RD, with CD, with both."""
+    byte2 = wire[2] & 0xFE  # QR, opcode, AA, TC; RD comes from each query
+    byte3 = wire[3] & 0xEF  # RA, Z, AD, rcode; CD comes from each query
+    return tuple(bytes((byte2 | rd, byte3 | cd)) + wire[4:12] for cd in (0, 0x10) for rd in (0, 1))
 
 
 def _address_runs(wire: bytes, qend: int) -> tuple[tuple[int, int, int], ...]:

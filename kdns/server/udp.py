@@ -1,14 +1,20 @@
-"""The UDP side of a listener: the receive callback does the least work it can."""
+"""The UDP side of a listener: the receive path does the least work it can.
+
+On Linux a socket is read in batches (BatchedUdp: recvmmsg/sendmmsg, kdns/server/mmsg.py) straight
+from the event loop's reader callback; elsewhere, or with `udp_batch = 0`, through an asyncio
+datagram transport (UdpProtocol). Both answer from the fast-path table inline and send a miss down
+the slow path as a task (UdpServer).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import socket
-
 from dnslib import RCODE
 
-from kdns.server import wire
+from kdns.server import mmsg, wire
+from kdns.server.mmsg import Address
 from kdns.server.mux import Listener
 from kdns.server.settings import ServerSettings
 from kdns.server.sockets import bound_socket
@@ -16,47 +22,112 @@ from kdns.server.sockets import bound_socket
 log = logging.getLogger(__name__)
 
 
-class UdpProtocol(asyncio.DatagramProtocol):
+
+class UdpServer:
+    """What both ways of reading a UDP socket share: the slow path for a fast-path miss."""
+
     def __init__(self, listener: Listener, family: str, settings: ServerSettings) -> None:
         self.listener = listener
         self.family = family
         self.settings = settings
-        self.transport: asyncio.DatagramTransport | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    def send(self, out: bytes, addr: Address) -> None:
+        raise NotImplementedError
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        out = self.listener.table.answer(data, "udp", self.family)
-        if out is not None:
-            self.transport.sendto(out, addr)  # type: ignore[union-attr]
-            return
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def miss(self, data: bytes, addr: Address) -> None:
         listener = self.listener
         if listener.inflight >= self.settings.max_inflight:
             # Overload policy: answer REFUSED from the header alone rather than queue without bound.
             if len(data) >= 12 and not data[2] & 0x80:
-                self.transport.sendto(  # type: ignore[union-attr]
-                    wire.error_reply(int.from_bytes(data[:2], "big"), data[2] << 8 | data[3], RCODE.REFUSED), addr
-                )
+                self.send(wire.error_reply(int.from_bytes(data[:2], "big"), data[2] << 8 | data[3], RCODE.REFUSED), addr)
             return
         task = asyncio.get_running_loop().create_task(self.answer(data, addr))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def answer(self, data: bytes, addr: tuple[str, int]) -> None:
+    async def answer(self, data: bytes, addr: Address) -> None:
         listener = self.listener
         listener.inflight += 1
         try:
             out = await listener.handle(data, "udp", (addr[0], addr[1]), self.family)
         finally:
             listener.inflight -= 1
-        if out is not None and self.transport is not None and not self.transport.is_closing():
+        if out is not None and not self.closed:
+            self.send(out, addr)
+
+
+class BatchedUdp(UdpServer):
+    """A socket read by the event loop's reader callback, a batch of datagrams per system call."""
+
+    def __init__(self, sock: socket.socket, listener: Listener, family: str, settings: ServerSettings) -> None:
+        super().__init__(listener, family, settings)
+        self.sock = sock
+        self.batch = mmsg.Batch(sock, settings.udp_batch)
+        self.loop = asyncio.get_running_loop()
+        self.loop.add_reader(sock.fileno(), self.readable)
+
+    def readable(self) -> None:
+        try:
+            self.batch.serve(self.listener.table.answer, self.family, self.miss)
+        except OSError as e:
+            log.warning("reading UDP on %s: %s", self.listener.server, e)
+
+    def send(self, out: bytes, addr: Address) -> None:
+        try:
+            self.sock.sendto(out, addr)
+        except OSError:
+            # A full send buffer or an unreachable source: the datagram is lost, the client retries.
+            pass
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+        self.batch.close()
+
+
+class UdpProtocol(UdpServer, asyncio.DatagramProtocol):
+    """A socket read through an asyncio datagram transport, one datagram per callback."""
+
+    transport: asyncio.DatagramTransport
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        out = self.listener.table.answer(data, "udp", self.family)
+        if out is not None:
+            self.transport.sendto(out, addr)
+        else:
+            self.miss(data, addr)
+
+    def send(self, out: bytes, addr: Address) -> None:
+        if not self.transport.is_closing():
             self.transport.sendto(out, addr)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a client that went away: nothing to do.
         pass
+
+    def close(self) -> None:
+        self.closed = True
+        self.transport.close()
+
+
+async def serve_udp(sock: socket.socket, listener: Listener, family: str, settings: ServerSettings) -> UdpServer:
+    """Start answering on a bound UDP socket, in batches where the platform allows."""
+    if settings.udp_batch and mmsg.AVAILABLE:
+        return BatchedUdp(sock, listener, family, settings)
+    loop = asyncio.get_running_loop()
+    _, protocol = await loop.create_datagram_endpoint(lambda: UdpProtocol(listener, family, settings), sock=sock)
+    return protocol
 
 
 def udp_socket(host: str, port: int, settings: ServerSettings, reuse_port: bool = False) -> socket.socket:

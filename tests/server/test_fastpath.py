@@ -145,3 +145,18 @@ def test_malformed_edns_options_miss() -> None:
     assert table.answer(bytes(good) + cookie, "udp", "1") is not None
     broken = bytes(good[:-2]) + len(cookie).to_bytes(2, "big") + b"\x00\x0a\x00\x09" + bytes(8)
     assert table.answer(broken, "udp", "1") is None
+
+
+def test_rd_and_cd_come_from_each_query_in_every_combination() -> None:
+    table = AnswerTable()
+    store(table, packet("web.demo.svc.cluster.local"), ["10.0.0.1"], frozenset({"web"}))
+    for rd in (False, True):
+        for cd in (False, True):
+            q = bytearray(packet("web.demo.svc.cluster.local", id=7))
+            q[2] = q[2] & 0xFE | rd
+            q[3] = q[3] & 0xEF | (0x10 if cd else 0)
+            out = table.answer(bytes(q), "udp", "1")
+            assert out is not None
+            header = DNSRecord.parse(out).header
+            assert (bool(header.rd), bool(header.cd)) == (rd, cd)
+            assert header.qr and header.aa and header.a == 1 and header.rcode == 0
