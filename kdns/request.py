@@ -6,18 +6,19 @@ bytes (server/wire.py); the full dnslib message is only built when a plugin asks
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from dnslib import CLASS, QTYPE, DNSHeader, DNSLabel, DNSQuestion, DNSRecord, EDNS0, RCODE
+from dnslib import CLASS, QTYPE, RR, DNSLabel, DNSRecord, EDNS0, RCODE
+
+from kdns.message import Header, Message, Question
 
 if TYPE_CHECKING:
     from kdns.response import Response
 
 
-@dataclass(slots=True, frozen=True)
-class Edns:
-    """What the client's OPT record said (RFC 6891 section 6.1.3)."""
+class Edns(NamedTuple):
+    """What the client's OPT record said (RFC 6891 section 6.1.3). Immutable; a NamedTuple because
+    one is made per query with EDNS, at under half a frozen dataclass's cost."""
 
     payload: int
     version: int
@@ -90,7 +91,8 @@ class Request:
 
     @property
     def type_name(self) -> str:
-        return QTYPE.get(self.qtype, f"TYPE{self.qtype}")
+        name = _TYPE_NAMES.get(self.qtype)
+        return f"TYPE{self.qtype}" if name is None else name
 
     @property
     def class_name(self) -> str:
@@ -112,13 +114,20 @@ class Request:
             self._message = DNSRecord.parse(self.wire)
         return self._message
 
-    def reply(self, rcode: int = RCODE.NOERROR, aa: bool = False) -> DNSRecord:
-        """An empty answer to this question: same ID, RD and CD copied, RA set, question echoed."""
+    def reply(
+        self, rcode: int = RCODE.NOERROR, aa: bool = False,
+        rr: list[RR] | None = None, auth: list[RR] | None = None, ar: list[RR] | None = None,
+    ) -> DNSRecord:
+        """An answer to this question with these sections (empty when not given): same ID, RD and
+        CD copied, RA set, question echoed."""
         # The flags word built directly (QR, RA; opcode, RD and CD copied; AA; RCODE): DNSHeader's
         # per-flag keyword setters cost three times the rest of this method, on every answer.
         bitmap = 0x8080 | (self.flags & 0x7910) | (0x0400 if aa else 0) | (rcode & 0xF)
-        question = DNSQuestion(DNSLabel(self.labels), self.qtype, self.qclass)
-        return DNSRecord(DNSHeader(self.id, bitmap, 1), [question])
+        question = Question(DNSLabel(self.labels), self.qtype, self.qclass)
+        return Message(
+            Header(self.id, bitmap, 1), [question],
+            [] if rr is None else rr, [] if auth is None else auth, [] if ar is None else ar,
+        )
 
     def answer(self, rcode: int = RCODE.NOERROR, plugin: str = "", aa: bool = False) -> Response:
         from kdns.response import Response
@@ -147,6 +156,8 @@ def name_text(labels: tuple[bytes, ...]) -> str:
     return ".".join(out) + "."
 
 
+# QTYPE.get, without its exception for unknown types and its eagerly formatted default.
+_TYPE_NAMES: dict[int, str] = dict(QTYPE.forward)
 _SPECIAL = (0x2E, 0x5C, 0x22, 0x28, 0x29, 0x3B, 0x40, 0x24)
 _PLAIN_OR_DOT = bytes(b for b in range(33, 127) if b not in _SPECIAL) + b"."
 

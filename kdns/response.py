@@ -28,12 +28,10 @@ class Response:
 
     def copy(self) -> Response:
         """A deep enough copy for a plugin that rewrites sections (loadbalance, cache)."""
+        old = self.msg
+        h = old.header
+        header = type(h)(id=h.id, bitmap=h.bitmap, q=h.q, a=h.a, auth=h.auth, ar=h.ar)
         msg = DNSRecord(
-            self.msg.header, questions=list(self.msg.questions), rr=list(self.msg.rr),
-            auth=list(self.msg.auth), ar=list(self.msg.ar),
-        )
-        msg.header = type(self.msg.header)(
-            id=self.msg.header.id, bitmap=self.msg.header.bitmap,
-            q=self.msg.header.q, a=self.msg.header.a, auth=self.msg.header.auth, ar=self.msg.header.ar,
+            header, questions=list(old.questions), rr=list(old.rr), auth=list(old.auth), ar=list(old.ar),
         )
         return Response(msg, plugin=self.plugin, tags=self.tags)

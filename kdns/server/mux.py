@@ -49,6 +49,8 @@ class Listener:
         self.port = port
         self.server = f"dns://{host}:{port}"
         self.blocks_by_zone: dict[str, Block] = {}
+        # The most labels any routed zone has: longer suffixes of a name cannot match one.
+        self.deepest = 0
         self.table = AnswerTable(fast_path_capacity)
         self.inflight = 0
 
@@ -61,12 +63,19 @@ class Listener:
             block.metrics[zone] = DNS.block(self.server, zone)
             shuffle = shuffle or any(type(h).__module__.startswith("kdns.plugins.loadbalance") for h in block.handlers)
         self.blocks_by_zone = by_zone
+        self.deepest = max((_label_count(zone) for zone in by_zone), default=0)
         self.table.clear()
         self.table.shuffle = shuffle
 
     def route(self, qname_lower: str) -> tuple[Block | None, str]:
         routes = self.blocks_by_zone
         name = qname_lower
+        count = _label_count(name)
+        skip = count - self.deepest
+        if skip >= count:
+            name = "."
+        elif skip > 0:
+            name = name.split(".", skip)[skip]
         while True:
             block = routes.get(name)
             if block is not None:
@@ -116,11 +125,18 @@ class Listener:
             resp = req.answer(RCODE.SERVFAIL)
             out, truncated = wire.pack(req, resp.msg)
         metrics = block.metrics[zone]
-        rcode = RCODE_NAMES.get(resp.rcode, str(resp.rcode))
+        rcode_value = resp.rcode
+        rcode = RCODE_NAMES.get(rcode_value) or str(rcode_value)
+        type_name = req.type_name
         if resp.tags is not None and block.fast_path and not truncated:
             self.table.store(
                 data, req.question_end, req.edns is not None, req.do, out, resp.tags, metrics,
-                req.type_name, rcode, resp.plugin,
+                type_name, rcode, resp.plugin,
             )
-        metrics.record(proto, family, req.type_name, rcode, resp.plugin, len(data), len(out), perf_counter() - start)
+        metrics.record(proto, family, type_name, rcode, resp.plugin, len(data), len(out), perf_counter() - start)
         return out
+
+
+def _label_count(name: str) -> int:
+    """Labels of a lowercase name with its trailing dot ("." has none); escaped dots count too."""
+    return 0 if name == "." else name.count(".")

@@ -3,6 +3,8 @@
 dnslib packs through a growing bytearray, a struct.calcsize per field and validating property
 setters; on the slow path (a first query for a name) that was a quarter of the time. This packer
 reads the same objects and writes the same bytes with one struct call per record and a bytes join.
+A Record (kdns/message.py) is written from its owner labels and rdata parts as they are, without
+dnslib objects to take apart; every other RR's rdata is first taken apart into such parts.
 
 Compression follows dnslib exactly, so the output is byte-identical to DNSRecord.pack:
 - RFC 1035 section 4.1.4: owner names, and names inside CNAME, PTR, NS, MX and SOA rdata, are
@@ -24,7 +26,9 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dnslib import AAAA, CNAME, MX, NS, PTR, RD, RR, SOA, SRV, TXT, A, DNSRecord
+from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RD, RR, SOA, SRV, TXT, A, DNSRecord
+
+from kdns.message import Parts, Pieces, Record
 
 _HEADER = struct.Struct("!HHHHHH")
 _QUESTION_TAIL = struct.Struct("!HH")
@@ -38,6 +42,9 @@ _MAX_POINTER = 0x3FFF
 # Length octets as one-byte strings, so a label is written without building an int->bytes each time.
 _LENGTH = tuple(bytes((n,)) for n in range(64))
 
+# The types whose rdata names a Record's parts are compressed in (RFC 1035 section 4.1.4, as dnslib
+# does); for a dnslib RR its rdata class decides (_parts).
+_COMPRESSED_TYPES = frozenset((QTYPE.CNAME, QTYPE.PTR, QTYPE.NS, QTYPE.MX, QTYPE.SOA))
 # rdata kinds: how the rdata of each dnslib class is laid out.
 _ADDRESS, _NAME, _SOA_KIND, _SRV_KIND, _TXT_KIND, _MX_KIND, _RAW = range(7)
 _KINDS: dict[type, int] = {
@@ -87,7 +94,8 @@ def _pack(msg: DNSRecord, opt: bytes | None) -> Packed:
     header = msg.header
     questions, answer, authority, additional = msg.questions, msg.rr, msg.auth, msg.ar
     names: dict[tuple[bytes, ...], int] = {}
-    parts: list[bytes] = []
+    # parts[0] is the header, written last (ARCOUNT is known at the end): one join makes the message.
+    parts: list[bytes] = [b""]
     append = parts.append
     offset = 12
     for q in questions:
@@ -121,49 +129,66 @@ def _pack(msg: DNSRecord, opt: bytes | None) -> Packed:
         opt_parts.append(opt)
         opt_count += 1
         extra += 1
-    head = _HEADER.pack(header.id, header.bitmap, len(questions), len(answer), len(authority), extra)
-    return Packed(head + b"".join(parts), ends, len(answer), b"".join(opt_parts), opt_count)
+    parts[0] = _HEADER.pack(header.id, header.bitmap, len(questions), len(answer), len(authority), extra)
+    return Packed(b"".join(parts), ends, len(answer), b"".join(opt_parts), opt_count)
 
 
 def _record(rr: RR, offset: int, names: dict[tuple[bytes, ...], int], append: Callable[[bytes], None]) -> int:
     """Append one RR's bytes (through append) and return the offset just past it."""
-    owner = _name(rr.rname.label, offset, names)
-    rtype = rr.rtype
-    rdata = rr.rdata
-    start = offset + len(owner) + _RR_FIXED_SIZE
-    if rtype == _OPT:
-        body = b"".join(_U16.pack(o.code) + _U16.pack(len(o.data)) + o.data for o in rdata)
+    if type(rr) is Record:
+        labels, parts, compress = rr.owner, rr.parts, rr.rtype in _COMPRESSED_TYPES
     else:
-        kind = _KINDS.get(type(rdata))
-        if kind is None:
-            raise _Unsupported(type(rdata).__name__)
-        if kind == _ADDRESS:
-            body = bytes(rdata.data)
-            if len(body) != (4 if type(rdata) is A else 16):
-                raise _Unsupported("address of the wrong length")
-        elif kind == _NAME:
-            body = _name(rdata.label.label, start, names)
-        elif kind == _SRV_KIND:
-            body = _SRV_FIXED.pack(rdata.priority, rdata.weight, rdata.port) + _plain_name(rdata.target.label)
-        elif kind == _SOA_KIND:
-            mname = _name(rdata.mname.label, start, names)
-            rname = _name(rdata.rname.label, start + len(mname), names)
-            body = mname + rname + _SOA_TIMES.pack(*rdata.times)
-        elif kind == _TXT_KIND:
-            strings = []
-            for item in rdata.data:
-                if len(item) > 255:
-                    raise _Unsupported("TXT string longer than 255 bytes")
-                strings.append(bytes((len(item),)) + item)
-            body = b"".join(strings)
-        elif kind == _MX_KIND:
-            body = _U16.pack(rdata.preference) + _name(rdata.label.label, start + 2, names)
-        else:
-            body = bytes(rdata.data)
+        labels = rr.rname.label
+        parts, compress = _parts(rr)
+    owner = _name(labels, offset, names)
+    start = offset + len(owner) + _RR_FIXED_SIZE
+    body = parts if isinstance(parts, bytes) else _rdata(parts, compress, start, names)
     append(owner)
-    append(_RR_FIXED.pack(rtype, rr.rclass, rr.ttl, len(body)))
+    append(_RR_FIXED.pack(rr.rtype, rr.rclass, rr.ttl, len(body)))
     append(body)
     return start + len(body)
+
+
+def _parts(rr: RR) -> tuple[Parts, bool]:
+    """A dnslib RR's rdata as Record parts (kdns/message.py), and whether its names are compressed."""
+    rdata = rr.rdata
+    if rr.rtype == _OPT:
+        return b"".join(_U16.pack(o.code) + _U16.pack(len(o.data)) + o.data for o in rdata), False
+    kind = _KINDS.get(type(rdata))
+    if kind is None:
+        raise _Unsupported(type(rdata).__name__)
+    if kind == _ADDRESS:
+        body = bytes(rdata.data)
+        if len(body) != (4 if type(rdata) is A else 16):
+            raise _Unsupported("address of the wrong length")
+        return body, False
+    if kind == _NAME:
+        return (rdata.label.label,), True
+    if kind == _SRV_KIND:
+        return (_SRV_FIXED.pack(rdata.priority, rdata.weight, rdata.port), rdata.target.label), False
+    if kind == _SOA_KIND:
+        return (rdata.mname.label, rdata.rname.label, _SOA_TIMES.pack(*rdata.times)), True
+    if kind == _TXT_KIND:
+        strings = []
+        for item in rdata.data:
+            if len(item) > 255:
+                raise _Unsupported("TXT string longer than 255 bytes")
+            strings.append(bytes((len(item),)) + item)
+        return b"".join(strings), False
+    if kind == _MX_KIND:
+        return (_U16.pack(rdata.preference), rdata.label.label), True
+    return bytes(rdata.data), False
+
+
+def _rdata(pieces: Pieces, compress: bool, offset: int, names: dict[tuple[bytes, ...], int]) -> bytes:
+    """pieces written at offset: bytes as they are, label tuples as names (compressed when compress)."""
+    out = []
+    for part in pieces:
+        if not isinstance(part, bytes):
+            part = _name(part, offset, names) if compress else _plain_name(part)
+        out.append(part)
+        offset += len(part)
+    return out[0] if len(out) == 1 else b"".join(out)
 
 
 def _name(labels: tuple[bytes, ...], offset: int, names: dict[tuple[bytes, ...], int]) -> bytes:

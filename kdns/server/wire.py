@@ -26,6 +26,8 @@ BADVERS = 16
 _OPT_PLAIN = packer.opt_record(OUR_PAYLOAD, do=False)
 _OPT_DO = packer.opt_record(OUR_PAYLOAD, do=True)
 _COUNTS = struct.Struct("!HHH")
+_RR_FIXED = struct.Struct("!HHIH")
+_QUESTION_TAIL = struct.Struct("!HH")
 
 
 class Drop(WireError):
@@ -67,8 +69,9 @@ def read_name(data: bytes, offset: int) -> tuple[tuple[bytes, ...], int]:
         if length == 0:
             offset += 1
             break
-        kind = length & 0xC0
-        if kind == 0xC0:
+        if length > MAX_LABEL:
+            if length < 0xC0:
+                raise ValueError("reserved label type")
             if offset + 1 >= n:
                 raise ValueError("truncated compression pointer")
             target = ((length & 0x3F) << 8) | data[offset + 1]
@@ -80,15 +83,14 @@ def read_name(data: bytes, offset: int) -> tuple[tuple[bytes, ...], int]:
                 raise ValueError("compression pointer loop")
             offset = target
             continue
-        if kind:
-            raise ValueError("reserved label type")
         total += length + 1
         if total > MAX_NAME:
             raise ValueError("name longer than 255 bytes")
-        if offset + 1 + length > n:
+        start = offset + 1
+        offset = start + length
+        if offset > n:
             raise ValueError("label runs past the end of the packet")
-        labels.append(data[offset + 1 : offset + 1 + length])
-        offset += 1 + length
+        labels.append(data[start:offset])
     return tuple(labels), (end if end >= 0 else offset)
 
 
@@ -97,7 +99,7 @@ def _skip_rr(data: bytes, offset: int) -> tuple[int, int, int, int]:
     labels, offset = read_name(data, offset)
     if offset + 10 > len(data):
         raise ValueError("truncated resource record")
-    rtype, rclass, ttl, rdlen = struct.unpack_from("!HHIH", data, offset)
+    rtype, rclass, ttl, rdlen = _RR_FIXED.unpack_from(data, offset)
     offset += 10
     if offset + rdlen > len(data):
         raise ValueError("rdata runs past the end of the packet")
@@ -133,7 +135,7 @@ def parse_query(data: bytes) -> Request:
         labels, offset = read_name(data, 12)
         if offset + 4 > len(data):
             raise ValueError("truncated question")
-        qtype, qclass = struct.unpack_from("!HH", data, offset)
+        qtype, qclass = _QUESTION_TAIL.unpack_from(data, offset)
         question_end = offset + 4
         offset = question_end
         for _ in range(ancount + nscount):

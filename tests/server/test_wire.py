@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from dnslib import EDNS0, QTYPE, RR, A, DNSRecord
+from dnslib import AAAA, EDNS0, QTYPE, RR, A, DNSRecord
 
 from kdns.server import wire
 
@@ -98,6 +98,20 @@ def test_error_reply_keeps_id_and_rd() -> None:
     assert msg.header.id == 0x1234
     assert msg.header.rcode == 1
     assert msg.header.qr and msg.header.rd
+
+
+def test_reply_echoes_the_question_and_takes_the_sections_given() -> None:
+    req = wire.parse_query(query("WwW.Example.ORG", "AAAA"))
+    answer = [RR(req.qname, QTYPE.AAAA, rdata=AAAA("2001:db8::1"), ttl=5)]
+    msg = req.reply(3, aa=True, rr=answer)
+    assert msg.rr is answer and msg.auth == [] and msg.ar == []
+    assert msg.header.id == req.id and msg.header.rcode == 3 and msg.header.aa and msg.header.rd
+    parsed = DNSRecord.parse(msg.pack())
+    assert str(parsed.q.qname) == "WwW.Example.ORG." and parsed.q.qtype == QTYPE.AAAA
+    assert parsed.header.qr and parsed.header.ra and [str(r.rdata) for r in parsed.rr] == ["2001:db8::1"]
+    # Without sections, each is a new empty list of its own (plugins add to them).
+    empty = req.reply()
+    assert empty.rr == [] and empty.rr is not empty.auth and empty.header.rcode == 0 and not empty.header.aa
 
 
 def big_answer(req: wire.Request, count: int) -> DNSRecord:

@@ -37,6 +37,20 @@ def in_zones(name: str, zones: tuple[str, ...]) -> bool:
     return False
 
 
+def common_zones(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The zones whose names are in a zone of a and in a zone of b: the deeper of each nested pair."""
+    if a is None or b is None:
+        return ()
+    out = []
+    for x in a:
+        for y in b:
+            if in_zones(y, (x,)):
+                out.append(y)
+            elif in_zones(x, (y,)):
+                out.append(x)
+    return tuple(dict.fromkeys(out))
+
+
 class Store(LRUCache[Key, Item]):
     """An LRU that counts what it evicts for lack of room (coredns_cache_evictions_total)."""
 
@@ -71,12 +85,15 @@ class Handler:
         # `disable success|denial` without zones means the cache's own zones.
         self.no_success = None if c.disable_success is None else (c.disable_success or zones)
         self.no_denial = None if c.disable_denial is None else (c.disable_denial or zones)
+        # Nothing below these is ever stored (the kubeadm Corefile's cluster.local), so a query there
+        # is a miss without looking up or classifying anything.
+        self.uncached = common_zones(self.no_success, self.no_denial)
         self._metrics.clear()
 
     def metrics_for(self, server: str) -> metrics.ServerMetrics:
         m = self._metrics.get(server)
         if m is None:
-            m = self._metrics[server] = metrics.ServerMetrics(server, self.zones_label)
+            m = self._metrics[server] = metrics.server_metrics(server, self.zones_label)
         return m
 
     async def __call__(self, req: Request) -> Response:
@@ -84,22 +101,26 @@ class Handler:
         if not in_zones(name, self.zones):
             return await self.next(req)
         m = self.metrics_for(req.server)
-        m.requests.inc()
+        m.requests += 1
+        if self.uncached and in_zones(name, self.uncached):
+            # CoreDNS counts these as requests and misses too (getIgnoreTTL finds nothing).
+            m.misses += 1
+            return await self.next(req)
         now = self.clock()
         key: Key = (name, req.qtype, req.qclass, req.do, req.cd)
         item = self.success.get(key) or self.denial.get(key)
         if item is not None:
             ttl = item.ttl(now)
             if ttl > 0:
-                m.hits[item.kind].inc()
+                m.hits[item.kind] += 1
                 if self.config.prefetch and self._popular(item, now, ttl):
                     self._background(self._refresh(req, item, m, key))
                 return Response(item.to_msg(req, item.orig_ttl if self.config.keepttl else ttl), plugin="cache")
             if self.config.serve_stale and -ttl < self.config.serve_stale:
-                m.hits[item.kind].inc()
+                m.hits[item.kind] += 1
                 return await self._stale(req, item, m, key, now)
             self._drop(key)
-        m.misses.inc()
+        m.misses += 1
         resp = await self.next(req)
         return self._keep(req, resp, m, key, now) or resp
 
@@ -113,7 +134,7 @@ class Handler:
                 return self._keep(req, resp, m, key, self.clock()) or resp
         elif not item.refreshing:
             self._background(self._refresh(req, item, m, key))
-        m.served_stale.inc()
+        m.served_stale += 1
         return Response(item.to_msg(req, 0), plugin="cache")
 
     def _popular(self, item: Item, now: float, ttl: int) -> bool:
@@ -129,7 +150,7 @@ class Handler:
 
     async def _refresh(self, req: Request, item: Item, m: metrics.ServerMetrics, key: Key) -> None:
         item.refreshing = True
-        m.prefetch.inc()
+        m.prefetch += 1
         try:
             resp = await self.next(req)
             # A failed refresh must not push a still-servable (stale) answer out for a SERVFAIL.
@@ -162,7 +183,7 @@ class Handler:
         if q is None or q.qtype != req.qtype or (
             q.qname.label != req.labels and str(q.qname).lower() != req.qname_lower
         ):
-            m.drops.inc()
+            m.drops += 1
             return None
         c = self.config
         if kind == SUCCESS:
@@ -179,15 +200,15 @@ class Handler:
                 kind = DENIAL  # CoreDNS keeps SERVFAIL in the denial store
         if duration <= 0:
             return None
-        item = Item(msg, kind, key[0], duration, now)
+        item = Item(msg, kind, key[0], req.labels, duration, now)
         store, other = (self.success, self.denial) if kind == SUCCESS else (self.denial, self.success)
         other.pop(key, None)
         before = store.evicted
         store[key] = item
         if store.evicted != before:
-            m.evictions[kind].inc(store.evicted - before)
-        m.entries[SUCCESS].set(len(self.success))
-        m.entries[DENIAL].set(len(self.denial))
+            m.evictions[kind] += store.evicted - before
+        m.entries[SUCCESS] = len(self.success)
+        m.entries[DENIAL] = len(self.denial)
         if not reply or resp.tags is not None:
             return None
         # CoreDNS answers a miss with the capped TTL too, so a client never sees 1799 then 8.

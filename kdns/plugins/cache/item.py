@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dnslib import QTYPE, RCODE, RR, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
 
+from kdns.message import Labels, owner_labels
 from kdns.plugins.cache.config import MIN_TTL
 from kdns.request import Request
 
@@ -16,6 +17,10 @@ SUCCESS, DENIAL = "success", "denial"
 _OPT = 41
 _SOA = int(QTYPE.SOA)
 _NS = int(QTYPE.NS)
+_NOERROR, _NXDOMAIN, _SERVFAIL = int(RCODE.NOERROR), int(RCODE.NXDOMAIN), int(RCODE.SERVFAIL)
+# Header flags read straight from the bitmap (RFC 1035 section 4.1.1; AD: RFC 4035 section 3.2.3):
+# dnslib's flag properties cost a function call each.
+_TC_OR_OPCODE = 0x7A00
 # Zone transfers and dynamic updates are never cached (CoreDNS response.Meta / response.Update).
 _META_TYPES = frozenset((int(QTYPE.AXFR), int(QTYPE.IXFR)))
 
@@ -24,20 +29,20 @@ Section = list[tuple[RR, bool]]
 
 def classify(msg: DNSRecord) -> str | None:
     """"success", "denial", "servfail" or None (not cacheable), as CoreDNS's response.Typify."""
-    header = msg.header
-    if header.tc or header.opcode != 0:
+    bitmap = msg.header.bitmap
+    if bitmap & _TC_OR_OPCODE:
         return None
     if msg.questions and msg.questions[0].qtype in _META_TYPES:
         return None
-    rcode = header.rcode
-    if rcode == RCODE.NOERROR and msg.rr:
+    rcode = bitmap & 0xF
+    if rcode == _NOERROR and msg.rr:
         return SUCCESS
     has_soa = any(rr.rtype == _SOA for rr in msg.auth)
-    if has_soa and rcode in (RCODE.NOERROR, RCODE.NXDOMAIN):
+    if has_soa and rcode in (_NOERROR, _NXDOMAIN):
         return DENIAL  # NODATA or NXDOMAIN
-    if rcode == RCODE.SERVFAIL:
+    if rcode == _SERVFAIL:
         return "servfail"
-    if rcode == RCODE.NOERROR:
+    if rcode == _NOERROR:
         return SUCCESS  # a referral (NS in authority) or an empty NOERROR
     return None  # FORMERR, REFUSED, NOTIMP, NXDOMAIN without SOA...
 
@@ -61,17 +66,18 @@ class Item:
         "hits", "last_hit", "refreshing",
     )
 
-    def __init__(self, msg: DNSRecord, kind: str, qname: str, ttl: int, now: float) -> None:
+    def __init__(self, msg: DNSRecord, kind: str, qname: str, labels: Labels, ttl: int, now: float) -> None:
+        """qname: the question's name, lowercased; labels: its labels as asked."""
         self.kind = kind
-        header = msg.header
-        self.rcode = int(header.rcode)
-        self.aa = int(header.aa)
-        self.ra = int(header.ra)
-        self.ad = int(header.ad)
-        self.answer = _section(msg.rr, qname)
-        self.authority = _section(msg.auth, qname)
+        bitmap = msg.header.bitmap
+        self.rcode = bitmap & 0xF
+        self.aa = bitmap >> 10 & 1
+        self.ra = bitmap >> 7 & 1
+        self.ad = bitmap >> 5 & 1
+        self.answer = _section(msg.rr, qname, labels)
+        self.authority = _section(msg.auth, qname, labels)
         # OPT is hop-by-hop (RFC 6891 section 6.1.1): the server adds its own to each reply.
-        self.additional = _section([rr for rr in msg.ar if rr.rtype != _OPT], qname)
+        self.additional = _section([rr for rr in msg.ar if rr.rtype != _OPT], qname, labels)
         self.orig_ttl = ttl
         self.stored = now
         # Prefetch popularity (CoreDNS plugin/cache/freq): hits with no gap longer than the duration.
@@ -109,5 +115,6 @@ class Item:
         return msg
 
 
-def _section(rrs: list[RR], qname: str) -> Section:
-    return [(rr, str(rr.rname).lower() == qname) for rr in rrs]
+def _section(rrs: list[RR], qname: str, labels: Labels) -> Section:
+    # Labels as asked are the question's name whatever its case; other owners are compared as text.
+    return [(rr, owner_labels(rr) == labels or str(rr.rname).lower() == qname) for rr in rrs]

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from dnslib import QTYPE, RCODE, DNSRecord
+from dnslib import QTYPE, RCODE
 
 from kdns.plugins.kubernetes.config import Config, normalize_zone
 from kdns.plugins.kubernetes.index import ClusterIndex
@@ -24,6 +24,8 @@ from kdns.types import BlockInfo, Next
 log = logging.getLogger(__name__)
 
 PLUGIN = "kubernetes"
+# RCODE.X is a Bimap lookup through __getattr__: read once, not per query.
+_NXDOMAIN, _SERVFAIL = int(RCODE.NXDOMAIN), int(RCODE.SERVFAIL)
 # ExternalName services may point at each other; give up after this many hops (CoreDNS's
 # upstream lookup stops at 8 CNAMEs too).
 MAX_CHASE = 8
@@ -106,30 +108,23 @@ class Handler:
     async def __call__(self, req: Request) -> Response:
         if req.qclass not in (1, 255):  # IN, ANY
             return await self.next(req)
-        labels = [label.decode("latin-1").lower() for label in req.labels]
+        labels = _lower_labels(req)
         zone_len = self._zone_of(labels)
         if zone_len is None:
             return await self.next(req)
         answer = self.records.lookup(req.labels, labels, zone_len, req.qtype)
         synced = self.index.synced
-        if answer.rcode == RCODE.NXDOMAIN:
+        if answer.rcode == _NXDOMAIN:
             if self.config.falls_through(req.qname_lower):
                 return await self.next(req)
             if not synced:
                 # Until the first list we cannot tell "does not exist" from "not seen yet".
-                return req.answer(RCODE.SERVFAIL, plugin=PLUGIN)
+                return req.answer(_SERVFAIL, plugin=PLUGIN)
         cacheable = synced
         if answer.chase:
             cacheable = await self._chase(req, answer) and cacheable
-        msg = self._message(req, answer)
+        msg = req.reply(answer.rcode, aa=True, rr=answer.rr, auth=answer.auth, ar=answer.ar)
         return Response(msg, plugin=PLUGIN, tags=frozenset(answer.tags) if cacheable else None)
-
-    def _message(self, req: Request, answer: Answer) -> DNSRecord:
-        msg = req.reply(answer.rcode, aa=True)
-        msg.rr = answer.rr
-        msg.auth = answer.auth
-        msg.ar = answer.ar
-        return msg
 
     async def _chase(self, req: Request, answer: Answer) -> bool:
         """Append the ExternalName target's records; True when the result came from the index only."""
@@ -166,3 +161,13 @@ class Handler:
         if resp is not None:
             answer.rr.extend(resp.msg.rr)
         return False
+
+
+def _lower_labels(req: Request) -> list[str]:
+    """The question's labels as lowercase text (latin-1: one character per byte)."""
+    name = req.qname_lower
+    # The presentation form escapes every dot, backslash and unprintable byte inside a label
+    # (request.name_text): with no backslash in it, its dots are exactly the label boundaries.
+    if "\\" not in name and name != ".":
+        return name[:-1].split(".")
+    return [label.decode("latin-1").lower() for label in req.labels]

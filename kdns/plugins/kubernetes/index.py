@@ -237,6 +237,7 @@ class ClusterIndex:
             kinds.append("Pod")
         self.kinds: tuple[str, ...] = tuple(kinds)
         self._synced: set[str] = set()
+        self._all_synced = False
         self._serial = int(clock())
         self._subscribers: list[Callable[[set[Tag]], None]] = []
         # Pods are kept compact (see compact()): the ip alone for a running single-address pod.
@@ -254,11 +255,12 @@ class ClusterIndex:
 
     @property
     def synced(self) -> bool:
-        """Every watched kind has been listed at least once."""
-        return all(kind in self._synced for kind in self.kinds)
+        """Every watched kind has been listed at least once (read on every query: kept as a flag)."""
+        return self._all_synced
 
     def mark_synced(self, kind: str) -> None:
         self._synced.add(kind)
+        self._all_synced = all(k in self._synced for k in self.kinds)
 
     @property
     def serial(self) -> int:

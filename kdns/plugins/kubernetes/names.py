@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class Kind(enum.Enum):
@@ -40,8 +40,9 @@ class Kind(enum.Enum):
     INVALID = "invalid"
 
 
-@dataclass(frozen=True, slots=True)
-class Name:
+class Name(NamedTuple):
+    """A classified name. Immutable as a frozen dataclass, at half the cost to make (one per query)."""
+
     kind: Kind
     namespace: str = ""
     service: str = ""

@@ -1,19 +1,23 @@
 """Index hits -> DNS records, for every row of design.md section 4 (Kubernetes DNS spec 1.1.0).
 
 Owner names are built from the question's own labels (as they came on the wire), so the answer
-echoes the client's spelling and dnslib compresses them against the question. Every answer lists
-the fast-path tags it depends on (see index.py); an answer whose content depends on nothing that
-can change carries an empty tag set.
+echoes the client's spelling and the packer compresses them against the question. Records are
+kdns.message Records (label tuples and packed rdata), which the packer writes without taking dnslib
+objects apart. Every answer lists the fast-path tags it depends on (see index.py); an answer whose
+content depends on nothing that can change carries an empty tag set.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from socket import AF_INET, AF_INET6, inet_pton
 
-from dnslib import AAAA, CNAME, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, TXT, A, DNSLabel
+from dnslib import QTYPE, RCODE, RR
 
+from kdns.message import Labels, Parts, Record, labels_of
 from kdns.plugins.kubernetes.config import Config
 from kdns.plugins.kubernetes.index import ClusterIndex, EndpointAddress, Tag
 from kdns.plugins.kubernetes.names import Kind, Name, parse
@@ -31,6 +35,12 @@ MAX_SOAS = 1024
 _A, _AAAA, _SRV, _PTR, _TXT, _SOA, _NS, _CNAME = (
     QTYPE.A, QTYPE.AAAA, QTYPE.SRV, QTYPE.PTR, QTYPE.TXT, QTYPE.SOA, QTYPE.NS, QTYPE.CNAME,
 )
+_NOERROR, _NXDOMAIN = int(RCODE.NOERROR), int(RCODE.NXDOMAIN)
+_NS_DNS = (b"ns", b"dns")
+_SOA_TIMES = struct.Struct("!IIIII")
+_SRV_FIXED = struct.Struct("!HHH")
+# RFC 1035 section 3.3.14: one character-string.
+_VERSION_TXT = bytes((len(DNS_SCHEMA_VERSION),)) + DNS_SCHEMA_VERSION.encode()
 
 
 @dataclass(slots=True)
@@ -55,18 +65,18 @@ class Records:
         self.primary = (forward or list(self.zones) or ["cluster.local."])[0]
         # The SOA of each zone spelling at the current serial: every negative answer carries one.
         # Records are never changed in place once answered (a plugin copies a Response first).
-        self._soas: dict[tuple[tuple[bytes, ...], int], RR] = {}
+        self._soas: dict[tuple[Labels, int], Record] = {}
 
     def lookup(self, wire_labels: Sequence[bytes], labels: Sequence[str], zone_len: int, qtype: int) -> Answer:
         """The answer for a name (wire_labels as asked, labels lowercased) in a zone of ours."""
         name = parse(labels, zone_len)
         kind = name.kind
-        qname = DNSLabel(tuple(wire_labels))
-        zone = list(wire_labels[len(wire_labels) - zone_len :])
+        qname = tuple(wire_labels)
+        zone = qname[len(qname) - zone_len :]
         if kind is Kind.APEX:
             return self._apex(zone, qtype)
         if kind is Kind.SERVICE or kind is Kind.ENDPOINT or kind is Kind.PORT:
-            return self._service(name, wire_labels, qname, zone, qtype)
+            return self._service(name, qname, zone, qtype)
         if kind is Kind.REVERSE:
             return self._reverse(name.ip, qname, zone, qtype)
         if kind is Kind.POD:
@@ -83,7 +93,7 @@ class Records:
             return self._nodata(zone, set())
         if kind is Kind.DNS_VERSION:
             if qtype == _TXT:
-                return Answer(rr=[RR(qname, _TXT, ttl=self.ttl, rdata=TXT(DNS_SCHEMA_VERSION))])
+                return Answer(rr=[Record(qname, _TXT, self.ttl, _VERSION_TXT)])
             return self._nodata(zone, set())
         if kind is Kind.NS_DNS:
             tags = {("svc", *NS_SERVICE), ("ns", NS_SERVICE[0])}
@@ -94,8 +104,8 @@ class Records:
 
     # -- negative answers (RFC 2308): the zone's SOA in the authority section ----------------
 
-    def soa(self, zone: list[bytes]) -> RR:
-        key = (tuple(zone), self.index.serial)
+    def soa(self, zone: Labels) -> Record:
+        key = (zone, self.index.serial)
         rr = self._soas.get(key)
         if rr is None:
             if len(self._soas) >= MAX_SOAS:
@@ -103,39 +113,30 @@ class Records:
             rr = self._soas[key] = self._new_soa(zone)
         return rr
 
-    def _new_soa(self, zone: list[bytes]) -> RR:
+    def _new_soa(self, zone: Labels) -> Record:
         minimum = self.ttl
-        return RR(
-            DNSLabel(zone),
-            _SOA,
-            ttl=min(minimum, MAX_SOA_TTL),
-            rdata=SOA(
-                DNSLabel([b"ns", b"dns"] + zone),
-                DNSLabel([b"hostmaster"] + zone),
-                (self.index.serial, 7200, 1800, 86400, minimum),
-            ),
-        )
+        times = _SOA_TIMES.pack(self.index.serial, 7200, 1800, 86400, minimum)
+        return Record(zone, _SOA, min(minimum, MAX_SOA_TTL), (_NS_DNS + zone, (b"hostmaster",) + zone, times))
 
-    def _nx(self, zone: list[bytes], tags: set[Tag]) -> Answer:
-        return Answer(RCODE.NXDOMAIN, auth=[self.soa(zone)], tags=tags)
+    def _nx(self, zone: Labels, tags: set[Tag]) -> Answer:
+        return Answer(_NXDOMAIN, auth=[self.soa(zone)], tags=tags)
 
-    def _nodata(self, zone: list[bytes], tags: set[Tag]) -> Answer:
-        return Answer(RCODE.NOERROR, auth=[self.soa(zone)], tags=tags)
+    def _nodata(self, zone: Labels, tags: set[Tag]) -> Answer:
+        return Answer(_NOERROR, auth=[self.soa(zone)], tags=tags)
 
     # -- rows ---------------------------------------------------------------------------------
 
-    def _apex(self, zone: list[bytes], qtype: int) -> Answer:
+    def _apex(self, zone: Labels, qtype: int) -> Answer:
         if qtype == _SOA:
             return Answer(rr=[self.soa(zone)], tags={("soa",)})
         if qtype == _NS:
             tags: set[Tag] = {("svc", *NS_SERVICE), ("ns", NS_SERVICE[0])}
             svc = self._ns_service()
             if svc is None:
-                target = DNSLabel([b"ns", b"dns"] + zone)
-                return Answer(rr=[RR(DNSLabel(zone), _NS, ttl=self.ttl, rdata=NS(target))], tags=tags)
-            target = DNSLabel(f"{svc.name}.{svc.namespace}.svc.{self.primary}")
+                return Answer(rr=[Record(zone, _NS, self.ttl, (_NS_DNS + zone,))], tags=tags)
+            target = labels_of(f"{svc.name}.{svc.namespace}.svc.{self.primary}")
             glue = self._addresses(target, svc.cluster_ips, None)
-            return Answer(rr=[RR(DNSLabel(zone), _NS, ttl=self.ttl, rdata=NS(target))], ar=glue, tags=tags)
+            return Answer(rr=[Record(zone, _NS, self.ttl, (target,))], ar=glue, tags=tags)
         return self._nodata(zone, set())
 
     def _ns_service(self) -> Service | None:
@@ -144,24 +145,16 @@ class Records:
             return None
         return svc
 
-    def _addresses(self, owner: DNSLabel, ips: Sequence[str], qtype: int | None) -> list[RR]:
+    def _addresses(self, owner: Labels, ips: Sequence[str], qtype: int | None) -> list[RR]:
         """A/AAAA records of owner for the ips of the asked family (both when qtype is None)."""
         out: list[RR] = []
-        seen: set[str] = set()
-        for ip in ips:
-            if ip in seen:
-                continue
-            seen.add(ip)
-            if ":" in ip:
-                if qtype is None or qtype == _AAAA:
-                    out.append(RR(owner, _AAAA, ttl=self.ttl, rdata=_address(ip)))
-            elif qtype is None or qtype == _A:
-                out.append(RR(owner, _A, ttl=self.ttl, rdata=_address(ip)))
+        for ip in dict.fromkeys(ips):
+            rtype, parts = _address(ip)
+            if qtype is None or qtype == rtype:
+                out.append(Record(owner, rtype, self.ttl, parts))
         return out
 
-    def _service(
-        self, name: Name, wire_labels: Sequence[bytes], qname: DNSLabel, zone: list[bytes], qtype: int
-    ) -> Answer:
+    def _service(self, name: Name, qname: Labels, zone: Labels, qtype: int) -> Answer:
         ns, svc_name = name.namespace, name.service
         tags: set[Tag] = {("ns", ns), ("svc", ns, svc_name)}
         if not self.index.namespace_exposed(ns):
@@ -174,8 +167,8 @@ class Records:
             # k8s-api/FIELDS.md: stale slices of an ExternalName service are ignored).
             if name.kind is not Kind.SERVICE:
                 return self._nx(zone, tags)
-            target = DNSLabel(svc.external_name + ".")
-            answer = Answer(rr=[RR(qname, _CNAME, ttl=self.ttl, rdata=CNAME(target))], tags=tags)
+            target = labels_of(svc.external_name + ".")
+            answer = Answer(rr=[Record(qname, _CNAME, self.ttl, (target,))], tags=tags)
             if qtype in (_A, _AAAA):
                 answer.chase = svc.external_name
             return answer
@@ -197,7 +190,7 @@ class Records:
                 return self._srv_endpoints(found, None, "", qname, qname, zone, tags, own_name=True)
             rr = self._addresses(qname, [a.ip for a in found], qtype)
             return Answer(rr=rr, tags=tags) if rr else self._nodata(zone, tags)
-        base = list(wire_labels[2:]) if name.kind is Kind.PORT else list(wire_labels)
+        base = qname[2:] if name.kind is Kind.PORT else qname
         if svc.headless:
             if not endpoints.addresses:
                 return self._nx(zone, tags)
@@ -207,9 +200,7 @@ class Records:
                     return self._nx(zone, tags)
                 if qtype != _SRV:
                     return self._nodata(zone, tags)
-                return self._srv_endpoints(
-                    matching, name.port, name.protocol, qname, DNSLabel(base), zone, tags
-                )
+                return self._srv_endpoints(matching, name.port, name.protocol, qname, base, zone, tags)
             if qtype == _SRV:
                 return self._srv_endpoints(endpoints.addresses, None, "", qname, qname, zone, tags)
             rr = self._addresses(qname, [a.ip for a in endpoints.addresses], qtype)
@@ -221,7 +212,7 @@ class Records:
                 return self._nx(zone, tags)
             if qtype != _SRV:
                 return self._nodata(zone, tags)
-            return self._srv_cluster(ports, DNSLabel(base), qname, svc, tags)
+            return self._srv_cluster(ports, base, qname, svc, tags)
         if qtype == _SRV:
             if not svc.ports:
                 return self._nodata(zone, tags)
@@ -230,11 +221,11 @@ class Records:
         return Answer(rr=rr, tags=tags) if rr else self._nodata(zone, tags)
 
     def _srv_cluster(
-        self, ports: Sequence[Port], target: DNSLabel, qname: DNSLabel, svc: Service, tags: set[Tag]
+        self, ports: Sequence[Port], target: Labels, qname: Labels, svc: Service, tags: set[Tag]
     ) -> Answer:
         numbers = list(dict.fromkeys(p.port for p in ports if p.port is not None))
         weight = _weight(len(numbers))
-        rr = [RR(qname, _SRV, ttl=self.ttl, rdata=SRV(0, weight, n, target)) for n in numbers]
+        rr: list[RR] = [Record(qname, _SRV, self.ttl, _srv(weight, n, target)) for n in numbers]
         return Answer(rr=rr, ar=self._addresses(target, svc.cluster_ips, None), tags=tags)
 
     def _srv_endpoints(
@@ -242,37 +233,40 @@ class Records:
         addresses: Sequence[EndpointAddress],
         port: str | None,
         protocol: str,
-        qname: DNSLabel,
-        service_name: DNSLabel,
-        zone: list[bytes],
+        qname: Labels,
+        service_name: Labels,
+        zone: Labels,
         tags: set[Tag],
         own_name: bool = False,
     ) -> Answer:
         """One SRV per endpoint x port (port None: every port), target the endpoint's name."""
-        base = list(service_name.label)
-        targets: dict[str, list[str]] = {}
-        records: list[tuple[str, int]] = []
+        ips_by_label: dict[str, list[str]] = {}
+        # (label, port) pairs in the order first seen (a dict as an ordered set).
+        records: dict[tuple[str, int], None] = {}
         for a in addresses:
             ports = a.ports if port is None else _matching(a.ports, port, protocol)
             for p in ports:
-                if p.port is not None and (a.label, p.port) not in records:
-                    records.append((a.label, p.port))
-            targets.setdefault(a.label, []).append(a.ip)
+                if p.port is not None:
+                    records[(a.label, p.port)] = None
+            ips_by_label.setdefault(a.label, []).append(a.ip)
         if not records:
             return self._nodata(zone, tags)
         weight = _weight(len(records))
-        rr = []
-        ar = []
+        targets: dict[str, Labels] = {}
+        rr: list[RR] = []
         for label, number in records:
-            target = qname if own_name else DNSLabel([label.encode()] + base)
-            rr.append(RR(qname, _SRV, ttl=self.ttl, rdata=SRV(0, weight, number, target)))
-        for label, ips in targets.items():
-            if any(r[0] == label for r in records):
-                target = qname if own_name else DNSLabel([label.encode()] + base)
+            target = targets.get(label)
+            if target is None:
+                target = targets[label] = qname if own_name else (label.encode(),) + service_name
+            rr.append(Record(qname, _SRV, self.ttl, _srv(weight, number, target)))
+        ar = []
+        for label, ips in ips_by_label.items():
+            target = targets.get(label)
+            if target is not None:
                 ar.extend(self._addresses(target, ips, None))
         return Answer(rr=rr, ar=ar, tags=tags)
 
-    def _pod(self, name: Name, qname: DNSLabel, zone: list[bytes], qtype: int) -> Answer:
+    def _pod(self, name: Name, qname: Labels, zone: Labels, qtype: int) -> Answer:
         ns, ip = name.namespace, name.ip
         if self.config.pods == "disabled":
             return self._nx(zone, set())
@@ -286,7 +280,7 @@ class Records:
         rr = self._addresses(qname, [ip], qtype)
         return Answer(rr=rr, tags=tags) if rr else self._nodata(zone, tags)
 
-    def _reverse(self, ip: str, qname: DNSLabel, zone: list[bytes], qtype: int) -> Answer:
+    def _reverse(self, ip: str, qname: Labels, zone: Labels, qtype: int) -> Answer:
         tags: set[Tag] = {("ip", ip)}
         targets: list[str] = []
         for svc in self.index.services_by_ip(ip):
@@ -304,14 +298,20 @@ class Records:
             return self._nx(zone, tags)
         if qtype != _PTR:
             return self._nodata(zone, tags)
-        rr = [RR(qname, _PTR, ttl=self.ttl, rdata=PTR(DNSLabel(t))) for t in targets]
+        rr: list[RR] = [Record(qname, _PTR, self.ttl, (labels_of(t),)) for t in targets]
         return Answer(rr=rr, tags=tags)
 
 
 @lru_cache(maxsize=1 << 16)
-def _address(ip: str) -> A | AAAA:
-    """The rdata of an address, parsed once: rdata objects are shared, never changed in place."""
-    return AAAA(ip) if ":" in ip else A(ip)
+def _address(ip: str) -> tuple[int, Parts]:
+    """The type and rdata of an address (normalised, as the index keeps them), packed once."""
+    if ":" in ip:
+        return _AAAA, inet_pton(AF_INET6, ip)
+    return _A, inet_pton(AF_INET, ip)
+
+
+def _srv(weight: int, port: int, target: Labels) -> Parts:
+    return (_SRV_FIXED.pack(0, weight, port), target)
 
 
 def _matching(ports: Sequence[Port], name: str, protocol: str) -> list[Port]:

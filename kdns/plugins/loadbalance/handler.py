@@ -21,6 +21,7 @@ from kdns.types import Next
 _A, _AAAA, _MX, _CNAME = int(QTYPE.A), int(QTYPE.AAAA), int(QTYPE.MX), int(QTYPE.CNAME)
 _ADDRESS = (_A, _AAAA)
 _XFR = (int(QTYPE.AXFR), int(QTYPE.IXFR))
+_NOERROR = int(RCODE.NOERROR)
 
 
 def shuffled(records: list[RR]) -> list[RR] | None:
@@ -62,7 +63,7 @@ class Handler:
     async def __call__(self, req: Request) -> Response:
         resp = await self.next(req)
         msg = resp.msg
-        if msg.header.rcode != RCODE.NOERROR or req.qtype in _XFR:
+        if msg.header.rcode != _NOERROR or req.qtype in _XFR:
             return resp
         answer = shuffled(msg.rr)
         authority = shuffled(msg.auth)

@@ -10,7 +10,7 @@ from dnslib import QTYPE, RCODE, RR
 from prometheus_client import REGISTRY
 
 from kdns.plugins.cache.config import parse
-from kdns.plugins.cache.handler import Handler
+from kdns.plugins.cache.handler import Handler, common_zones
 from kdns.plugins.forward.config import Timeouts
 from kdns.plugins.forward.config import parse as forward_parse
 from kdns.plugins.forward.handler import Handler as Forward
@@ -248,6 +248,41 @@ async def test_disable_success_and_denial_per_zone():
         await h(request("nope.cluster.local."))
         await h(request("www.example.org."))
     assert len(backend.calls) == 5
+
+
+async def test_names_where_nothing_is_stored_count_as_requests_and_misses():
+    # The kubeadm Corefile: cluster.local answers go straight through, counted as CoreDNS counts them.
+    h, backend, _ = make("cache 30 {\n disable success cluster.local\n disable denial cluster.local\n}")
+    assert h.uncached == ("cluster.local.",)
+    labels = {"server": "dns://:53", "zones": ".", "view": ""}
+    req0 = sample("coredns_cache_requests_total", labels)
+    miss0 = sample("coredns_cache_misses_total", labels)
+    backend.answers[("svc.cluster.local.", "A")] = ["svc.cluster.local. 5 IN A 10.0.0.1"]
+    backend.tags = frozenset({"svc"})
+    for name in ("svc.cluster.local.", "nope.cluster.local.", "svc.cluster.local."):
+        resp = await h(request(name))
+        assert resp.plugin == "backend" and resp.tags == frozenset({"svc"})
+    assert len(backend.calls) == 3 and len(h.success) == len(h.denial) == 0
+    assert sample("coredns_cache_requests_total", labels) == req0 + 3
+    assert sample("coredns_cache_misses_total", labels) == miss0 + 3
+
+
+async def test_counts_go_on_across_a_reload():
+    # CoreDNS's counters are global vectors: a new handler for the same server and zones adds to them.
+    labels = {"server": "dns://:53", "zones": "reload.example.", "view": ""}
+    before = sample("coredns_cache_requests_total", labels)
+    for _ in range(2):
+        h, _, _ = make("cache reload.example")
+        await h(request("www.reload.example."))
+    assert sample("coredns_cache_requests_total", labels) == before + 2
+
+
+def test_common_zones_are_the_deeper_of_each_nested_pair():
+    assert common_zones(("cluster.local.",), ("cluster.local.",)) == ("cluster.local.",)
+    assert common_zones(("local.",), ("cluster.local.", "example.org.")) == ("cluster.local.",)
+    assert common_zones((".",), ("a.", "b.")) == ("a.", "b.")
+    assert common_zones(("a.",), ("b.",)) == ()
+    assert common_zones(None, ("a.",)) == () and common_zones(("a.",), None) == ()
 
 
 async def test_disable_without_zones_means_the_cache_zones():

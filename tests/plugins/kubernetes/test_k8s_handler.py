@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from dnslib import QTYPE, RCODE, DNSRecord
+from dnslib import QTYPE, RCODE, DNSLabel, DNSRecord
 from plugins.kubernetes.k8s_cases import FIXTURES, FakeInfo, ask, config, handler
 
 from kdns.plugins import get
@@ -38,6 +38,21 @@ async def test_unsynced_nxdomain_is_servfail_and_nothing_is_cacheable() -> None:
     assert h.ready()
     resp = await ask(h, f"nope.demo.svc.{Z}", "A")
     assert resp.msg.header.rcode == RCODE.NXDOMAIN and resp.tags is not None
+
+
+async def test_names_are_matched_label_by_label_even_with_escapes() -> None:
+    h = handler(config())
+    # A namespace whose name has a dot (manifests do not check names): asked as one label, it is
+    # that namespace (NODATA), not the service "web" in "demo" that the name's text reads as.
+    h.index.apply("Namespace", "ADDED", {"metadata": {"name": "web.demo"}})
+    one_label = DNSLabel((b"web.demo", b"svc", b"cluster", b"local"))
+    resp = await h(parse_query(DNSRecord.question(one_label, "A").pack()))
+    assert resp.msg.header.rcode == RCODE.NOERROR and not resp.msg.rr and resp.msg.auth
+    # A byte outside ASCII is matched as that byte (latin-1): no service has it.
+    resp = await h(parse_query(DNSRecord.question(DNSLabel((b"w\xe9b", b"demo", b"svc", b"cluster", b"local")), "A").pack()))
+    assert resp.msg.header.rcode == RCODE.NXDOMAIN
+    resp = await h(parse_query(DNSRecord.question(DNSLabel((b"WEB", b"demo", b"svc", b"cluster", b"local")), "A").pack()))
+    assert [str(r.rdata) for r in resp.msg.rr] == ["10.96.0.10"]
 
 
 async def test_unsynced_fallthrough_goes_next() -> None:
