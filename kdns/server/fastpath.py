@@ -214,6 +214,8 @@ def _address_runs(wire: bytes, qend: int) -> tuple[tuple[int, int, int], ...]:
     target of another pointer, and moving whole records keeps the packet valid.
     """
     ancount = struct.unpack_from("!H", wire, 6)[0]
+    if ancount < 2:
+        return ()  # no run to reorder: most answers (one ClusterIP, NXDOMAIN, one PTR)
     offset = qend
     runs: list[tuple[int, int, int]] = []
     run_start, run_count, run_type = 0, 0, 0

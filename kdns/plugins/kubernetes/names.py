@@ -130,7 +130,10 @@ def reverse_ip(labels: Sequence[str]) -> str:
     """The address a full reverse name stands for, or "" when it is not a complete one."""
     if labels[-2] == "in-addr":
         octets = labels[:-2]
-        if len(octets) != 4 or not all(o.isdigit() and str(int(o)) == o and int(o) < 256 for o in octets):
+        # isascii first: "²" (byte 0xB2) and other digits beyond ASCII pass isdigit(), not int().
+        if len(octets) != 4 or not all(
+            o.isascii() and o.isdigit() and str(int(o)) == o and int(o) < 256 for o in octets
+        ):
             return ""
         return ".".join(reversed(octets))
     nibbles = labels[:-2]

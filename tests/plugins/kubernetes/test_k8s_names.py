@@ -70,6 +70,8 @@ def test_reverse() -> None:
     assert reverse_ip("3.2.1.in-addr.arpa".split(".")) == ""
     assert reverse_ip("04.3.2.1.in-addr.arpa".split(".")) == ""
     assert reverse_ip("300.3.2.1.in-addr.arpa".split(".")) == ""
+    # A label byte 0xB2 reads as "²": a digit to isdigit(), not to int(); not an address either way.
+    assert reverse_ip("\xb2.3.2.1.in-addr.arpa".split(".")) == ""
     v6 = reverse_name("fd00:96::30")
     assert v6 == "0.3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.0.d.f.ip6.arpa."
     assert reverse_ip(v6.rstrip(".").split(".")) == "fd00:96::30"
