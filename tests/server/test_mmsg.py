@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import select
 import socket
+from collections.abc import Iterator
 
 import pytest
 
@@ -13,14 +15,19 @@ from kdns.server import mmsg
 pytestmark = pytest.mark.skipif(not mmsg.AVAILABLE, reason="recvmmsg is Linux only")
 
 
-def pair(family: int, host: str) -> tuple[socket.socket, socket.socket]:
-    server = socket.socket(family, socket.SOCK_DGRAM)
-    server.bind((host, 0))
-    server.setblocking(False)
-    client = socket.socket(family, socket.SOCK_DGRAM)
-    client.bind((host, 0))
-    client.settimeout(1)
-    return server, client
+@contextlib.contextmanager
+def pair(family: int, host: str, size: int) -> Iterator[tuple[socket.socket, socket.socket, mmsg.Batch]]:
+    """A bound server socket with its Batch, and a client socket, closed again afterwards."""
+    with socket.socket(family, socket.SOCK_DGRAM) as server, socket.socket(family, socket.SOCK_DGRAM) as client:
+        server.bind((host, 0))
+        server.setblocking(False)
+        client.bind((host, 0))
+        client.settimeout(1)
+        batch = mmsg.Batch(server, size)
+        try:
+            yield server, client, batch
+        finally:
+            batch.close()
 
 
 def serve_once(batch: mmsg.Batch, server: socket.socket, answer, miss) -> None:  # type: ignore[no-untyped-def]
@@ -30,9 +37,7 @@ def serve_once(batch: mmsg.Batch, server: socket.socket, answer, miss) -> None: 
 
 @pytest.mark.parametrize("family,host", [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")])
 def test_answers_go_back_and_misses_carry_their_source(family: int, host: str) -> None:
-    server, client = pair(family, host)
-    batch = mmsg.Batch(server, size=8)
-    try:
+    with pair(family, host, 8) as (server, client, batch):
         for i in range(5):
             client.sendto(b"q%d" % i, server.getsockname())
         missed = []
@@ -50,16 +55,10 @@ def test_answers_go_back_and_misses_carry_their_source(family: int, host: str) -
         client.settimeout(0.05)
         with pytest.raises(socket.timeout):
             client.recv(65535)
-    finally:
-        batch.close()
-        server.close()
-        client.close()
 
 
 def test_more_waiting_than_one_batch_is_read_by_the_next_call() -> None:
-    server, client = pair(socket.AF_INET, "127.0.0.1")
-    batch = mmsg.Batch(server, size=4)
-    try:
+    with pair(socket.AF_INET, "127.0.0.1", 4) as (server, client, batch):
         for i in range(10):
             client.sendto(b"%d" % i, server.getsockname())
         seen: list[bytes] = []
@@ -72,16 +71,10 @@ def test_more_waiting_than_one_batch_is_read_by_the_next_call() -> None:
             serve_once(batch, server, answer, lambda q, src: None)
         assert seen == [b"%d" % i for i in range(10)]
         assert sorted(client.recv(100) for _ in range(10)) == sorted(seen)
-    finally:
-        batch.close()
-        server.close()
-        client.close()
 
 
 def test_an_answer_the_kernel_refuses_costs_only_itself() -> None:
-    server, client = pair(socket.AF_INET, "127.0.0.1")
-    batch = mmsg.Batch(server, size=8)
-    try:
+    with pair(socket.AF_INET, "127.0.0.1", 8) as (server, client, batch):
         for i in range(3):
             client.sendto(b"%d" % i, server.getsockname())
 
@@ -94,7 +87,3 @@ def test_an_answer_the_kernel_refuses_costs_only_itself() -> None:
 
         serve_once(batch, server, answer, lambda q, src: None)
         assert sorted(client.recv(100) for _ in range(2)) == [b"a0", b"a2"]
-    finally:
-        batch.close()
-        server.close()
-        client.close()
