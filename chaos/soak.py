@@ -23,6 +23,7 @@ from pathlib import Path
 from chaos.cluster import Cluster, cluster_ip, endpoint_ip, service, slice_
 from chaos.common import REPO, Result, exchange_many, make_query, rss
 from tests.fakeapi import FakeApi
+from tests.upstreams import stop_process
 
 # A changed Service must be answered with its new address within this many seconds.
 PROGRAMMING_BUDGET = 2.0
@@ -237,12 +238,7 @@ async def run(duration: float, measure: float = 10.0, reload_every: float = 60.0
             result.check(result.lost == 0, f"dnsperf lost {result.lost} queries")
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=15)
         os.sched_setaffinity(0, cores)
         shutil.rmtree(tmp, ignore_errors=True)
     result.seconds = time.monotonic() - started

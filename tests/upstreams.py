@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from dnslib import EDNS0, QTYPE, RCODE, RR, DNSRecord
@@ -237,6 +238,18 @@ class _UdpSide(asyncio.DatagramProtocol):
         task.add_done_callback(self.server._tasks.discard)
 
 
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 5) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within timeout."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def free_port() -> int:
     """A port free for both UDP and TCP on 127.0.0.1 right now (a race is possible, and retried)."""
     while True:
@@ -295,12 +308,7 @@ async def dnsmasq(
                 if "in use" not in output or attempt == 4:
                     raise RuntimeError(f"dnsmasq did not start: {output}")
             finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop_process(proc)
 
 
 async def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> bool:

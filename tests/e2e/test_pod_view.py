@@ -44,6 +44,7 @@ from pathlib import Path
 
 import pytest
 from e2e_corefile import DEPLOY, configmap_corefile, sub_once
+from upstreams import stop_process
 
 pytestmark = pytest.mark.netns
 
@@ -235,13 +236,7 @@ def _readline(proc: subprocess.Popen[str], timeout: float) -> str:
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc)
     for stream in (proc.stdin, proc.stdout):
         if stream is not None:
             stream.close()
