@@ -101,7 +101,6 @@ class AnswerTable:
         self.capacity = capacity
         self.entries: dict[bytes, Entry] = {}
         self.keys_by_tag: dict[Hashable, set[bytes]] = {}
-        self.shuffle = False  # a block of this listener has loadbalance: reorder A/AAAA runs
         # Flags and counts (bytes 2-11) for the four RD/CD combinations, shared by every entry
         # with the same ones: a few dozen distinct values serve the whole table.
         self.heads: dict[bytes, tuple[bytes, ...]] = {}
@@ -140,8 +139,8 @@ class AnswerTable:
         if proto == "udp" and entry.size > limit:
             return None
         body = entry.tail
-        if entry.runs and self.shuffle:
-            body = _shuffled(body, entry.runs, qend)
+        if entry.runs:
+            body = _shuffled(body, entry.runs)
         # heads index: RD (byte 2, bit 0) and CD (byte 3, bit 4) of the query as bits 0 and 1.
         out = b"".join((data[:2], entry.heads[data[2] & 0x01 | (data[3] & 0x10) >> 3], data[12:qend], body))
         hit = (proto, family, size)
@@ -156,8 +155,9 @@ class AnswerTable:
 
     def store(
         self, query: bytes, qend: int, edns: bool, do: bool, wire: bytes, tags: frozenset[Hashable],
-        metrics: BlockMetrics, qtype: str, rcode: str, plugin: str,
+        metrics: BlockMetrics, qtype: str, rcode: str, plugin: str, shuffle: bool = False,
     ) -> None:
+        """Keep wire as the answer to repeats of query; shuffle: its A/AAAA runs are reordered per hit."""
         # Only plain questions: the stored answer must hold the question at the same offsets.
         if query.find(0, 12) + 5 != qend or wire[12:qend].lower() != query[12:qend].lower():
             return
@@ -168,7 +168,7 @@ class AnswerTable:
         old = self.entries.get(key)
         if old is not None:
             old.fold_into_metrics()
-        runs = _address_runs(wire, qend) if self.shuffle else ()
+        runs = _address_runs(wire, qend) if shuffle else ()
         heads = self.heads.get(wire[2:12])
         if heads is None:
             heads = self.heads[wire[2:12]] = _heads(wire)
@@ -248,7 +248,7 @@ def _address_runs(wire: bytes, qend: int) -> tuple[tuple[int, int, int], ...]:
     return tuple(runs)
 
 
-def _shuffled(body: bytes, runs: tuple[tuple[int, int, int], ...], qend: int) -> bytes:
+def _shuffled(body: bytes, runs: tuple[tuple[int, int, int], ...]) -> bytes:
     parts = []
     pos = 0
     for start, count, size in runs:

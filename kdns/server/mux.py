@@ -6,7 +6,7 @@ import logging
 from time import perf_counter
 from typing import Any
 
-from dnslib import QTYPE, RCODE, DNSRecord
+from dnslib import QTYPE, RCODE, DNSQuestion, DNSRecord
 
 from kdns.metrics import DNS, RCODE_NAMES, BlockMetrics
 from kdns.response import Response
@@ -29,12 +29,16 @@ class Block:
         self.fast_path = fast_path
         self.addresses: list[tuple[str, int]] = []
         self.app = app
-        self.metrics: dict[str, BlockMetrics] = {}
         self.plugin_names: list[str] = []
+
+    @property
+    def shuffle(self) -> bool:
+        """Fast-path hits reorder their address records, as the block's loadbalance would."""
+        return "loadbalance" in self.plugin_names
 
     async def resolve(self, qname: str, qtype: int) -> Response:
         """Run (qname, qtype) through this block's whole chain, as a client's query would go."""
-        req = wire.parse_query(bytes(DNSRecord.question(qname, QTYPE.get(qtype, "A")).pack()))
+        req = wire.parse_query(bytes(DNSRecord(q=DNSQuestion(qname, qtype)).pack()))
         req.server = self.addresses and f"dns://{self.addresses[0][0]}:{self.addresses[0][1]}" or ""
         req.zone = self.zones[0]
         req.resolve = self.resolve
@@ -49,6 +53,8 @@ class Listener:
         self.port = port
         self.server = f"dns://{host}:{port}"
         self.blocks_by_zone: dict[str, Block] = {}
+        # Per listener, not per block: a block served on two addresses counts under each (server label).
+        self.metrics_by_zone: dict[str, BlockMetrics] = {}
         # The most labels any routed zone has: longer suffixes of a name cannot match one.
         self.deepest = 0
         self.table = AnswerTable(fast_path_capacity)
@@ -56,16 +62,10 @@ class Listener:
 
     def set_routes(self, routes: list[tuple[str, Block]]) -> None:
         """Swap in a new routing table (at start and on reload); stored answers are dropped."""
-        by_zone: dict[str, Block] = {}
-        shuffle = False
-        for zone, block in routes:
-            by_zone[zone] = block
-            block.metrics[zone] = DNS.block(self.server, zone)
-            shuffle = shuffle or any(type(h).__module__.startswith("kdns.plugins.loadbalance") for h in block.handlers)
-        self.blocks_by_zone = by_zone
-        self.deepest = max((_label_count(zone) for zone in by_zone), default=0)
+        self.blocks_by_zone = {zone: block for zone, block in routes}
+        self.metrics_by_zone = {zone: DNS.block(self.server, zone) for zone, _ in routes}
+        self.deepest = max((_label_count(zone) for zone in self.blocks_by_zone), default=0)
         self.table.clear()
-        self.table.shuffle = shuffle
 
     def route(self, qname_lower: str) -> tuple[Block | None, str]:
         routes = self.blocks_by_zone
@@ -110,7 +110,7 @@ class Listener:
         if req.qtype in ZONE_TRANSFERS:
             # kdns has no `transfer` plugin: zone transfers are refused, as CoreDNS does without it.
             out, _ = wire.pack(req, req.reply(RCODE.REFUSED))
-            block.metrics[zone].record(proto, family, req.type_name, "REFUSED", "", len(data), len(out), perf_counter() - start)
+            self.metrics_by_zone[zone].record(proto, family, req.type_name, "REFUSED", "", len(data), len(out), perf_counter() - start)
             return out
         req.zone = zone
         req.resolve = block.resolve
@@ -124,14 +124,14 @@ class Listener:
             log.error("%s %s: %s: %s", req.qname, req.type_name, type(e).__name__, e)
             resp = req.answer(RCODE.SERVFAIL)
             out, truncated = wire.pack(req, resp.msg)
-        metrics = block.metrics[zone]
+        metrics = self.metrics_by_zone[zone]
         rcode_value = resp.rcode
         rcode = RCODE_NAMES.get(rcode_value) or str(rcode_value)
         type_name = req.type_name
         if resp.tags is not None and block.fast_path and not truncated:
             self.table.store(
                 data, req.question_end, req.edns is not None, req.do, out, resp.tags, metrics,
-                type_name, rcode, resp.plugin,
+                type_name, rcode, resp.plugin, block.shuffle,
             )
         metrics.record(proto, family, type_name, rcode, resp.plugin, len(data), len(out), perf_counter() - start)
         return out

@@ -17,7 +17,9 @@ def packet(name: str, qtype: str = "A", edns: int | None = None, do: bool = Fals
     return bytes(q.pack())
 
 
-def store(table: AnswerTable, data: bytes, addresses: list[str], tags: frozenset[object]) -> bytes:
+def store(
+    table: AnswerTable, data: bytes, addresses: list[str], tags: frozenset[object], shuffle: bool = False
+) -> bytes:
     req = wire.parse_query(data)
     msg = req.reply(aa=True)
     for ip in addresses:
@@ -25,7 +27,7 @@ def store(table: AnswerTable, data: bytes, addresses: list[str], tags: frozenset
     out, cut = wire.pack(req, msg)
     assert not cut
     table.store(data, req.question_end, req.edns is not None, req.do, out, tags,
-                BlockMetrics("dns://:53", "cluster.local."), "A", "NOERROR", "kubernetes")
+                BlockMetrics("dns://:53", "cluster.local."), "A", "NOERROR", "kubernetes", shuffle)
     return out
 
 
@@ -97,9 +99,8 @@ def test_trailing_garbage_and_odd_headers_miss() -> None:
 
 def test_shuffle_reorders_address_records_only() -> None:
     table = AnswerTable()
-    table.shuffle = True
     addresses = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
-    store(table, packet("h.cluster.local"), addresses, frozenset({"h"}))
+    store(table, packet("h.cluster.local"), addresses, frozenset({"h"}), shuffle=True)
     orders = set()
     for _ in range(200):
         out = table.answer(packet("h.cluster.local"), "udp", "1")
@@ -160,3 +161,14 @@ def test_rd_and_cd_come_from_each_query_in_every_combination() -> None:
             header = DNSRecord.parse(out).header
             assert (bool(header.rd), bool(header.cd)) == (rd, cd)
             assert header.qr and header.aa and header.a == 1 and header.rcode == 0
+
+
+def test_answers_of_a_block_without_loadbalance_keep_their_order() -> None:
+    table = AnswerTable()
+    addresses = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    store(table, packet("h.cluster.local"), addresses, frozenset({"h"}), shuffle=False)
+    store(table, packet("s.cluster.local"), addresses, frozenset({"s"}), shuffle=True)
+    for _ in range(50):
+        out = table.answer(packet("h.cluster.local"), "udp", "1")
+        assert out is not None
+        assert [str(rr.rdata) for rr in DNSRecord.parse(out).rr] == addresses

@@ -228,3 +228,28 @@ async def test_an_answer_that_cannot_be_packed_is_servfail_and_one_log_line(capl
         errors = [r for r in caplog.records if r.levelname == "ERROR"]
         assert len(errors) == 1 and not errors[0].exc_info
         assert (await server.query("www.example.org")).rcode() == dns.rcode.NOERROR
+
+
+async def test_a_block_on_two_addresses_counts_each_under_its_own_server() -> None:
+    corefile = f"""
+    example.org:0 {{
+        bind 127.0.0.1 127.0.0.2
+        file {REPO / "zones" / "db.example.org"}
+        prometheus 127.0.0.1:0
+    }}
+    """
+    async with kdns_server(corefile) as server:
+        (host_a, port_a), (host_b, port_b) = server.app.addresses()
+        for host, port, times in ((host_a, port_a, 1), (host_b, port_b, 2)):
+            for _ in range(times):
+                q = dns.message.make_query("www.example.org", "A")
+                await dns.asyncquery.udp(q, host, port=port, timeout=3)
+        _, body = await server.http("prometheus", "/metrics")
+        counts = {
+            line.split('server="', 1)[1].split('"', 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in body.splitlines()
+            if line.startswith("coredns_dns_requests_total{") and 'zone="example.org."' in line
+        }
+        # Other tests' servers stay in the process-wide registry: look at this one's two only.
+        want = {f"dns://{host_a}:{port_a}": 1, f"dns://{host_b}:{port_b}": 2}
+        assert {k: v for k, v in counts.items() if k in want} == want
