@@ -110,7 +110,9 @@ class Listener:
         if req.qtype in ZONE_TRANSFERS:
             # kdns has no `transfer` plugin: zone transfers are refused, as CoreDNS does without it.
             out, _ = wire.pack(req, req.reply(RCODE.REFUSED))
-            self.metrics_by_zone[zone].record(proto, family, req.type_name, "REFUSED", "", len(data), len(out), perf_counter() - start)
+            self.metrics_by_zone[zone].record(
+                proto, family, req.type_name, "REFUSED", "", len(data), len(out), perf_counter() - start
+            )
             return out
         req.zone = zone
         req.resolve = block.resolve

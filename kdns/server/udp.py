@@ -44,19 +44,22 @@ class UdpServer:
         if listener.inflight >= self.settings.max_inflight:
             # Overload policy: answer REFUSED from the header alone rather than queue without bound.
             if len(data) >= 12 and not data[2] & 0x80:
-                self.send(wire.error_reply(int.from_bytes(data[:2], "big"), data[2] << 8 | data[3], RCODE.REFUSED), addr)
+                refused = wire.error_reply(int.from_bytes(data[:2], "big"), data[2] << 8 | data[3], RCODE.REFUSED)
+                self.send(refused, addr)
             return
+        # Counted from now, not from when the task first runs: a batch of misses must see each
+        # other; uncounted by the done callback, which runs even for a task cancelled unstarted.
+        listener.inflight += 1
         task = asyncio.get_running_loop().create_task(self.answer(data, addr))
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.listener.inflight -= 1
 
     async def answer(self, data: bytes, addr: Address) -> None:
-        listener = self.listener
-        listener.inflight += 1
-        try:
-            out = await listener.handle(data, "udp", (addr[0], addr[1]), self.family)
-        finally:
-            listener.inflight -= 1
+        out = await self.listener.handle(data, "udp", (addr[0], addr[1]), self.family)
         if out is not None and not self.closed:
             self.send(out, addr)
 

@@ -10,7 +10,7 @@ import asyncio
 import socket
 
 import pytest
-from dnslib import QTYPE, DNSRecord
+from dnslib import QTYPE, RCODE, DNSRecord
 
 from conftest import REPO, kdns_server
 from kdns.server import mmsg
@@ -96,3 +96,17 @@ async def test_a_burst_of_hits_and_misses_is_answered_whole(settings: ServerSett
         else:
             assert reply.header.rcode == want.header.rcode
             assert sorted(str(rr.rdata) for rr in reply.rr) == sorted(str(rr.rdata) for rr in want.rr)
+
+
+@pytest.mark.skipif(not mmsg.AVAILABLE, reason="recvmmsg is Linux only")
+async def test_misses_beyond_max_inflight_in_one_batch_are_refused() -> None:
+    # One at a time, each miss's task runs before the next datagram is read; a batch reads them all first.
+    settings = ServerSettings(max_inflight=2)
+    async with kdns_server(COREFILE.replace("{host}", "127.0.0.1"), settings=settings) as server:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            # Sent before kdns's loop runs again: all five are read in one go, before any answer task starts.
+            queries = [question(f"w{i}.example", "A", i) for i in range(5)]
+            replies = await burst(sock, ("127.0.0.1", server.port), queries)
+    rcodes = sorted(reply.header.rcode for reply in replies.values())
+    assert rcodes == [RCODE.NOERROR] * 2 + [RCODE.REFUSED] * 3
