@@ -1,14 +1,14 @@
 """One DNS query as the chain sees it.
 
 The server fills a Request from the packet's header, question and OPT record read straight from the
-bytes (server/wire.py); the full dnslib message is only built when a plugin asks for `message`.
+bytes (server/wire.py); no dnslib message of the query is ever built.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from dnslib import CLASS, QTYPE, RR, DNSLabel, DNSRecord, EDNS0, RCODE
+from dnslib import CLASS, QTYPE, RR, DNSLabel, DNSRecord, RCODE
 
 from kdns.message import Header, Message, Question
 
@@ -29,7 +29,7 @@ class Edns(NamedTuple):
 class Request:
     __slots__ = (
         "wire", "id", "flags", "labels", "qname", "qtype", "qclass", "question_end", "edns",
-        "proto", "client", "local", "server", "zone", "resolve", "_message", "_qname_lower",
+        "proto", "client", "local", "server", "zone", "resolve", "_qname_lower",
     )
 
     def __init__(
@@ -54,13 +54,12 @@ class Request:
         self.edns = edns
         self.proto = "udp"
         self.client: tuple[str, int] = ("", 0)
-        self.local: tuple[str, int] = ("", 0)
+        self.local: tuple[str, int] = ("", 0)  # the listening address ("0.0.0.0" or "::" when bound to all)
         # Set by the server: the listener's "dns://addr:port" and the zone of the block that answers.
         self.server = ""
         self.zone = "."
         # Set by the server: runs a sub-query through this block's whole chain (ExternalName chasing).
         self.resolve: Any = None
-        self._message: DNSRecord | None = None
         self._qname_lower: str | None = None
 
     @property
@@ -86,10 +85,6 @@ class Request:
         return (self.flags >> 11) & 0xF
 
     @property
-    def family(self) -> int:
-        return 2 if ":" in self.client[0] else 1
-
-    @property
     def type_name(self) -> str:
         name = _TYPE_NAMES.get(self.qtype)
         return f"TYPE{self.qtype}" if name is None else name
@@ -106,13 +101,6 @@ class Request:
         if self.edns is None:
             return 512
         return max(512, self.edns.payload)
-
-    @property
-    def message(self) -> DNSRecord:
-        """The whole query as dnslib parses it; built on first use only."""
-        if self._message is None:
-            self._message = DNSRecord.parse(self.wire)
-        return self._message
 
     def reply(
         self, rcode: int = RCODE.NOERROR, aa: bool = False,
@@ -163,16 +151,13 @@ _PLAIN_OR_DOT = bytes(b for b in range(33, 127) if b not in _SPECIAL) + b"."
 
 
 def _plain(label: bytes) -> bool:
-    return all(33 <= b < 127 and b not in (0x2E, 0x5C, 0x22, 0x28, 0x29, 0x3B, 0x40, 0x24) for b in label)
+    return all(33 <= b < 127 and b not in _SPECIAL for b in label)
 
 
 def _escape_byte(b: int) -> str:
-    if b in (0x2E, 0x5C, 0x22, 0x28, 0x29, 0x3B, 0x40, 0x24):
+    if b in _SPECIAL:
         return "\\" + chr(b)
     if 33 <= b < 127:
         return chr(b)
     return f"\\{b:03d}"
 
-
-def edns_record(payload: int, do: bool = False) -> EDNS0:
-    return EDNS0(udp_len=payload, flags="do" if do else "")

@@ -99,6 +99,7 @@ class Listener:
             return wire.error_reply(e.id, e.flags, RCODE.FORMERR)
         req.proto = proto
         req.client = client
+        req.local = (self.host or ("::" if family == "2" else "0.0.0.0"), self.port)
         req.server = self.server
         block, zone = self.route(req.qname_lower)
         if block is None:

@@ -6,6 +6,7 @@ import logging
 import re
 
 import pytest
+from conftest import kdns_server
 from dnslib import EDNS0, QTYPE, RCODE, RR, SOA, A, DNSRecord
 
 from kdns.corefile.parser import parse as parse_corefile
@@ -212,3 +213,11 @@ async def test_no_line_without_info_enabled(caplog: pytest.LogCaptureFixture) ->
     resp = await Handler(answer_a, parse(directive("log")))(request())
     assert resp.rcode == RCODE.NOERROR
     assert caplog.records == []
+
+
+async def test_local_is_the_address_the_query_came_in_on(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    async with kdns_server('.:0 {\n log . "{local} {remote}"\n whoami\n}\n') as server:
+        await server.query("example.org", "A")
+    (line,) = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert line == "127.0.0.1 127.0.0.1"
