@@ -84,9 +84,9 @@ def pack(msg: DNSRecord, opt: bytes | None = None) -> Packed | None:
         return None
 
 
-def opt_record(payload: int, do: bool, ext_rcode: int = 0, version: int = 0) -> bytes:
-    """An OPT pseudo-record without options (RFC 6891 section 6.1.2)."""
-    ttl = (ext_rcode & 0xFF) << 24 | (version & 0xFF) << 16 | (0x8000 if do else 0)
+def opt_record(payload: int, do: bool) -> bytes:
+    """An OPT pseudo-record of version 0, extended RCODE 0, without options (RFC 6891 section 6.1.2)."""
+    ttl = 0x8000 if do else 0
     return b"\x00" + _RR_FIXED.pack(_OPT, payload, ttl, 0)
 
 

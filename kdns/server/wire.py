@@ -94,8 +94,8 @@ def read_name(data: bytes, offset: int) -> tuple[tuple[bytes, ...], int]:
     return tuple(labels), (end if end >= 0 else offset)
 
 
-def _skip_rr(data: bytes, offset: int) -> tuple[int, int, int, int]:
-    """(type, class, ttl, rdata offset) of the RR at offset, checking it fits; returns its end too."""
+def _skip_rr(data: bytes, offset: int) -> tuple[int, int, int, int, int]:
+    """(type, class, ttl, rdata offset, end) of the RR at offset, checking it fits."""
     labels, offset = read_name(data, offset)
     if offset + 10 > len(data):
         raise ValueError("truncated resource record")
@@ -105,7 +105,7 @@ def _skip_rr(data: bytes, offset: int) -> tuple[int, int, int, int]:
         raise ValueError("rdata runs past the end of the packet")
     if rtype == OPT and labels:
         raise ValueError("OPT record not at the root")
-    return rtype, rclass, ttl, offset + rdlen
+    return rtype, rclass, ttl, offset, offset + rdlen
 
 
 def options_well_formed(rdata: bytes) -> bool:
@@ -139,15 +139,15 @@ def parse_query(data: bytes) -> Request:
         question_end = offset + 4
         offset = question_end
         for _ in range(ancount + nscount):
-            offset = _skip_rr(data, offset)[3]
+            offset = _skip_rr(data, offset)[4]
         edns = None
         for _ in range(arcount):
-            start = offset
-            rtype, rclass, ttl, offset = _skip_rr(data, offset)
+            rtype, rclass, ttl, rdata_start, offset = _skip_rr(data, offset)
             if rtype == OPT:
                 if edns is not None:
                     raise ValueError("more than one OPT record")  # RFC 6891 section 6.1.1
-                rdata = data[start + 11 : offset]
+                # The root owner may be written as a pointer to a zero byte: not always one byte.
+                rdata = data[rdata_start:offset]
                 if not options_well_formed(rdata):
                     raise ValueError("malformed EDNS option")  # RFC 6891 section 6.1.2
                 edns = Edns(
@@ -170,12 +170,8 @@ def with_opt(req: Request, msg: DNSRecord) -> DNSRecord:
     if req.edns is None:
         return msg
     msg.ar = [rr for rr in msg.ar if rr.rtype != OPT]
-    rcode = int(msg.header.rcode)
-    ext = 0
-    if rcode > 15:
-        ext, low = rcode >> 4, rcode & 0xF
-        msg.header.rcode = low
-    msg.ar.append(EDNS0(udp_len=OUR_PAYLOAD, ext_rcode=ext, flags="do" if req.edns.do else ""))
+    # Extended RCODE 0: a dnslib header holds only 4 RCODE bits (BADVERS has its own builder).
+    msg.ar.append(EDNS0(udp_len=OUR_PAYLOAD, flags="do" if req.edns.do else ""))
     return msg
 
 

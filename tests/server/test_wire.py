@@ -183,3 +183,14 @@ def test_well_formed_edns_options_are_kept() -> None:
     base[11] = 1
     req = wire.parse_query(bytes(base) + b"\x00\x00\x29\x10\x00\x00\x00\x00\x00" + struct.pack("!H", len(options)) + options)
     assert req.edns is not None and req.edns.options == options
+
+
+def test_an_opt_owner_written_as_a_pointer_to_the_root_is_read_right() -> None:
+    options = b"\x00\x03\x00\x00"  # empty NSID
+    base = bytearray(query())
+    base[11] = 1
+    root = base.find(0, 12)  # the question name's terminating zero byte
+    owner = struct.pack("!H", 0xC000 | root)
+    opt = owner + b"\x00\x29\x10\x00\x00\x00\x80\x00" + struct.pack("!H", len(options)) + options
+    req = wire.parse_query(bytes(base) + opt)
+    assert req.edns is not None and req.edns.options == options and req.edns.do
