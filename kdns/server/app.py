@@ -25,8 +25,7 @@ log = logging.getLogger(__name__)
 class Generation:
     """What one config built: its blocks, routes per listen address, and lifecycle services."""
 
-    def __init__(self, config: Config) -> None:
-        self.config = config
+    def __init__(self) -> None:
         self.blocks: list[Block] = []
         self.routes: dict[tuple[str, int], list[tuple[str, Block]]] = {}
         self.services: dict[Hashable, Any] = {}
@@ -182,7 +181,7 @@ class App:
     # --- building ---------------------------------------------------------------------------
 
     async def _build(self, config: Config, previous: Generation | None) -> Generation:
-        gen = Generation(config)
+        gen = Generation()
         if previous is None:
             self.building = gen
         for bc in config.blocks:
@@ -238,7 +237,7 @@ class App:
         """Point listeners at gen's routes: reuse sockets whose address stays, open new ones."""
         opened: list[tuple[str, int]] = []
         try:
-            for address, routes in gen.routes.items():
+            for address in gen.routes:
                 sockets = self.sockets.get(address)
                 if sockets is None:
                     sockets = await self._listen(*address)

@@ -27,7 +27,7 @@ from kdns.metrics import (
     BlockMetrics,
     Histogram,
 )
-from kdns.server.wire import options_well_formed, read_name
+from kdns.server.wire import RR_FIXED, options_well_formed, read_name
 
 # EDNS state folded into the key: no OPT, OPT, OPT with DO.
 NO_EDNS, EDNS, EDNS_DO = b"\x00", b"\x01", b"\x03"
@@ -226,13 +226,13 @@ def _address_runs(wire: bytes, qend: int) -> tuple[tuple[int, int, int], ...]:
         if not pointer:
             # A literal owner: find its end the slow way and stop runs here.
             _, offset = read_name(wire, offset)
-            rtype, _, _, rdlen = struct.unpack_from("!HHIH", wire, offset)
+            rtype, _, _, rdlen = RR_FIXED.unpack_from(wire, offset)
             offset += 10 + rdlen
             if run_count > 1:
                 runs.append((run_start - qend, run_count, 12 + (4 if run_type == _A else 16)))
             run_count = 0
             continue
-        rtype, _, _, rdlen = struct.unpack_from("!HHIH", wire, offset + 2)
+        rtype, _, _, rdlen = RR_FIXED.unpack_from(wire, offset + 2)
         if rtype in (_A, _AAAA) and rtype == run_type and run_count:
             run_count += 1
         else:

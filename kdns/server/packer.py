@@ -30,14 +30,14 @@ from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RD, RR, SOA, SRV, TXT, A, DN
 
 from kdns.message import Parts, Pieces, Record
 
-_HEADER = struct.Struct("!HHHHHH")
-_QUESTION_TAIL = struct.Struct("!HH")
-_RR_FIXED = struct.Struct("!HHIH")
-_RR_FIXED_SIZE = _RR_FIXED.size
+HEADER = struct.Struct("!HHHHHH")
+QUESTION_TAIL = struct.Struct("!HH")
+RR_FIXED = struct.Struct("!HHIH")
+_RR_FIXED_SIZE = RR_FIXED.size
 _SOA_TIMES = struct.Struct("!IIIII")
 _SRV_FIXED = struct.Struct("!HHH")
 _U16 = struct.Struct("!H")
-_OPT = 41
+OPT = 41
 _MAX_POINTER = 0x3FFF
 # Length octets as one-byte strings, so a label is written without building an int->bytes each time.
 _LENGTH = tuple(bytes((n,)) for n in range(64))
@@ -87,7 +87,7 @@ def pack(msg: DNSRecord, opt: bytes | None = None) -> Packed | None:
 def opt_record(payload: int, do: bool) -> bytes:
     """An OPT pseudo-record of version 0, extended RCODE 0, without options (RFC 6891 section 6.1.2)."""
     ttl = 0x8000 if do else 0
-    return b"\x00" + _RR_FIXED.pack(_OPT, payload, ttl, 0)
+    return b"\x00" + RR_FIXED.pack(OPT, payload, ttl, 0)
 
 
 def _pack(msg: DNSRecord, opt: bytes | None) -> Packed:
@@ -101,7 +101,7 @@ def _pack(msg: DNSRecord, opt: bytes | None) -> Packed:
     for q in questions:
         encoded = _name(q.qname.label, offset, names)
         append(encoded)
-        append(_QUESTION_TAIL.pack(q.qtype, q.qclass))
+        append(QUESTION_TAIL.pack(q.qtype, q.qclass))
         offset += len(encoded) + 4
     ends = [offset]
     for section in (answer, authority):
@@ -112,7 +112,7 @@ def _pack(msg: DNSRecord, opt: bytes | None) -> Packed:
     opt_count = 0
     extra = 0
     for rr in additional:
-        if rr.rtype == _OPT:
+        if rr.rtype == OPT:
             if opt is not None:
                 continue
             if rr.rname.label:
@@ -129,7 +129,7 @@ def _pack(msg: DNSRecord, opt: bytes | None) -> Packed:
         opt_parts.append(opt)
         opt_count += 1
         extra += 1
-    parts[0] = _HEADER.pack(header.id, header.bitmap, len(questions), len(answer), len(authority), extra)
+    parts[0] = HEADER.pack(header.id, header.bitmap, len(questions), len(answer), len(authority), extra)
     return Packed(b"".join(parts), ends, len(answer), b"".join(opt_parts), opt_count)
 
 
@@ -144,7 +144,7 @@ def _record(rr: RR, offset: int, names: dict[tuple[bytes, ...], int], append: Ca
     start = offset + len(owner) + _RR_FIXED_SIZE
     body = parts if isinstance(parts, bytes) else _rdata(parts, compress, start, names)
     append(owner)
-    append(_RR_FIXED.pack(rr.rtype, rr.rclass, rr.ttl, len(body)))
+    append(RR_FIXED.pack(rr.rtype, rr.rclass, rr.ttl, len(body)))
     append(body)
     return start + len(body)
 
@@ -152,7 +152,7 @@ def _record(rr: RR, offset: int, names: dict[tuple[bytes, ...], int], append: Ca
 def _parts(rr: RR) -> tuple[Parts, bool]:
     """A dnslib RR's rdata as Record parts (kdns/message.py), and whether its names are compressed."""
     rdata = rr.rdata
-    if rr.rtype == _OPT:
+    if rr.rtype == OPT:
         return b"".join(_U16.pack(o.code) + _U16.pack(len(o.data)) + o.data for o in rdata), False
     kind = _KINDS.get(type(rdata))
     if kind is None:

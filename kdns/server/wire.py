@@ -15,9 +15,8 @@ from dnslib import EDNS0, RCODE, DNSRecord
 from kdns.errors import WireError
 from kdns.request import Edns, Request
 from kdns.server import packer
+from kdns.server.packer import HEADER, OPT, QUESTION_TAIL, RR_FIXED
 
-HEADER = struct.Struct("!HHHHHH")
-OPT = 41
 MAX_NAME = 255
 MAX_LABEL = 63
 # What kdns advertises in its own OPT record (RFC 6891 section 6.2.5; the 2020 DNS flag day size).
@@ -26,8 +25,6 @@ BADVERS = 16
 _OPT_PLAIN = packer.opt_record(OUR_PAYLOAD, do=False)
 _OPT_DO = packer.opt_record(OUR_PAYLOAD, do=True)
 _COUNTS = struct.Struct("!HHH")
-_RR_FIXED = struct.Struct("!HHIH")
-_QUESTION_TAIL = struct.Struct("!HH")
 
 
 class Drop(WireError):
@@ -99,7 +96,7 @@ def _skip_rr(data: bytes, offset: int) -> tuple[int, int, int, int, int]:
     labels, offset = read_name(data, offset)
     if offset + 10 > len(data):
         raise ValueError("truncated resource record")
-    rtype, rclass, ttl, rdlen = _RR_FIXED.unpack_from(data, offset)
+    rtype, rclass, ttl, rdlen = RR_FIXED.unpack_from(data, offset)
     offset += 10
     if offset + rdlen > len(data):
         raise ValueError("rdata runs past the end of the packet")
@@ -135,7 +132,7 @@ def parse_query(data: bytes) -> Request:
         labels, offset = read_name(data, 12)
         if offset + 4 > len(data):
             raise ValueError("truncated question")
-        qtype, qclass = _QUESTION_TAIL.unpack_from(data, offset)
+        qtype, qclass = QUESTION_TAIL.unpack_from(data, offset)
         question_end = offset + 4
         offset = question_end
         for _ in range(ancount + nscount):
