@@ -38,6 +38,7 @@ from kdns.plugins.kubernetes.watch import (
     Index,
     OnChange,
     Watcher,
+    object_name,
     resources_for,
 )
 
@@ -353,7 +354,16 @@ class ProgrammingLatency:
     def apply(self, kind: str, event: str, obj: dict[str, Any]) -> set[Any]:
         touched: set[Any] = self.index.apply(kind, event, obj)
         if kind in _ENDPOINT_KINDS and event in ("ADDED", "MODIFIED", "DELETED"):
-            metrics.observe_programming(obj, self._service_kind(kind, obj))
+            try:
+                metrics.observe_programming(obj, self._service_kind(kind, obj))
+            except Exception as e:  # the change is applied: its tags must still reach the caches
+                log.warning(
+                    "kubernetes: no DNS programming latency for %s %s: %s: %s",
+                    kind,
+                    object_name(obj),
+                    type(e).__name__,
+                    e,
+                )
         return touched
 
     def _service_kind(self, kind: str, obj: Mapping[str, Any]) -> str | None:
@@ -364,7 +374,8 @@ class ProgrammingLatency:
         if kind == "Endpoints":
             name = meta.get("name")
         else:
-            name = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+            labels = meta.get("labels")
+            name = labels.get(SERVICE_NAME_LABEL) if isinstance(labels, Mapping) else None
         namespace = meta.get("namespace") or "default"
         if not isinstance(name, str) or not isinstance(namespace, str):
             return None
@@ -375,8 +386,7 @@ class ProgrammingLatency:
         # selector (the mirroring controller strips it), so CoreDNS labels every observation
         # headless_with_selector. A hand-written annotated slice of a selector-less service is
         # not a controller's change: skip it rather than emit a series CoreDNS never has.
-        kind = metrics.service_kind("None", svc.has_selector)
-        return kind if kind == metrics.HEADLESS_WITH_SELECTOR else None
+        return metrics.HEADLESS_WITH_SELECTOR if svc.has_selector else None
 
 
 _ENDPOINT_KINDS = ("EndpointSlice", "Endpoints")

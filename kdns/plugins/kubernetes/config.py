@@ -223,7 +223,8 @@ def parse(d: Directive) -> Config:
             opts["endpoint_pod_names"] = True
         elif name == "ttl":
             text = o.expect_args(1, 1)[0]
-            if not text.isdigit() or int(text) > MAX_TTL:
+            # isascii: "²" and "٣" pass isdigit() too (int() refuses the first, reads 3 in the second).
+            if not (text.isascii() and text.isdigit()) or int(text) > MAX_TTL:
                 raise o.error(f"ttl must be an integer in 0..{MAX_TTL}, got '{text}'")
             opts["ttl"] = int(text)
         elif name == "noendpoints":

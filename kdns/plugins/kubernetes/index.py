@@ -141,23 +141,31 @@ class Slim:
         self._malformed: set[Key] = set()
         self._convert = KINDS.get(kind)
 
-    def add(self, raws: Iterable[dict[str, Any]]) -> int:
-        """Convert and keep raws; returns how many had a key given before (the last one counts)."""
+    def add(self, raws: Iterable[dict[str, Any]], source: str = "") -> int:
+        """Convert and keep raws; returns how many had a key given before (the last one counts).
+
+        source (a manifest file) is named in the warning about a malformed object.
+        """
         convert, objects, kind = self._convert, self.objects, self.kind
         if convert is None:
             return 0
         with gc_paused():
-            return self._add(convert, objects, kind, raws)
+            return self._add(convert, objects, kind, raws, source)
 
     def _add(
-        self, convert: Callable[[Any], Any], objects: dict[Key, Any], kind: str, raws: Iterable[dict[str, Any]]
+        self,
+        convert: Callable[[Any], Any],
+        objects: dict[Key, Any],
+        kind: str,
+        raws: Iterable[dict[str, Any]],
+        source: str,
     ) -> int:
         again = 0
         for raw in raws:
             try:
                 key = key_of(kind, raw)
             except ValueError as e:
-                log.warning("skipping malformed %s: %s", kind, e)
+                _skipped(kind, None, e, source)
                 continue
             if key in objects or key in self._malformed:
                 again += 1
@@ -167,7 +175,7 @@ class Slim:
                 # The last object given for a key counts, even when it is malformed.
                 objects.pop(key, None)
                 self._malformed.add(key)
-                log.warning("skipping malformed %s: %s", kind, e)
+                _skipped(kind, key, e, source)
         return again
 
     def clear(self) -> None:
@@ -176,6 +184,12 @@ class Slim:
 
     def __len__(self) -> int:
         return len(self.objects)
+
+
+def _skipped(kind: str, key: Key | None, error: ValueError, source: str) -> None:
+    """Log an object left out: which one (when its key is known), from where, and why."""
+    what = kind if key is None else f"{kind} {'/'.join(filter(None, key))}"
+    log.warning("%sskipping malformed %s: %s", f"{source}: " if source else "", what, error)
 
 
 def compact(kind: str, obj: Any) -> Any:

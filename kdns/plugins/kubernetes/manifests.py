@@ -15,7 +15,6 @@ What a person writes may be shorter than what the API returns:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -23,15 +22,43 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from kdns.plugins.kubernetes.index import ClusterIndex, Slim, gc_paused
+from kdns.server.poller import Poller
 
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".yaml", ".yml", ".json")
 KNOWN = ("Namespace", "Service", "EndpointSlice", "Endpoints", "Pod")
-# libyaml's loader when PyYAML was built with it: the same documents, several times faster.
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _yaml_loader() -> Any:
+    """libyaml's parser when PyYAML was built with it (several times faster), PyYAML's composer.
+
+    CSafeLoader builds the node tree in C, recursing once per nesting level without any depth
+    check: a document nested ~30k deep (`[[[[...`) overflows the C stack and the process dies of
+    SIGSEGV. The Python composer over the same (iterative) parser raises RecursionError instead,
+    and costs under a tenth more.
+    """
+    try:
+        from yaml._yaml import CParser
+    except ImportError:
+        return yaml.SafeLoader
+
+    class Loader(Composer, CParser, SafeConstructor, Resolver):
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+    return Loader
+
+
+_LOADER = _yaml_loader()
 
 
 class ManifestError(Exception):
@@ -67,20 +94,30 @@ def _documents(path: str) -> Iterator[Any]:
 
 
 def _flatten(doc: Any, path: str) -> Iterator[dict[str, Any]]:
-    if doc is None:
-        return
-    if not isinstance(doc, dict):
-        raise ManifestError(f"{path}: a document is not an object")
-    kind = doc.get("kind")
-    if isinstance(kind, str) and kind.endswith("List") and "items" in doc:
+    """The objects of a document, the items of (nested) `kind: List`s in order."""
+    pending = [doc]  # a stack, not recursion: Lists may nest as deep as the file does
+    while pending:
+        doc = pending.pop()
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            raise ManifestError(f"{path}: a document is not an object")
+        kind = doc.get("kind")
+        if not (isinstance(kind, str) and kind.endswith("List") and "items" in doc):
+            yield doc
+            continue
+        items = doc.get("items") or []
+        if not isinstance(items, list):
+            raise ManifestError(f"{path}: the items of a {kind} are not a list")
         item_kind = kind[: -len("List")]
-        for item in doc.get("items") or []:
-            if isinstance(item, dict) and "kind" not in item and item_kind:
-                # API list items carry no kind (k8s-api FIELDS.md surprise 6).
-                item = {**item, "kind": item_kind}
-            yield from _flatten(item, path)
-        return
-    yield doc
+        pending.extend(_with_kind(item, item_kind) for item in reversed(items))
+
+
+def _with_kind(item: Any, kind: str) -> Any:
+    """An item of a List as an object: API list items carry no kind (k8s-api FIELDS.md surprise 6)."""
+    if isinstance(item, dict) and "kind" not in item and kind:
+        return {**item, "kind": kind}
+    return item
 
 
 def _file_objects(path: str) -> list[tuple[str, tuple[str, str], dict[str, Any]]]:
@@ -89,6 +126,8 @@ def _file_objects(path: str) -> list[tuple[str, tuple[str, str], dict[str, Any]]
         docs = list(_documents(path))
     except (OSError, ValueError, yaml.YAMLError) as e:
         raise ManifestError(f"{path}: {e}") from None
+    except RecursionError:
+        raise ManifestError(f"{path}: nested too deeply to be a manifest") from None
     out = []
     for doc in docs:
         for obj in _flatten(doc, path):
@@ -98,10 +137,14 @@ def _file_objects(path: str) -> list[tuple[str, tuple[str, str], dict[str, Any]]
             meta = obj.get("metadata")
             if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
                 raise ManifestError(f"{path}: a {kind} without metadata.name")
-            if kind != "Namespace" and not meta.get("namespace"):
-                obj = {**obj, "metadata": {**meta, "namespace": "default"}}
-                meta = obj["metadata"]
-            out.append((kind, (str(meta.get("namespace", "")), meta["name"]), obj))
+            namespace = "" if kind == "Namespace" else meta.get("namespace") or "default"
+            if not isinstance(namespace, str):
+                # Skipped here, so that its namespace does not become an implied Namespace.
+                log.warning("%s: skipping %s %s: metadata.namespace is not a string", path, kind, meta["name"])
+                continue
+            if kind != "Namespace" and namespace != meta.get("namespace"):
+                obj = {**obj, "metadata": {**meta, "namespace": namespace}}
+            out.append((kind, (namespace, meta["name"]), obj))
     return out
 
 
@@ -142,7 +185,7 @@ def load_slim(paths: Sequence[str], kinds: Sequence[str]) -> dict[str, Slim]:
                 listed.add(key[1])
             else:
                 used.add(key[0])
-            if kind in kinds and batches[kind].add((obj,)):
+            if kind in kinds and batches[kind].add((obj,), source=path):
                 log.warning("%s: %s %s/%s given twice; the last one counts", path, kind, *key)
     batches["Namespace"].add(_implied_namespace(ns) for ns in sorted(used - listed))
     return {kind: batches[kind] for kind in kinds}
@@ -152,9 +195,8 @@ class ManifestSource:
     def __init__(self, paths: Sequence[str], index: ClusterIndex, interval: float = 1.0) -> None:
         self.paths = tuple(paths)
         self.index = index
-        self.interval = interval
         self._signature: tuple[Any, ...] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self.poller = Poller(interval, self.refresh, f"manifests {' '.join(self.paths)}")
 
     def signature(self) -> tuple[Any, ...]:
         """What changes when a file is added, removed or written."""
@@ -186,21 +228,15 @@ class ManifestSource:
                 self.index.mark_synced(kind)
         return True
 
+    def refresh(self) -> bool:
+        """reload() when a file was added, removed or written since the last one; the poller's job."""
+        if self.signature() == self._signature:
+            return False
+        return self.reload()
+
     async def start(self) -> None:
         self.reload()
-        self._task = asyncio.create_task(self._poll(), name="kubernetes-manifests")
+        await self.poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            if self.signature() != self._signature:
-                self.reload()
+        await self.poller.stop()

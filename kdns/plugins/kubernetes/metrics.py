@@ -80,6 +80,10 @@ def parse_trigger_time(value: str) -> float | None:
     return stamp.timestamp()
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def observe_programming(
     slice_or_annotation: Mapping[str, Any] | str | None, kind: str | None, now: float | None = None
 ) -> float | None:
@@ -97,16 +101,16 @@ def observe_programming(
         return None
     if kind not in SERVICE_KINDS:
         raise ValueError(f"unknown service_kind {kind!r}")
-    if isinstance(slice_or_annotation, str) or slice_or_annotation is None:
-        value = slice_or_annotation
-        where = "annotation"
-    else:
-        metadata = slice_or_annotation.get("metadata") or {}
-        value = (metadata.get("annotations") or {}).get(TRIGGER_TIME_ANNOTATION)
+    value: Any = slice_or_annotation
+    where = "annotation"
+    if isinstance(slice_or_annotation, Mapping):
+        metadata = _mapping(slice_or_annotation.get("metadata"))
+        value = _mapping(metadata.get("annotations")).get(TRIGGER_TIME_ANNOTATION)
         where = f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
     if not value:
         return None
-    trigger = parse_trigger_time(value)
+    # A DELETED event's object is not converted, so its annotation may be any JSON value.
+    trigger = parse_trigger_time(value) if isinstance(value, str) else None
     if trigger is None:
         log.warning(
             "DNS programming latency cannot be calculated for %s; invalid %s value %r",

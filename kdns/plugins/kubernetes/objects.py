@@ -10,6 +10,7 @@ watcher logs and skips such an object.
 from __future__ import annotations
 
 import ipaddress
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ from socket import inet_pton as _inet_pton
 from typing import Any
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
-TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -71,10 +71,8 @@ class EndpointSlice:
     namespace: str
     name: str
     service: str  # the kubernetes.io/service-name label; "" when missing (belongs to no service)
-    address_type: str  # IPv4, IPv6, FQDN (FQDN slices give no records)
-    endpoints: tuple[Endpoint, ...]
+    endpoints: tuple[Endpoint, ...]  # none for an FQDN slice: it gives no records
     ports: tuple[Port, ...]
-    trigger_time: str = ""  # the last-change-trigger-time annotation, raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +95,14 @@ _PORTS: dict[tuple[str, int | None, str], Port] = {}
 _PORTS_MAX = 4096  # a bound, so ports that come and go cannot grow the table for ever
 _PORT_LISTS: dict[tuple[Port, ...], tuple[Port, ...]] = {}
 _EMPTY: Mapping[str, Any] = {}
+
+# Kubernetes names (apimachinery validation.IsDNS1123Label/IsDNS1123Subdomain). Anything else
+# could not come from the API, and in a DNS name it would never be asked for (upper case: queries
+# are matched lowercased) or not fit (a label over 63 bytes, an empty one, bytes beyond ASCII).
+_DNS1123_LABEL = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
+_LABEL = re.compile(_DNS1123_LABEL)
+_SUBDOMAIN = re.compile(rf"{_DNS1123_LABEL}(?:\.{_DNS1123_LABEL})*")
+_SUBDOMAIN_MAX = 253
 
 
 def _port(name: str, port: int | None, protocol: str) -> Port:
@@ -139,16 +145,30 @@ def _str(value: Any, what: str, default: str = "") -> str:
     return value
 
 
+def _is_label(text: str) -> bool:
+    return _LABEL.fullmatch(text) is not None
+
+
+def _is_subdomain(text: str) -> bool:
+    return len(text) <= _SUBDOMAIN_MAX and _SUBDOMAIN.fullmatch(text) is not None
+
+
+def _name(value: Any, what: str) -> str:
+    """A metadata name as Kubernetes writes it: a lowercase DNS-1123 subdomain."""
+    name = _str(value, what)
+    if not name:
+        raise ValueError(f"{what} missing")
+    if not _is_subdomain(name):
+        raise ValueError(f"{what} {name[:80]!r} is not a Kubernetes name (lowercase DNS-1123)")
+    return name
+
+
 def _meta(d: Any, namespaced: bool = True) -> tuple[str, str, Mapping[str, Any]]:
     if not isinstance(d, Mapping):
         raise ValueError("object is not a JSON object")
     meta = _dict(d.get("metadata"), "metadata")
-    name = _str(meta.get("name"), "metadata.name")
-    if not name:
-        raise ValueError("metadata.name missing")
-    namespace = _intern(_str(meta.get("namespace"), "metadata.namespace")) if namespaced else ""
-    if namespaced and not namespace:
-        raise ValueError(f"metadata.namespace missing on {name}")
+    name = _name(meta.get("name"), "metadata.name")
+    namespace = _intern(_name(meta.get("namespace"), f"metadata.namespace of {name}")) if namespaced else ""
     return namespace, name, meta
 
 
@@ -167,21 +187,28 @@ def normalise_ip(text: str) -> str:
                 return text
         except (OSError, ValueError):  # not IPv4 text (ValueError: an embedded NUL)
             pass
+    # fe80::1%eth0 parses, but its zone means something on one host only and no record carries it.
+    if type(text) is str and "%" in text:
+        raise ValueError(f"an IP address with a zone: {text!r}")
     try:
         return str(ipaddress.ip_address(text.strip()))
     except (ValueError, AttributeError):
         raise ValueError(f"not an IP address: {text!r}") from None
 
 
-def _int(value: Any, what: str) -> int:
+def _port_number(value: Any, what: str, lowest: int) -> int:
+    """A port number in lowest..65535 (an SRV record's 16 bits), given as a JSON number or digits."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
         raise ValueError(f"{what} is not an integer")
+    if not lowest <= value <= 65535:
+        raise ValueError(f"{what} {value} is not in {lowest}..65535")
     return value
 
 
 def _ports(items: Any, what: str, need_number: bool) -> tuple[Port, ...]:
+    """A Service's ports (need_number: each has one, 1..65535) or an endpoint's (optional, 0..65535)."""
     out = []
     for p in _list(items, what):
         p = _dict(p, what)
@@ -189,7 +216,7 @@ def _ports(items: Any, what: str, need_number: bool) -> tuple[Port, ...]:
         if number is None and not need_number:
             port = None
         else:
-            port = _int(number, f"{what}.port")
+            port = _port_number(number, f"{what}.port", 1 if need_number else 0)
         protocol = _str(p.get("protocol"), f"{what}.protocol", "TCP").upper() or "TCP"
         out.append(_port(_str(p.get("name"), f"{what}.name").lower(), port, protocol))
     # Most services and slices have one of a few port lists: share the tuples too.
@@ -204,7 +231,17 @@ def _ports(items: Any, what: str, need_number: bool) -> tuple[Port, ...]:
 
 def namespace_from(d: Any) -> Namespace:
     _, name, meta = _meta(d, namespaced=False)
-    return Namespace(name.lower(), _labels(meta))
+    return Namespace(name, _labels(meta))
+
+
+def _external_name(value: Any) -> str:
+    """spec.externalName as a DNS name (lowercase, no trailing dot); ValueError when it is none."""
+    target = _str(value, "spec.externalName").strip().rstrip(".").lower()
+    if not target:
+        raise ValueError("ExternalName service has no externalName")
+    if not _is_subdomain(target):
+        raise ValueError(f"spec.externalName {target[:80]!r} is not a DNS name")
+    return target
 
 
 def service_from(d: Any) -> Service:
@@ -216,9 +253,7 @@ def service_from(d: Any) -> Service:
     labels = _labels(meta)
     selector = bool(spec.get("selector"))
     if kind == "ExternalName":
-        target = _str(spec.get("externalName"), "spec.externalName").strip().rstrip(".").lower()
-        if not target:
-            raise ValueError(f"ExternalName service {namespace}/{name} has no externalName")
+        target = _external_name(spec.get("externalName"))
         return Service(namespace, name, kind, (), False, target, ports, labels, selector)
     raw = _list(spec.get("clusterIPs"), "spec.clusterIPs")
     if not raw and spec.get("clusterIP") is not None:
@@ -237,21 +272,34 @@ def _ready(conditions: Mapping[str, Any]) -> bool:
 
 
 def _target_pod(ref: Any) -> str:
+    """The pod a targetRef names, "" for another kind or a name that cannot be one DNS label.
+
+    A pod name may be a 253-byte subdomain; as CoreDNS (object.EndpointSliceToEndpoints ignores
+    pod names too long for a label), such an endpoint is named by its address instead.
+    """
     ref = _dict(ref, "targetRef")
     if ref.get("kind", "Pod") != "Pod":
         return ""
-    return _str(ref.get("name"), "targetRef.name")
+    name = _str(ref.get("name"), "targetRef.name").lower()
+    return name if _is_label(name) else ""
+
+
+def _hostname(value: Any) -> str:
+    """An endpoint's hostname: one DNS-1123 label (as the API validates it), or ""."""
+    if value is None:
+        return ""
+    hostname = _str(value, "hostname").lower()
+    if hostname and not _is_label(hostname):
+        raise ValueError(f"hostname {hostname[:80]!r} is not a DNS-1123 label")
+    return _intern(hostname)
 
 
 def slice_from(d: Any) -> EndpointSlice:
     namespace, name, meta = _meta(d)
     labels = _dict(meta.get("labels"), "metadata.labels")
-    service = _intern(_str(labels.get(SERVICE_NAME_LABEL), "service-name label").lower())
-    annotations = _dict(meta.get("annotations"), "metadata.annotations")
-    trigger = _str(annotations.get(TRIGGER_TIME_ANNOTATION), "trigger time annotation")
-    address_type = _str(d.get("addressType"), "addressType")
+    service = _intern(_str(labels.get(SERVICE_NAME_LABEL), "service-name label"))
     endpoints = []
-    fqdn = address_type == "FQDN"
+    fqdn = _str(d.get("addressType"), "addressType") == "FQDN"
     # The loop below runs once per endpoint (50k at S2): plain type checks first, the helpers
     # (same checks, same errors) only for what is not the usual shape.
     for e in _list(d.get("endpoints"), "endpoints"):
@@ -265,25 +313,20 @@ def slice_from(d: Any) -> EndpointSlice:
         if fqdn:
             continue
         addresses = tuple(normalise_ip(a) for a in texts) if len(texts) != 1 else (normalise_ip(texts[0]),)
-        hostname = e.get("hostname")
         node = e.get("nodeName")
         conditions = e.get("conditions")
         ref = e.get("targetRef")
         endpoints.append(
             Endpoint(
                 addresses,
-                _intern(_str(hostname, "hostname").lower()) if hostname is not None else "",
+                _hostname(e.get("hostname")),
                 _ready(conditions if type(conditions) is dict else _dict(conditions, "conditions")),
                 _intern(_str(node, "nodeName")) if node is not None else "",
-                _target_pod(ref).lower() if ref is not None else "",
+                _target_pod(ref) if ref is not None else "",
             )
         )
-    if not address_type:
-        # A hand-written manifest may leave it out: infer it from the first address.
-        first = next((a for e in endpoints for a in e.addresses), "")
-        address_type = "IPv6" if ":" in first else "IPv4"
     ports = _ports(d.get("ports"), "ports", need_number=False)
-    return EndpointSlice(namespace, name, service, address_type, tuple(endpoints), ports, trigger)
+    return EndpointSlice(namespace, name, service, tuple(endpoints), ports)
 
 
 def endpoints_from(d: Any) -> EndpointSlice:
@@ -291,9 +334,7 @@ def endpoints_from(d: Any) -> EndpointSlice:
 
     Each subset keeps its own ports (Endpoint.ports); addresses are ready, notReadyAddresses not.
     """
-    namespace, name, meta = _meta(d)
-    annotations = _dict(meta.get("annotations"), "metadata.annotations")
-    trigger = _str(annotations.get(TRIGGER_TIME_ANNOTATION), "trigger time annotation")
+    namespace, name, _ = _meta(d)
     endpoints = []
     all_ports: list[Port] = []
     for subset in _list(d.get("subsets"), "subsets"):
@@ -306,18 +347,14 @@ def endpoints_from(d: Any) -> EndpointSlice:
                 endpoints.append(
                     Endpoint(
                         addresses=(normalise_ip(_str(a.get("ip"), "ip")),),
-                        hostname=_str(a.get("hostname"), "hostname").lower(),
+                        hostname=_hostname(a.get("hostname")),
                         ready=ready,
                         node_name=_str(a.get("nodeName"), "nodeName"),
-                        pod_name=_target_pod(a.get("targetRef")).lower(),
+                        pod_name=_target_pod(a.get("targetRef")),
                         ports=ports,
                     )
                 )
-    first = next((a for e in endpoints for a in e.addresses), "")
-    family = "IPv6" if ":" in first else "IPv4"
-    return EndpointSlice(
-        namespace, name, name.lower(), family, tuple(endpoints), tuple(all_ports), trigger
-    )
+    return EndpointSlice(namespace, name, name, tuple(endpoints), tuple(all_ports))
 
 
 def pod_from(d: Any) -> Pod:
@@ -350,4 +387,4 @@ def key_of(kind: str, d: Any) -> tuple[str, str]:
     A DELETED event needs only this, so a delete is applied even when the rest of the object is odd.
     """
     namespace, name, _ = _meta(d, namespaced=kind != "Namespace")
-    return namespace, name.lower() if kind == "Namespace" else name
+    return namespace, name

@@ -195,6 +195,16 @@ class Backoff:
 # Layer 2: list and watch
 
 
+def object_name(obj: Mapping[str, Any]) -> str:
+    """`namespace/name` of a raw object for a log line, as much of it as the object has."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping):
+        return "(without metadata)"
+    name, namespace = meta.get("name"), meta.get("namespace")
+    name = name if isinstance(name, str) and name else "(without name)"
+    return f"{namespace}/{name}" if isinstance(namespace, str) and namespace else name
+
+
 def _resource_version(obj: Mapping[str, Any] | None) -> str | None:
     if not isinstance(obj, Mapping):
         return None
@@ -405,22 +415,18 @@ class Watcher:
         if etype not in EVENT_TYPES:
             log.warning("kubernetes: %s: ignoring watch event of type %r", self._what(), etype)
             return
-        try:
-            touched = self.index.apply(self.kind, etype, obj)
-        except ValueError as e:
-            meta = obj.get("metadata") or {}
-            log.warning(
-                "kubernetes: skipping malformed %s %s/%s: %s",
-                self.kind,
-                meta.get("namespace", ""),
-                meta.get("name", ""),
-                e,
-            )
-            touched = set()
+        # The event counts as seen before it is applied: a re-watch from before a bad object would
+        # get the same object again, fail again, and never reach the events after it.
         if rv:
             self.resource_version = rv
         self.events += 1
         self._gone_streak = 0
+        try:
+            touched = self.index.apply(self.kind, etype, obj)
+        except Exception as e:  # whatever one object does, the watch goes on without it
+            reason = str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"
+            log.warning("kubernetes: skipping malformed %s %s: %s", self.kind, object_name(obj), reason)
+            return
         self._changed(touched)
 
     async def _expired(self, why: str) -> None:

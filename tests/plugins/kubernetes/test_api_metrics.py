@@ -76,3 +76,15 @@ def test_rest_metric_names_and_labels() -> None:
     assert REGISTRY.get_sample_value(
         "coredns_kubernetes_rest_client_request_duration_seconds_count", {"verb": "GET", "host": "10.96.0.1:443"}
     ) >= 1
+
+
+def test_annotations_of_another_shape_are_not_recorded(caplog: pytest.LogCaptureFixture) -> None:
+    # A DELETED event's object reaches the metric unconverted: any JSON may be where a string was.
+    kind = metrics.HEADLESS_WITH_SELECTOR
+    before = count(kind)
+    with caplog.at_level(logging.WARNING, logger="kdns.plugins.kubernetes.metrics"):
+        assert metrics.observe_programming({"metadata": {"annotations": {metrics.TRIGGER_TIME_ANNOTATION: 5}}}, kind) is None
+    assert "invalid" in caplog.text
+    assert metrics.observe_programming({"metadata": {"annotations": ["x"]}}, kind) is None
+    assert metrics.observe_programming({"metadata": [1]}, kind) is None
+    assert count(kind) == before

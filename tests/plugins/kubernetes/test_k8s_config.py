@@ -81,6 +81,8 @@ def test_manifests_relative_to_corefile(tmp_path) -> None:  # type: ignore[no-un
         ("ttl 3601", "ttl"),
         ("ttl -1", "ttl"),
         ("ttl five", "ttl"),
+        ("ttl ²", "ttl"),  # a digit to str.isdigit(), not to int()
+        ("ttl ٣", "ttl"),  # an Arabic-Indic 3, which int() would read
         ("ttl", "ttl"),
         ("pods maybe", "maybe"),
         ("pods", "pods"),

@@ -88,3 +88,74 @@ def test_pods_only_when_needed(tmp_path) -> None:  # type: ignore[no-untyped-def
     plain = ClusterIndex(config())
     assert ManifestSource([str(tmp_path)], plain).reload()
     assert plain.pods_by_ip("10.2.0.1") == ()
+
+
+def test_broken_shapes_are_clear_errors_naming_the_file(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    cases = {
+        "items.yaml": ("kind: List\nitems: 5\n", "the items of a List are not a list"),
+        "deep.json": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        # libyaml's own composer would overflow the C stack here (SIGSEGV, no error at all)
+        "deep.yaml": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        "deep-block.yaml": ("- " * 100_000 + "x\n", "nested too deeply"),
+    }
+    for name, (text, why) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        caplog.clear()
+        assert not ManifestSource([str(path)], ClusterIndex()).reload()
+        assert f"{path}: {why}" in caplog.text
+
+
+def test_nested_lists_keep_their_order(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    items = [{"kind": "ServiceList", "items": [{"metadata": {"name": f"s{i}{j}"}} for j in range(2)]} for i in range(2)]
+    (tmp_path / "l.json").write_text(json.dumps({"kind": "List", "items": items}))
+    assert [s["metadata"]["name"] for s in load([str(tmp_path)])["Service"]] == ["s00", "s01", "s10", "s11"]
+
+
+async def test_a_failing_reload_does_not_end_the_polling(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "cluster.yaml"
+    path.write_text(SERVICE.format(ip="10.0.0.1"))
+    h = handler(config(manifests=(str(path),)), load=False)
+    source = ManifestSource([str(path)], h.index, interval=0.02)
+    await source.start()
+    try:
+        real, calls = source.reload, []
+
+        def reload_once_broken() -> bool:
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("a bug")
+            return real()
+
+        source.reload = reload_once_broken  # type: ignore[method-assign]
+        path.write_text(SERVICE.format(ip="10.0.0.2"))
+        os.utime(path, ns=(1, 1))
+        name = f"web.default.svc.{Z}"
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if [str(r.rdata) for r in (await ask(h, name, "A")).msg.rr] == ["10.0.0.2"]:
+                break
+        assert [str(r.rdata) for r in (await ask(h, name, "A")).msg.rr] == ["10.0.0.2"]
+        assert "RuntimeError: a bug" in caplog.text
+    finally:
+        await source.stop()
+
+
+def test_names_are_kubernetes_names(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A Service `Web` would be stored as written and never answer (queries are lowercased), nor
+    join its slices: like the API, kdns takes no such name. The file is named in the warning."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "kind: Service\nmetadata: {name: Web, namespace: n}\nspec: {clusterIP: 10.0.0.1}\n---\n"
+        "kind: Service\nmetadata: {name: db, namespace: n}\nspec: {clusterIP: 10.0.0.2, ports: [{port: 99999}]}\n---\n"
+        "kind: Service\nmetadata: {name: odd, namespace: [n]}\nspec: {clusterIP: 10.0.0.3}\n"
+    )
+    index = ClusterIndex(config())
+    assert ManifestSource([str(path)], index).reload()
+    assert index.service("n", "Web") is None and index.service("n", "web") is None
+    assert index.services_by_ip("10.0.0.2") == ()
+    assert f"{path}: skipping malformed Service: metadata.name 'Web'" in caplog.text
+    assert f"{path}: skipping malformed Service n/db: spec.ports.port 99999" in caplog.text
+    # a namespace that is no string does not become a Namespace either
+    assert f"{path}: skipping Service odd: metadata.namespace is not a string" in caplog.text
+    assert index.namespaces() == ["n"]

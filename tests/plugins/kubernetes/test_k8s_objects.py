@@ -138,3 +138,64 @@ def test_every_recorded_object_converts() -> None:
 def test_malformed_is_value_error(convert, bad) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError):
         convert(bad)
+
+
+def svc(spec: dict, name: str = "x", namespace: str = "y") -> dict:  # type: ignore[type-arg]
+    return {"metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+def eps(endpoint: dict, ports: list | None = None) -> dict:  # type: ignore[type-arg]
+    return {"metadata": {"name": "x", "namespace": "y"}, "endpoints": [endpoint], "ports": ports}
+
+
+LONG = "a" * 64
+
+
+@pytest.mark.parametrize(
+    "convert,bad",
+    [
+        # ports no SRV record can carry (16 bits); a Service port is 1..65535
+        *[(service_from, svc({"ports": [{"port": p}]})) for p in (99999, -1, 2**70, 0, True, "٣", "")],
+        *[(slice_from, eps({"addresses": ["10.0.0.1"]}, [{"port": p}])) for p in (65536, -1, "eighty")],
+        (endpoints_from, {"metadata": {"name": "x", "namespace": "y"}, "subsets": [{"ports": [{"port": 70000}]}]}),
+        # an address with a zone is an address on one host only
+        (service_from, svc({"clusterIP": "fe80::1%eth0"})),
+        (slice_from, eps({"addresses": ["fe80::1%eth0"]})),
+        # an externalName that is not a DNS name
+        *[(service_from, svc({"type": "ExternalName", "externalName": n}))
+          for n in ("a..b", f"{LONG}.com", ".".join(["abc"] * 64), "wéb.example", "a_b.example")],
+        # an endpoint hostname that is not one label
+        (slice_from, eps({"addresses": ["10.0.0.1"], "hostname": "a" * 70})),
+        (slice_from, eps({"addresses": ["10.0.0.1"], "hostname": "a.b"})),
+        (endpoints_from, {"metadata": {"name": "x", "namespace": "y"},
+                          "subsets": [{"addresses": [{"ip": "10.0.0.1", "hostname": "-a"}]}]}),
+        # names as Kubernetes never writes them: a query (lowercased) could never reach them
+        (service_from, svc({"clusterIP": "10.0.0.1"}, name="Web")),
+        (service_from, svc({"clusterIP": "10.0.0.1"}, namespace="Demo")),
+        (service_from, svc({"clusterIP": "10.0.0.1"}, name=LONG)),
+        (slice_from, {"metadata": {"name": "x", "namespace": "y_z"}}),
+        (namespace_from, {"metadata": {"name": "Demo"}}),
+        (pod_from, {"metadata": {"name": "p", "namespace": ["y"]}}),
+    ],
+)
+def test_values_no_answer_can_carry_are_value_errors(convert, bad) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError):
+        convert(bad)
+
+
+def test_values_at_the_edges_of_the_api_are_kept() -> None:
+    assert service_from(svc({"ports": [{"port": 65535}, {"port": "53"}]})).ports == (
+        Port("", 65535, "TCP"), Port("", 53, "TCP"))
+    assert slice_from(eps({"addresses": ["10.0.0.1"]}, [{"port": 0}, {"port": None}])).ports == (
+        Port("", 0, "TCP"), Port("", None, "TCP"))
+    assert service_from(svc({"type": "ExternalName", "externalName": "Example.COM."})).external_name == "example.com"
+    assert service_from(svc({"type": "ExternalName", "externalName": f"{'a' * 63}.com"})).external_name
+    assert slice_from(eps({"addresses": ["10.0.0.1"], "hostname": "Web-0"})).endpoints[0].hostname == "web-0"
+    assert key_of("Service", svc({}, name="web", namespace="demo")) == ("demo", "web")
+
+
+def test_a_pod_name_that_is_no_label_names_no_endpoint() -> None:
+    """As CoreDNS: a pod name too long for a label is ignored, the endpoint is kept (named by its IP)."""
+    for pod in ("p" * 70, "web.0"):
+        (endpoint,) = slice_from(eps({"addresses": ["10.0.0.1"], "targetRef": {"kind": "Pod", "name": pod}})).endpoints
+        assert endpoint.pod_name == "" and endpoint.addresses == ("10.0.0.1",)

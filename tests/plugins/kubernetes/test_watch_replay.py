@@ -9,6 +9,10 @@ from typing import Any
 
 import pytest
 
+from kdns.plugins.kubernetes import metrics
+from kdns.plugins.kubernetes.apisource import ProgrammingLatency
+from kdns.plugins.kubernetes.index import ClusterIndex
+from kdns.plugins.kubernetes.objects import SERVICE_NAME_LABEL
 from kdns.plugins.kubernetes.settings import WatchSettings
 from kdns.plugins.kubernetes.watch import (
     RESOURCES,
@@ -296,3 +300,70 @@ def test_watch_items_are_list_items_plus_kind() -> None:
     for event in read_events("watch/services.watch.rv0.jsonl"):
         if event["type"] == "ADDED":
             assert strip(event["object"]) == listed[key_of(event["object"])]
+
+
+def slice_event(etype: str, rv: str, name: str, **extra: Any) -> dict[str, Any]:
+    meta = {"name": name, "namespace": "demo", "resourceVersion": rv, "labels": {SERVICE_NAME_LABEL: "hl"}}
+    return {"type": etype, "object": {"kind": "EndpointSlice", "metadata": {**meta, **extra}}}
+
+
+async def test_a_bad_event_is_skipped_and_the_watch_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    """An event that fails to apply (here in the index, then in the latency metric) is logged and
+    passed over: its resourceVersion counts, so the re-watch does not get it again for ever."""
+    index = ClusterIndex()
+    # A headless service with a selector: its slices' events go to the programming latency metric.
+    index.replace("Service", [{"metadata": {"name": "hl", "namespace": "demo"},
+                               "spec": {"clusterIP": "None", "selector": {"app": "hl"}}}])
+    good = slice_event("ADDED", "13", "hl-2")
+    good["object"]["endpoints"] = [{"addresses": ["10.0.0.9"]}]
+    events = [
+        {"type": "ADDED", "object": {"kind": "EndpointSlice", "metadata": [1]}},
+        slice_event("DELETED", "12", "hl-1", annotations={metrics.TRIGGER_TIME_ANNOTATION: 5}),
+        good,
+    ]
+    listed = {"metadata": {"resourceVersion": "10"}, "items": []}
+    transport = ReplayTransport({SLICES: [listed]}, {SLICES: [events]})
+    watcher = Watcher(transport, RESOURCES["EndpointSlice"], ProgrammingLatency(index), FAST, sleep=Sleeps())
+    with caplog.at_level(logging.WARNING):
+        await run_until_idle(watcher, transport)
+    assert index.endpoints("demo", "hl").ips == {"10.0.0.9"}
+    assert watcher.resource_version == "13" and watcher.errors == 0
+    assert [w["resourceVersion"] for w in transport.watches(SLICES)] == ["10", "13"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("skipping malformed EndpointSlice (without metadata)" in w for w in warnings)
+    assert any("demo/hl-1" in w and "invalid" in w for w in warnings)
+
+
+async def test_any_error_applying_an_event_skips_only_that_event(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(RecordingIndex):
+        def apply(self, kind: str, event: str, obj: dict[str, Any]) -> set[str]:
+            if obj["metadata"]["name"] == "tmp":
+                raise TypeError("a bug, or a shape nobody expected")
+            return super().apply(kind, event, obj)
+
+    listed = read_json("watch/services.list-before.json")
+    events = read_events("watch/services.watch.jsonl")
+    transport = ReplayTransport({SERVICES: [listed]}, {SERVICES: [events]})
+    index = Broken(["Service"])
+    watcher = Watcher(transport, RESOURCES["Service"], index, FAST, sleep=Sleeps())
+    with caplog.at_level(logging.WARNING, logger="kdns.plugins.kubernetes.watch"):
+        await run_until_idle(watcher, transport)
+    assert watcher.errors == 0 and len(transport.watches(SERVICES)) == 2
+    assert watcher.resource_version == events[-1]["object"]["metadata"]["resourceVersion"]
+    skipped = [r.getMessage() for r in caplog.records if "skipping malformed Service demo/tmp" in r.getMessage()]
+    assert len(skipped) == 4 and all("TypeError: a bug" in m for m in skipped)
+
+
+def test_a_failing_latency_metric_keeps_the_change(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The index has applied the event when the metric fails: its tags must still be returned."""
+    def broken(*args: Any) -> None:
+        raise RuntimeError("metric")
+
+    monkeypatch.setattr(metrics, "observe_programming", broken)
+    index = ClusterIndex()
+    obj = slice_event("ADDED", "1", "s")["object"]
+    obj["endpoints"] = [{"addresses": ["10.0.0.9"]}]
+    with caplog.at_level(logging.WARNING):
+        touched = ProgrammingLatency(index).apply("EndpointSlice", "ADDED", obj)
+    assert ("svc", "demo", "hl") in touched and index.endpoints("demo", "hl").ips == {"10.0.0.9"}
+    assert "no DNS programming latency for EndpointSlice demo/s: RuntimeError: metric" in caplog.text
