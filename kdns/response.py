@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from dnslib import DNSRecord
 
@@ -18,9 +18,9 @@ class Response:
     # (server/fastpath.py) until the plugin invalidates one of these tags. Such a response must be
     # computed without suspending, so no state change can slip between computing and storing it.
     tags: frozenset[Hashable] | None = None
-    # extra["error"]: the text of an error behind this answer; the errors plugin logs it (CoreDNS
-    # logs every error a plugin returns).
-    extra: dict[str, object] = field(default_factory=dict)
+    # The text of an error behind this answer; the errors plugin logs it (CoreDNS logs every error
+    # a plugin returns alongside its rcode).
+    error: str | None = None
 
     @property
     def rcode(self) -> int:
@@ -34,4 +34,4 @@ class Response:
         msg = DNSRecord(
             header, questions=list(old.questions), rr=list(old.rr), auth=list(old.auth), ar=list(old.ar),
         )
-        return Response(msg, plugin=self.plugin, tags=self.tags)
+        return Response(msg, plugin=self.plugin, tags=self.tags, error=self.error)

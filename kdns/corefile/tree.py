@@ -7,11 +7,22 @@ message names file, line and directive.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from kdns.corefile.duration import parse_duration
 from kdns.errors import ConfigError
+
+# A decimal integer as Go's strconv.Atoi reads it: an optional sign, ASCII digits only (str.isdigit
+# and int() also take '²' or '٣'). At most 18 digits, which always fit Go's int64; longer ones are
+# no sane Corefile value, and int() refuses digit strings past a limit with its own ValueError.
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+
+
+def to_integer(text: str) -> int | None:
+    """text as a decimal integer, or None when it is not one."""
+    return int(text) if _INTEGER.fullmatch(text) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +68,7 @@ class Directive:
 
     def no_block(self) -> None:
         if self.block is not None:
-            raise self.error("takes no block")
+            raise self.error(f"'{self.name.text}' takes no block")
 
     def duration(self, index: int = 0) -> float:
         """Argument `index` as a Go duration (`5s`, `500ms`) in seconds, or a ConfigError naming it."""
@@ -66,6 +77,34 @@ class Directive:
             return parse_duration(token.text)
         except ValueError as e:
             raise self.error(str(e), token) from None
+
+    def integer(self, index: int = 0, minimum: int | None = None, maximum: int | None = None) -> int:
+        """Argument `index` as a decimal integer within [minimum, maximum], or a ConfigError naming it."""
+        token = self.args[index]
+        value = to_integer(token.text)
+        if value is None:
+            problem = "is not a number"
+        elif (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            problem = "is out of range"
+        else:
+            return value
+        raise self.error(f"'{token.text}' {problem}: {self.name.text} must be {_span(minimum, maximum)}", token)
+
+    def zones(self, start: int = 0, stop: int | None = None) -> tuple[str, ...]:
+        """Arguments start:stop read as zones the way server block keys are (CoreDNS's
+        plugin.Host.NormalizeExact): lowercased, fully qualified, `dns://` and a port dropped, a CIDR
+        standing for its reverse zones; or a ConfigError naming the bad one."""
+        # Imported here: keys.py is built on this module's Token and ServerKey.
+        from kdns.corefile.keys import parse_key
+
+        zones: list[str] = []
+        for token in self.args[start:stop]:
+            try:
+                keys = parse_key(token)
+            except ConfigError as e:
+                raise self.error(e.message, token) from None
+            zones.extend(key.zone for key in keys)
+        return tuple(zones)
 
     def expect_args(self, minimum: int, maximum: int | None = None) -> list[str]:
         """The argument texts, or a ConfigError when there are too few or too many."""
@@ -79,6 +118,16 @@ class Directive:
                 want = f"{minimum} to {maximum}"
             raise self.error(f"wrong argument count: '{self.name.text}' takes {want}, got {n}")
         return self.values
+
+
+def _span(minimum: int | None, maximum: int | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f"an integer from {minimum} to {maximum}"
+    if minimum is not None:
+        return f"an integer not less than {minimum}"
+    if maximum is not None:
+        return f"an integer not more than {maximum}"
+    return "an integer"
 
 
 @dataclass(frozen=True, slots=True)

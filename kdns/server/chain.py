@@ -14,7 +14,7 @@ from kdns.response import Response
 async def no_next_plugin(req: Request) -> Response:
     """The end of every chain: CoreDNS answers SERVFAIL when no plugin wrote a response."""
     resp = req.answer(RCODE.SERVFAIL)
-    resp.extra["error"] = "no next plugin found"
+    resp.error = "no next plugin found"
     return resp
 
 

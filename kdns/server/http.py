@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from kdns.corefile.tree import Directive
+from kdns.corefile.tree import Directive, to_integer
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,9 @@ def split_address(text: str, default_port: int) -> tuple[str, int]:
     host = host.strip("[]")
     if not port:
         return host, default_port
-    value = int(port)
+    value = to_integer(port)
+    if value is None:
+        raise ValueError(f"port '{port}' is not a number")
     if not 0 <= value <= 65535:
         raise ValueError(f"port {port} out of range")
     return host, value

@@ -41,6 +41,7 @@ def parse(d: Directive) -> Config:
     for opt in d.options():
         if opt.name.text != "except":
             raise opt.unknown_option()
+        opt.no_block()
         for token in opt.args:
             if not _is_ip(token.text):
                 raise opt.error(f"not a valid IP address: '{token.text}'", token)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kdns.corefile.tree import Directive
+from kdns.corefile.tree import Directive, to_integer
 
 # CoreDNS plugin/pkg/dnsutil: MaximumDefaulTTL (1h), MinimalDefaultTTL (5s); denial max is half.
 MAX_TTL = 3600
@@ -39,58 +39,45 @@ class Config:
     keepttl: bool = False
 
 
-def _zone(text: str) -> str:
-    name = text.lower()
-    if name.startswith("dns://"):
-        name = name[6:]
-    return name if name.endswith(".") else name + "."
-
-
 def parse(d: Directive) -> Config:
-    args = d.values
     opts: dict[str, Any] = {}
-    if args and args[0].lstrip("-").isdigit():
-        ttl = int(args[0])
-        if ttl <= 0:
-            raise d.error(f"cache TTL can not be zero or negative: {ttl}", d.args[0])
-        opts["success_ttl"] = opts["denial_ttl"] = ttl
-        args = args[1:]
-    opts["zones"] = tuple(_zone(z) for z in args)
+    first_zone = 0
+    # As CoreDNS: a first argument that reads as a number is the TTL, anything else a zone.
+    if d.args and to_integer(d.args[0].text) is not None:
+        opts["success_ttl"] = opts["denial_ttl"] = _ttl(d, 0)
+        first_zone = 1
+    opts["zones"] = d.zones(first_zone)
 
     for opt in d.options():
         name = opt.name.text
         opt.no_block()
         if name in ("success", "denial"):
             values = opt.expect_args(1, 3)
-            opts[f"{name}_capacity"] = _int(opt, 0, minimum=1)
+            opts[f"{name}_capacity"] = opt.integer(0, minimum=1)
             if len(values) > 1:
-                ttl = _int(opt, 1, minimum=0)
-                if ttl <= 0:
-                    raise opt.error(f"cache TTL can not be zero or negative: {ttl}", opt.args[1])
-                opts[f"{name}_ttl"] = ttl
+                opts[f"{name}_ttl"] = _ttl(opt, 1)
             if len(values) > 2:
-                opts[f"{name}_min_ttl"] = _int(opt, 2, minimum=0)
+                opts[f"{name}_min_ttl"] = opt.integer(2, minimum=0)
         elif name == "prefetch":
             values = opt.expect_args(1, 3)
-            opts["prefetch"] = _int(opt, 0, minimum=0)
+            opts["prefetch"] = opt.integer(0, minimum=0)
             if len(values) > 1:
-                opts["prefetch_duration"] = _duration(opt, 1)
+                opts["prefetch_duration"] = opt.duration(1)
             if len(values) > 2:
                 pct = values[2]
                 if not pct.endswith("%"):
                     raise opt.error(
-                        f"last character of percentage should be `%`, but is: '{pct[-1]}'", opt.args[2]
+                        f"last character of percentage should be `%`, but is: '{pct[-1:]}'", opt.args[2]
                     )
-                try:
-                    num = int(pct[:-1])
-                except ValueError:
-                    raise opt.error(f"invalid percentage '{pct}'", opt.args[2]) from None
+                num = to_integer(pct[:-1])
+                if num is None:
+                    raise opt.error(f"invalid percentage '{pct}'", opt.args[2])
                 if not 10 <= num <= 90:
                     raise opt.error(f"percentage should fall in range [10, 90]: {num}", opt.args[2])
                 opts["prefetch_percentage"] = num
         elif name == "serve_stale":
             values = opt.expect_args(0, 2)
-            opts["serve_stale"] = _duration(opt, 0) if values else 3600.0
+            opts["serve_stale"] = opt.duration(0) if values else 3600.0
             if opts["serve_stale"] < 0:
                 raise opt.error("invalid negative duration for serve_stale", opt.args[0])
             if len(values) > 1:
@@ -100,7 +87,7 @@ def parse(d: Directive) -> Config:
                 opts["stale_verify"] = mode == "verify"
         elif name == "servfail":
             opt.expect_args(1, 1)
-            value = _duration(opt, 0)
+            value = opt.duration(0)
             if value < 0:
                 raise opt.error("invalid negative duration for servfail", opt.args[0])
             if value > MAX_SERVFAIL:
@@ -110,7 +97,7 @@ def parse(d: Directive) -> Config:
             values = opt.expect_args(1)
             if values[0] not in ("success", "denial"):
                 raise opt.error(f"cache type for disable must be success or denial: '{values[0]}'", opt.args[0])
-            opts[f"disable_{values[0]}"] = tuple(_zone(z) for z in values[1:])
+            opts[f"disable_{values[0]}"] = opt.zones(1)
         elif name == "keepttl":
             opt.expect_args(0, 0)
             opts["keepttl"] = True
@@ -119,16 +106,9 @@ def parse(d: Directive) -> Config:
     return Config(**opts)
 
 
-def _int(opt: Directive, i: int, minimum: int) -> int:
-    text = opt.values[i]
-    try:
-        n = int(text)
-    except ValueError:
-        raise opt.error(f"'{text}' is not a number", opt.args[i]) from None
-    if n < minimum:
-        raise opt.error(f"'{text}' can not be less than {minimum}", opt.args[i])
-    return n
-
-
-def _duration(opt: Directive, i: int) -> float:
-    return opt.duration(i)
+def _ttl(d: Directive, index: int) -> int:
+    ttl = d.integer(index)
+    if ttl <= 0:
+        # CoreDNS's wording (plugin/cache/setup.go).
+        raise d.error(f"cache TTL can not be zero or negative: {ttl}", d.args[index])
+    return ttl

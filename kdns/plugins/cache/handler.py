@@ -211,8 +211,9 @@ class Handler:
         m.entries[DENIAL] = len(self.denial)
         if not reply or resp.tags is not None:
             return None
-        # CoreDNS answers a miss with the capped TTL too, so a client never sees 1799 then 8.
-        return Response(item.to_msg(req, duration), plugin=resp.plugin)
+        # CoreDNS answers a miss with the capped TTL too, so a client never sees 1799 then 8. The
+        # error behind a stored SERVFAIL still goes up to the errors plugin, this once.
+        return Response(item.to_msg(req, duration), plugin=resp.plugin, error=resp.error)
 
     def _drop(self, key: Key) -> None:
         self.success.pop(key, None)

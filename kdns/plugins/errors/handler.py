@@ -3,7 +3,7 @@
 CoreDNS logs `plugin/errors: RCODE NAME TYPE: ERROR` for every error a plugin returns
 (plugin/errors/errors.go). kdns plugins raise instead of returning errors; a plugin that answers
 with an error it wants logged (forward giving up on every upstream, the end of the chain) puts the
-text in `Response.extra["error"]`.
+text in `Response.error`.
 """
 
 from __future__ import annotations
@@ -51,9 +51,8 @@ class Handler:
             resp = req.answer(RCODE.SERVFAIL, plugin="errors")
             self.report(req, resp.rcode, _describe(e), e)
             return resp
-        error = resp.extra.get("error") if resp.extra else None
-        if error is not None:
-            self.report(req, resp.rcode, str(error), None)
+        if resp.error is not None:
+            self.report(req, resp.rcode, resp.error, None)
         return resp
 
     def report(self, req: Request, rcode: int, text: str, exc: BaseException | None) -> None:

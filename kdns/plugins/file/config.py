@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from kdns.corefile.keys import parse_key
 from kdns.corefile.tree import Directive
 from kdns.errors import ConfigError
 from kdns.plugins.file.zone import Zone
@@ -49,9 +48,7 @@ def parse(d: Directive) -> Config:
     # Relative to the working directory at load time, as CoreDNS without `root`; fixed now so
     # the reload poll reads the same file whatever the directory later is.
     path = os.path.abspath(args[0])
-    zones: list[str] = []
-    for token in d.args[1:]:
-        zones.extend(key.zone for key in parse_key(token))
+    zones = d.zones(1)
     reload = DEFAULT_RELOAD
     for opt in d.options():
         opt.no_block()
@@ -75,4 +72,4 @@ def parse(d: Directive) -> Config:
         raise as_config_error(e) from None
     except (OSError, UnicodeDecodeError) as e:
         raise d.error(f"cannot read zone file '{path}': {_reason(e)}", d.args[0]) from None
-    return Config(path=path, zones=tuple(zones), reload=reload, loaded=tuple(loaded))
+    return Config(path=path, zones=zones, reload=reload, loaded=tuple(loaded))

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dnslib import RCODE
 
-from kdns.corefile.tree import Directive, Token
+from kdns.corefile.tree import Directive, Token, to_integer
 from kdns.plugins.forward.resolvconf import nameservers
+
+log = logging.getLogger(__name__)
 
 # CoreDNS plugin/forward/setup.go: "more than 15 TOs configured".
 MAX_UPSTREAMS = 15
@@ -72,18 +75,6 @@ class Config:
     timeouts: Timeouts = field(default_factory=Timeouts)
 
 
-def normalize_zone(text: str) -> str:
-    """A zone as kdns compares names: lowercase, fully qualified; `dns://` prefix and :port dropped."""
-    name = text.lower()
-    if name.startswith("dns://"):
-        name = name[6:]
-    if name.rsplit(":", 1)[-1].isdigit() and ":" in name:
-        name = name.rsplit(":", 1)[0]
-    if not name.endswith("."):
-        name += "."
-    return name
-
-
 def parse_upstream(text: str) -> Upstream:
     """IP, IP:port, [IPv6]:port or dns://..., port 53 by default; ValueError otherwise."""
     addr = text
@@ -112,14 +103,15 @@ def parse_upstream(text: str) -> Upstream:
 
 
 def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    port = to_integer(text)
+    if port is None or not 0 < port < 65536:
         raise ValueError(f"invalid port in '{whole}'")
-    return int(text)
+    return port
 
 
 def parse(d: Directive) -> Config:
-    args = d.expect_args(2)
-    from_zone = normalize_zone(args[0])
+    d.expect_args(2)
+    from_zone = _from_zone(d)
     upstreams: list[Upstream] = []
     for token in d.args[1:]:
         upstreams.extend(_upstreams_of(d, token))
@@ -135,8 +127,8 @@ def parse(d: Directive) -> Config:
             raise opt.error(UNSUPPORTED[name])
         opt.no_block()
         if name == "except":
-            values = opt.expect_args(1)
-            opts["except_zones"] = tuple(normalize_zone(v) for v in values)
+            opt.expect_args(1)
+            opts["except_zones"] = opt.zones()
         elif name in ("force_tcp", "prefer_udp"):
             opt.expect_args(0, 0)
             opts[name] = True
@@ -149,9 +141,11 @@ def parse(d: Directive) -> Config:
                 raise opt.error(f"expire can't be negative: {opt.values[0]}", opt.args[0])
             opts["expire"] = value
         elif name in ("max_fails", "max_idle_conns", "max_connect_attempts"):
-            opts[name] = _count(opt, minimum=0)
+            opt.expect_args(1, 1)
+            opts[name] = opt.integer(0, minimum=0)
         elif name == "max_concurrent":
-            opts["max_concurrent"] = _count(opt, minimum=1)
+            opt.expect_args(1, 1)
+            opts["max_concurrent"] = opt.integer(0, minimum=1)
         elif name == "policy":
             policy = opt.expect_args(1, 1)[0]
             if policy not in POLICIES:
@@ -169,6 +163,17 @@ def parse(d: Directive) -> Config:
         # CoreDNS: force_tcp takes precedence when both are given.
         config = replace(config, prefer_udp=False)
     return config
+
+
+def _from_zone(d: Directive) -> str:
+    zones = d.zones(0, 1)
+    if len(zones) > 1:
+        # As CoreDNS (plugin/forward/setup.go): a CIDR spanning several reverse zones keeps the first.
+        log.warning(
+            "plugin/forward: unsupported CIDR notation: '%s' expands to multiple zones. Using only '%s'.",
+            d.args[0].text, zones[0],
+        )
+    return zones[0]
 
 
 def _upstreams_of(d: Directive, token: Token) -> list[Upstream]:
@@ -195,40 +200,36 @@ def _duration(opt: Directive) -> float:
     return opt.duration(0)
 
 
-def _count(opt: Directive, minimum: int) -> int:
-    value = opt.expect_args(1, 1)[0]
-    try:
-        n = int(value)
-    except ValueError:
-        raise opt.error(f"'{value}' is not a number", opt.args[0]) from None
-    if n < minimum:
-        raise opt.error(f"{opt.name.text} can't be less than {minimum}: {n}", opt.args[0])
-    return n
-
-
 def _health_check(opt: Directive, opts: dict[str, Any]) -> None:
     values = opt.expect_args(1, 4)
     interval = opt.duration(0)
     if interval < 0:
         raise opt.error(f"health_check can't be negative: {values[0]}", opt.args[0])
     opts["health_check"] = interval
-    rest = list(zip(values[1:], opt.args[1:]))
+    rest = list(range(1, len(values)))
     while rest:
-        word, token = rest.pop(0)
-        if word == "no_rec":
+        i = rest.pop(0)
+        if values[i] == "no_rec":
             opts["health_check_rd"] = False
-        elif word == "domain" and rest:
-            domain, _ = rest.pop(0)
-            opts["health_check_domain"] = normalize_zone(domain)
+        elif values[i] == "domain" and rest:
+            opts["health_check_domain"] = _domain(opt, rest.pop(0))
         else:
-            raise opt.error(f"health_check: unknown argument '{word}'", token)
+            raise opt.error(f"health_check: unknown argument '{values[i]}'", opt.args[i])
+
+
+def _domain(opt: Directive, index: int) -> str:
+    zones = opt.zones(index, index + 1)
+    if len(zones) != 1:  # a CIDR spanning several reverse zones names no one domain
+        raise opt.error(f"health_check: invalid domain name {opt.values[index]}", opt.args[index])
+    return zones[0]
 
 
 def _rcodes(opt: Directive) -> frozenset[int]:
     out = set()
     for value, token in zip(opt.expect_args(1), opt.args):
-        code = getattr(RCODE, value.upper(), None)
-        if not isinstance(code, int):
+        # dnslib's RCODE.reverse: name -> code (attribute access raises DNSError on unknown names).
+        code = RCODE.reverse.get(value.upper())
+        if code is None:
             raise opt.error(f"'{value}' is not a valid rcode", token)
         if code == RCODE.NOERROR:
             raise opt.error("NOERROR cannot be a failover rcode", token)

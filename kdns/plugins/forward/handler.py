@@ -17,6 +17,8 @@ from kdns.response import Response
 from kdns.types import Next
 
 log = logging.getLogger(__name__)
+# CoreDNS's ErrNoHealthy, returned when no upstream was even tried (plugin/forward/forward.go).
+NO_HEALTHY = "no healthy proxies"
 
 
 def in_zone(name: str, zone: str) -> bool:
@@ -48,7 +50,7 @@ class Handler:
         if limit and self.inflight >= limit:
             # Not a health failure (CoreDNS README, max_concurrent): the upstreams are fine, we are busy.
             metrics.max_concurrent_rejects.inc()
-            return req.answer(RCODE.REFUSED, plugin="forward")
+            return _failure(req, RCODE.REFUSED, f"concurrent queries exceeded maximum {limit}")
         self.inflight += 1
         try:
             return await self._forward(req)
@@ -79,11 +81,12 @@ class Handler:
             # CoreDNS: with every upstream down, health checking itself is presumed broken.
             metrics.healthcheck_broken.inc()
             if config.failfast_all_unhealthy:
-                return req.answer(RCODE.SERVFAIL, plugin="forward")
+                return _failure(req, RCODE.SERVFAIL, NO_HEALTHY)
             candidates = [random.choice(self.proxies)]
         deadline = time.monotonic() + config.timeouts.total
         attempts = 0
         last: DNSRecord | None = None
+        error = NO_HEALTHY
         for i, proxy in enumerate(candidates):
             budget = deadline - time.monotonic()
             if budget <= 0:
@@ -94,13 +97,15 @@ class Handler:
             try:
                 data = await proxy.exchange(req.wire, req.labels, req.qtype, req.qclass, tcp, budget)
             except UpstreamError as e:
-                log.debug("%s: upstream %s: %s", req.qname, proxy.label, e)
+                error = f"upstream {proxy.label}: {e}"
+                log.debug("%s: %s", req.qname, error)
                 proxy.kick_health_check()
                 continue
             try:
                 msg = DNSRecord.parse(data)
             except Exception as e:  # dnslib raises several types on records it cannot read
-                log.debug("%s: unreadable answer from %s: %s", req.qname, proxy.label, e)
+                error = f"upstream {proxy.label}: unreadable answer: {e}"
+                log.debug("%s: %s", req.qname, error)
                 continue
             msg.header.id = req.id
             # The client's own spelling of the question (RFC 1035 7.3 / 0x20), whatever upstream echoed.
@@ -112,7 +117,14 @@ class Handler:
         if last is not None:
             # `failover`: every upstream answered with a failover rcode; the last answer stands.
             return Response(last, plugin="forward")
-        return req.answer(RCODE.SERVFAIL, plugin="forward")
+        # As CoreDNS: the last upstream's error, for the errors plugin to log.
+        return _failure(req, RCODE.SERVFAIL, error)
 
     async def stop(self) -> None:
         await asyncio.gather(*(p.stop() for p in self.proxies))
+
+
+def _failure(req: Request, rcode: int, error: str) -> Response:
+    resp = req.answer(rcode, plugin="forward")
+    resp.error = error
+    return resp

@@ -20,6 +20,7 @@ def parse(d: Directive) -> Config:
     for opt in d.options():
         if opt.name.text != "lameduck":
             raise opt.unknown_option()
+        opt.no_block()
         opt.expect_args(1, 1)
         lameduck = opt.duration(0)
         if lameduck < 0:

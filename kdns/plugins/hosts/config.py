@@ -7,8 +7,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from kdns.corefile.keys import parse_key
-from kdns.corefile.tree import Directive, Token
+from kdns.corefile.tree import Directive
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +31,6 @@ class Config:
     fallthrough: tuple[str, ...] | None = None
 
 
-def zones_of(tokens: list[Token]) -> tuple[str, ...]:
-    """Zone arguments normalized as server block keys are (a CIDR becomes its reverse zones)."""
-    zones: list[str] = []
-    for token in tokens:
-        zones.extend(key.zone for key in parse_key(token))
-    return tuple(zones)
-
-
 def parse(d: Directive) -> Config:
     path = DEFAULT_PATH
     zones: tuple[str, ...] = ()
@@ -47,7 +38,7 @@ def parse(d: Directive) -> Config:
         # Relative to the working directory at load time (CoreDNS without `root`), fixed now so
         # the reload poll reads the same file whatever the directory later is.
         path = os.path.abspath(d.args[0].text)
-        zones = zones_of(d.args[1:])
+        zones = d.zones(1)
         if os.path.isdir(path):
             raise d.error(f"hosts file '{path}' is a directory", d.args[0])
         if not os.path.exists(path):
@@ -62,10 +53,8 @@ def parse(d: Directive) -> Config:
         name = opt.name.text
         if name == "ttl":
             opt.no_block()
-            (text,) = opt.expect_args(1, 1)
-            if not text.isdigit() or not 0 < int(text) <= 65535:
-                raise opt.error(f"ttl must be a number of seconds from 1 to 65535, got '{text}'", opt.args[0])
-            ttl = int(text)
+            opt.expect_args(1, 1)
+            ttl = opt.integer(0, 1, 65535)
         elif name == "no_reverse":
             opt.no_block()
             opt.expect_args(0, 0)
@@ -78,7 +67,7 @@ def parse(d: Directive) -> Config:
                 raise opt.error(f"invalid duration for reload '{text}'", opt.args[0])
         elif name == "fallthrough":
             opt.no_block()
-            fallthrough = zones_of(opt.args) or (".",)
+            fallthrough = opt.zones() or (".",)
         elif _is_ip(name):
             opt.no_block()
             if not opt.args:

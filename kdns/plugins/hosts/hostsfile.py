@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 from dataclasses import dataclass, field
+
+from dnslib import DNSLabel
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,7 +37,8 @@ def parse_hosts(text: str, zones: tuple[str, ...], reverse: bool) -> HostsMap:
     """Entries of a hosts file, keeping only names inside zones (as CoreDNS does).
 
     Like CoreDNS (a copy of Go's net/hosts.go): '#' starts a comment, a line needs an address and
-    at least one name, lines whose first field is not an IP address are skipped.
+    at least one name, lines whose first field is not an IP address are skipped. So are names no
+    DNS message can carry (see valid_name).
     """
     hosts = HostsMap()
     for line in text.splitlines():
@@ -54,10 +60,26 @@ def parse_hosts(text: str, zones: tuple[str, ...], reverse: bool) -> HostsMap:
                 name += "."
             if not in_zones(name, zones):
                 continue
+            if not valid_name(name):
+                log.warning("plugin/hosts: skipping invalid name '%s' of %s", raw, text_addr)
+                continue
             table.setdefault(name, []).append(text_addr)
             if reverse:
                 hosts.names.setdefault(text_addr, []).append(name)
     return hosts
+
+
+def valid_name(name: str) -> bool:
+    """name (fully qualified) fits in a DNS message: no empty label, labels of at most 63 octets,
+    at most 255 octets in all (RFC 1035 section 2.3.4). The PTR answer would fail to encode otherwise,
+    and no query can ask for such a name anyway."""
+    try:
+        # The same encoding (IDNA, \DDD escapes) the PTR record will use.
+        label = DNSLabel(name)
+    except ValueError:  # UnicodeError: an empty label or one over 63 octets
+        return False
+    # len() counts the dotted text without the final dot; the wire form is two octets longer.
+    return len(label) <= 253
 
 
 def address_of_reverse(name: str) -> str | None:

@@ -9,28 +9,23 @@ from kdns.corefile.tree import Directive
 
 @dataclass(frozen=True)
 class Config:
-    policy: str = "round_robin"
     # Keep only the first N answer records after shuffling (0: all).
     limit_answers: int = 0
 
 
 def parse(d: Directive) -> Config:
-    args = d.expect_args(0, 2)
+    args = d.values
     if args and args[0] == "weighted":
         raise d.error("policy 'weighted' (weight files) is not supported by kdns", d.args[0])
     if args and args[0] != "round_robin":
         raise d.error(f"unknown policy: '{args[0]}'", d.args[0])
-    if len(args) > 1:
-        raise d.error(f"unexpected argument '{args[1]}'", d.args[1])
+    d.expect_args(0, 1)
     limit = 0
     for opt in d.options():
         opt.no_block()
         if opt.name.text == "limit_answers":
-            value = opt.expect_args(1, 1)[0]
-            try:
-                limit = int(value)
-            except ValueError:
-                raise opt.error(f"limit_answers needs a number, got '{value}'", opt.args[0]) from None
+            opt.expect_args(1, 1)
+            limit = opt.integer(0)
             if limit <= 0:
                 raise opt.error(f"limit_answers must be greater than zero: {limit}", opt.args[0])
         elif opt.name.text == "reload":

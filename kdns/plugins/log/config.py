@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from kdns.corefile.duration import parse_duration
 from kdns.corefile.tree import Directive
-from kdns.errors import KdnsError
 
 EMPTY = "-"
 COMMON = '{remote}:{port} - {>id} "{type} {class} {name} {proto} {size} {>do} {>bufsize}" {rcode} {>rflags} {rsize} {duration}'
@@ -29,11 +28,6 @@ class Config:
     rules: tuple[Rule, ...] = (Rule("."),)
 
 
-def fqdn(name: str) -> str:
-    name = name.lower()
-    return name if name.endswith(".") else name + "."
-
-
 def parse(d: Directive) -> Config:
     args = d.values
     fmt = COMMON
@@ -41,7 +35,7 @@ def parse(d: Directive) -> Config:
     if len(args) >= 2 and "{" in args[-1]:
         fmt = {"{common}": COMMON, "{combined}": COMBINED}.get(args[-1], args[-1])
         args = args[:-1]
-    names = [fqdn(a) for a in args] or ["."]
+    names = d.zones(0, len(args)) or (".",)
     classes: set[str] = set()
     min_duration = 0.0
     for opt in d.options():
@@ -57,7 +51,7 @@ def parse(d: Directive) -> Config:
             if given:
                 try:
                     min_duration = parse_duration(given[0])
-                except (ValueError, KdnsError):
+                except ValueError:
                     raise opt.error(f"Illegal duration found: '{given[0]}'", opt.args[0]) from None
             else:
                 min_duration = DEFAULT_MIN_DURATION

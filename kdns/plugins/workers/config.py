@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from kdns.corefile.tree import Directive
 
+MAX_WORKERS = 256
+
 
 @dataclass(frozen=True)
 class Config:
@@ -18,10 +20,4 @@ def parse(d: Directive) -> Config:
     d.no_block()
     if text == "auto":
         return Config(len(os.sched_getaffinity(0)))
-    try:
-        count = int(text)
-    except ValueError:
-        raise d.error(f"not a number: '{text}'", d.args[0]) from None
-    if not 1 <= count <= 256:
-        raise d.error(f"worker count {count} out of range 1-256", d.args[0])
-    return Config(count)
+    return Config(d.integer(0, 1, MAX_WORKERS))

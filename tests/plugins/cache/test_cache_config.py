@@ -28,6 +28,20 @@ def test_ttl_and_zones():
     assert config("cache example.org").success_ttl == 3600
 
 
+def test_zones_as_server_block_keys_a_cidr_its_reverse_zones():
+    c = config("cache 30 10.0.0.0/8 dns://Cluster.Local:53 {\n disable success 10.0.0.0/23\n}")
+    assert c.success_ttl == 30
+    assert c.zones == ("10.in-addr.arpa.", "cluster.local.")
+    assert c.disable_success == ("0.0.10.in-addr.arpa.", "1.0.10.in-addr.arpa.")
+
+
+def test_first_argument_not_a_go_integer_is_a_zone():
+    # As CoreDNS, where strconv.Atoi("--5") fails: a zone, and a well-formed one.
+    c = config("cache --5")
+    assert c.zones == ("--5.",) and c.success_ttl == 3600
+    assert config("cache +30").success_ttl == 30
+
+
 def test_kubeadm_block():
     c = config("cache 30 {\n disable success cluster.local\n disable denial cluster.local\n}")
     assert c.disable_success == ("cluster.local.",) and c.disable_denial == ("cluster.local.",)
@@ -67,6 +81,20 @@ def test_serve_stale_default_duration_and_mode():
         ("cache {\n disable everything\n}", "success or denial"),
         ("cache {\n keepttl please\n}", "wrong argument count"),
         ("cache {\n sharding 4\n}", "unknown property 'sharding'"),
+        ("cache ²", "'²' is not a valid label"),
+        ("cache 30 a..b", "empty label"),
+        ("cache 30 " + "x" * 64, "not a valid label"),
+        ("cache {\n disable denial a..b\n}", "empty label"),
+        ("cache {\n success ²\n}", "'²' is not a number"),
+        ("cache {\n success --5\n}", "'--5' is not a number"),
+        ("cache {\n success 0\n}", "out of range"),
+        ("cache {\n denial 10 ²\n}", "'²' is not a number"),
+        ("cache {\n denial 10 -5\n}", "zero or negative"),
+        ("cache {\n success 10 20 ٣\n}", "'٣' is not a number"),
+        ("cache {\n prefetch ²\n}", "'²' is not a number"),
+        ("cache {\n prefetch 1 1m ²%\n}", "invalid percentage"),
+        ("cache {\n prefetch 1 1m \"\"\n}", "percentage should be `%`"),
+        ("cache {\n keepttl {\n x\n }\n}", "'keepttl' takes no block"),
     ],
 )
 def test_errors(body, message):

@@ -15,6 +15,7 @@ from kdns.plugins.errors.config import Config, parse
 from kdns.plugins.errors.handler import Handler
 from kdns.request import Request
 from kdns.response import Response
+from kdns.server.chain import no_next_plugin
 from kdns.server.wire import parse_query
 
 LOGGER = "kdns.plugins.errors.handler"
@@ -118,12 +119,21 @@ async def test_error_reported_by_a_plugin_is_logged(caplog: pytest.LogCaptureFix
 
     async def failed(req: Request) -> Response:
         resp = req.answer(RCODE.SERVFAIL, plugin="forward")
-        resp.extra["error"] = "no healthy upstream"
+        resp.error = "no healthy upstream"
         return resp
 
     resp = await Handler(failed, Config())(request("svc.example.", "SRV"))
     assert resp.plugin == "forward"
     assert [r.getMessage() for r in caplog.records] == ["plugin/errors: 2 svc.example. SRV: no healthy upstream"]
+
+
+async def test_end_of_chain_error_is_logged_and_kept_by_copies(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    resp = await Handler(no_next_plugin, Config())(request())
+    assert resp.rcode == RCODE.SERVFAIL
+    # loadbalance and log answer with a copy: the error must survive it.
+    assert resp.copy().error == resp.error == "no next plugin found"
+    assert [r.getMessage() for r in caplog.records] == ["plugin/errors: 2 example.org. A: no next plugin found"]
 
 
 async def test_consolidate_counts_then_prints_one_summary(caplog: pytest.LogCaptureFixture) -> None:

@@ -69,6 +69,23 @@ def test_options():
     assert c.failover_rcodes == {2, 5} and c.failfast_all_unhealthy
 
 
+def test_zones_as_server_block_keys_a_cidr_its_reverse_zones(caplog):
+    c = config(
+        "forward dns://Example.ORG:53 127.0.0.1 {\n except 10.0.0.0/8 svc.Cluster.Local\n"
+        " health_check 1s domain 192.168.0.0/16\n}"
+    )
+    assert c.from_zone == "example.org."
+    assert c.except_zones == ("10.in-addr.arpa.", "svc.cluster.local.")
+    assert c.health_check_domain == "168.192.in-addr.arpa."
+    # As CoreDNS: FROM keeps the first zone of a CIDR that spans several, with a warning.
+    assert config("forward 10.0.0.0/23 127.0.0.1").from_zone == "0.0.10.in-addr.arpa."
+    assert "expands to multiple zones" in caplog.text
+
+
+def test_failover_rcode_names_any_case():
+    assert config("forward . 127.0.0.1 {\n failover nxdomain FormErr\n}").failover_rcodes == {3, 1}
+
+
 def test_force_tcp_wins_over_prefer_udp():
     c = config("forward . 127.0.0.1 {\n prefer_udp\n force_tcp\n}")
     assert c.force_tcp and not c.prefer_udp
@@ -90,6 +107,20 @@ def test_force_tcp_wins_over_prefer_udp():
         ("forward . 127.0.0.1 {\n bogus\n}", "unknown property 'bogus'"),
         ("forward . 127.0.0.1 {\n failover NOERROR\n}", "NOERROR"),
         ("forward . 127.0.0.1 {\n health_check 1s sometimes\n}", "unknown argument"),
+        ("forward . 127.0.0.1 {\n failover bitmap\n}", "'bitmap' is not a valid rcode"),
+        ("forward . 127.0.0.1 {\n failover SERVFAIL Refused reverse\n}", "'reverse' is not a valid rcode"),
+        ("forward . 1.2.3.4:²", "invalid port in '1.2.3.4:²'"),
+        ("forward . [::1]:٣", "invalid port in"),
+        ("forward . 1.2.3.4:+-53", "invalid port"),
+        ("forward a..b 127.0.0.1", "empty label"),
+        ("forward . 127.0.0.1 {\n except example.org a..b\n}", "empty label"),
+        ("forward . 127.0.0.1 {\n except " + "x" * 64 + "\n}", "not a valid label"),
+        ("forward . 127.0.0.1 {\n health_check 1s domain a..b\n}", "empty label"),
+        ("forward . 127.0.0.1 {\n health_check 1s domain 10.0.0.0/23\n}", "invalid domain name"),
+        ("forward . 127.0.0.1 {\n max_fails ²\n}", "'²' is not a number"),
+        ("forward . 127.0.0.1 {\n max_idle_conns --1\n}", "'--1' is not a number"),
+        ("forward . 127.0.0.1 {\n max_concurrent ١٠\n}", "not a number"),
+        ("forward . 127.0.0.1 {\n force_tcp {\n x\n }\n}", "'force_tcp' takes no block"),
     ],
 )
 def test_errors_name_file_line_and_problem(body, message):

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 
 import pytest
 from dnslib import QTYPE, RCODE
 from prometheus_client import REGISTRY
 
+from kdns.plugins.cache.config import Config as CacheConfig
+from kdns.plugins.cache.handler import Handler as CacheHandler
+from kdns.plugins.errors.config import Config as ErrorsConfig
+from kdns.plugins.errors.handler import Handler as ErrorsHandler
 from kdns.plugins.forward.config import Timeouts, parse
 from kdns.plugins.forward.handler import Handler
 from tests.upstreams import LIE_ADDRESS, FakeUpstream, directive, request
@@ -282,6 +287,34 @@ async def test_all_down_sprays_a_random_upstream(upstream):
         await h.stop()
 
 
+async def test_errors_plugin_logs_why_forward_gave_up(upstream, upstream2, caplog):
+    # CoreDNS's forward returns the last upstream's error, or ErrNoHealthy, and errors logs it.
+    caplog.set_level(logging.ERROR, logger="kdns.plugins.errors.handler")
+    upstream.behaviour.silent = upstream2.behaviour.silent = True
+    h = make(f"forward . {upstream.address} {upstream2.address} {{\n policy sequential\n}}")
+    try:
+        resp = await ErrorsHandler(h, ErrorsConfig())(request("www.example.org."))
+        assert (resp.rcode, resp.plugin) == (RCODE.SERVFAIL, "forward")
+        assert [r.getMessage() for r in caplog.records] == [
+            f"plugin/errors: 2 www.example.org. A: upstream {upstream2.address}: udp: timeout"
+        ]
+    finally:
+        await h.stop()
+    caplog.clear()
+    h = make(f"forward . {upstream.address} {{\n failfast_all_unhealthy_upstreams\n}}")
+    h.proxies[0].fails = 5
+    try:
+        # A cache in between stores the SERVFAIL but still passes the error up, this once.
+        chain = ErrorsHandler(CacheHandler(h, CacheConfig(zones=(".",))), ErrorsConfig())
+        for _ in range(2):
+            assert (await chain(request("www.example.org."))).rcode == RCODE.SERVFAIL
+        assert [r.getMessage() for r in caplog.records] == [
+            "plugin/errors: 2 www.example.org. A: no healthy proxies"
+        ]
+    finally:
+        await h.stop()
+
+
 async def test_max_fails_zero_never_marks_down(upstream):
     upstream.behaviour.silent = True
     h = make(f"forward . {upstream.address} {{\n max_fails 0\n health_check 10ms\n}}")
@@ -301,6 +334,8 @@ async def test_max_concurrent_refuses_the_excess(upstream):
         answers = await asyncio.gather(*(h(request("www.example.org.")) for _ in range(5)))
         rcodes = sorted(r.rcode for r in answers)
         assert rcodes == [RCODE.NOERROR] * 2 + [RCODE.REFUSED] * 3
+        # CoreDNS's ErrLimitExceeded, for the errors plugin.
+        assert {r.error for r in answers if r.rcode == RCODE.REFUSED} == {"concurrent queries exceeded maximum 2"}
         assert sample("coredns_forward_max_concurrent_rejects_total", {}) == rejects + 3
         assert len(upstream.client_queries()) == 2
         assert h.inflight == 0

@@ -110,6 +110,13 @@ def test_relative_path_is_made_absolute(tmp_path: Path, monkeypatch: pytest.Monk
         ("hosts {\n 10.0.0.1\n}", 3, "names no host"),
         ("hosts /tmp example.org", 2, "directory"),
         ("hosts /etc/hosts exa..mple.org", 2, "empty label"),
+        ("hosts {\n ttl ²\n}", 3, "ttl must be"),
+        ("hosts {\n ttl ²\n}", 3, "'²' is not a number"),
+        ("hosts {\n ttl --5\n}", 3, "'--5' is not a number"),
+        ("hosts {\n ttl -5\n}", 3, "'-5' is out of range: ttl must be an integer from 1 to 65535"),
+        ("hosts {\n fallthrough a..b\n}", 3, "empty label"),
+        ("hosts /etc/hosts " + "x" * 64, 2, "not a valid label"),
+        ("hosts {\n ttl 5 {\n x\n }\n}", 3, "'ttl' takes no block"),
     ],
 )
 def test_bad_syntax(text: str, line: int, needle: str) -> None:
@@ -117,6 +124,7 @@ def test_bad_syntax(text: str, line: int, needle: str) -> None:
         parse(directive(text))
     assert (info.value.file, info.value.line) == ("Corefile", line)
     assert needle in str(info.value)
+    assert info.value.directive == "hosts"
 
 
 # -- answers ---------------------------------------------------------------------------------
@@ -170,6 +178,20 @@ async def test_ptr(hosts_file: Path) -> None:
     # other.example.net is outside the zones, so it has no reverse entry either.
     for name in ("1.0.0.10.in-addr.arpa.", "99.2.0.192.in-addr.arpa.", "2.0.192.in-addr.arpa."):
         assert (await h(request(name, "PTR"))).plugin == "next"
+
+
+async def test_names_no_dns_message_can_carry_are_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # CoreDNS skips what it cannot use; kept, such a name made every PTR of its address fail.
+    path = tmp_path / "hosts"
+    long_label = "x" * 64 + ".example.org"
+    too_long = ".".join(["a" * 63] * 4) + ".example.org"
+    path.write_text(f"192.0.2.10 web.example.org a..b.example.org {long_label} {too_long}\n")
+    h = handler(path)
+    assert "skipping invalid name 'a..b.example.org'" in caplog.text
+    resp = await h(request("10.2.0.192.in-addr.arpa.", "PTR"))
+    assert records(resp) == ["10.2.0.192.in-addr.arpa. 3600 PTR web.example.org."]
+    assert records(await h(request("web.example.org."))) == ["web.example.org. 3600 A 192.0.2.10"]
+    assert h.file.v4 == {"web.example.org.": ["192.0.2.10"]}
 
 
 async def test_no_reverse_and_ttl(hosts_file: Path) -> None:

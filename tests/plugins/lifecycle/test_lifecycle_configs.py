@@ -63,6 +63,14 @@ def test_bind_interface_and_except() -> None:
         ("workers many", "not a number"),
         ("workers 0", "out of range"),
         ("loop now", "wrong argument count"),
+        ("workers ²", "'²' is not a number"),
+        ("workers --2", "'--2' is not a number"),
+        ("workers 257", "out of range"),
+        ("health :²", "port '²' is not a number"),
+        ("ready :-1", "out of range"),
+        ("health :8080 {\n lameduck 5s {\n x\n }\n }", "'lameduck' takes no block"),
+        ("bind 127.0.0.1 {\n except 1.2.3.4 {\n }\n }", "'except' takes no block"),
+        ("bind 127.0.0.1 {\n except 1.2.3.4 {\n 5.6.7.8\n }\n }", "'except' takes no block"),
     ],
 )
 def test_bad_lines_name_file_line_and_plugin(line: str, fragment: str) -> None:

@@ -117,6 +117,11 @@ async def test_limit_answers():
         ("loadbalance round_robin {\n limit_answers 0\n}", "greater than zero"),
         ("loadbalance round_robin {\n reload 10s\n}", "weighted"),
         ("loadbalance round_robin {\n bogus\n}", "unknown property 'bogus'"),
+        ("loadbalance round_robin {\n limit_answers ²\n}", "'²' is not a number"),
+        ("loadbalance round_robin {\n limit_answers -1\n}", "greater than zero"),
+        ("loadbalance round_robin {\n limit_answers 2 {\n x\n }\n}", "'limit_answers' takes no block"),
+        ("loadbalance round_robin extra", "wrong argument count"),
+        ("loadbalance weighted /etc/weights 5s extra", "not supported by kdns"),
     ],
 )
 def test_config_errors(body, message):

@@ -78,6 +78,9 @@ def test_bare_log_logs_everything_in_common_format() -> None:
         ("log . {common}", ["."], COMMON, {"all"}),
         ('log . "{proto} Request: {name} {type} {>id}"', ["."], "{proto} Request: {name} {type} {>id}", {"all"}),
         ("log example.org example.net", ["example.org.", "example.net."], COMMON, {"all"}),
+        # Names are read as server block keys are: a CIDR stands for its reverse zones.
+        ("log 10.0.0.0/23 dns://Example.ORG:53", ["0.0.10.in-addr.arpa.", "1.0.10.in-addr.arpa.", "example.org."],
+         COMMON, {"all"}),
         ("log {\n class denial error\n}", ["."], COMMON, {"denial", "error"}),
         ("log . {\n class denial\n class success\n}", ["."], COMMON, {"denial", "success"}),
     ],
@@ -102,6 +105,9 @@ def test_min_duration() -> None:
         ("log {\n unknown\n}", 3, "unknown"),
         ("log {\n minDuration 1s 2s\n}", 3, "wrong argument count"),
         ("log {\n minDuration soon\n}", 3, "Illegal duration"),
+        ("log a..b", 2, "empty label"),
+        ("log example.org " + "x" * 64 + " {common}", 2, "not a valid label"),
+        ("log {\n class all {\n x\n }\n}", 3, "'class' takes no block"),
     ],
 )
 def test_bad_syntax(text: str, line: int, needle: str) -> None:
