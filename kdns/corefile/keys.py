@@ -51,16 +51,23 @@ def parse_key(token: Token) -> list[ServerKey]:
             raise fail(f"unknown scheme '{scheme}://'")
 
     host, port = _split_port(rest, fail)
-    host = host.lower()
+    try:
+        zones = normalize_zone(host)
+    except ValueError as e:
+        raise fail(str(e)) from None
+    return [ServerKey(scheme, zone, port, token) for zone in zones]
+
+
+def normalize_zone(text: str) -> list[str]:
+    """A zone name lowercased and fully qualified, or a CIDR's reverse zones; ValueError saying why."""
+    host = text.lower()
     if "/" in host and _CIDR_SHAPE.fullmatch(host):
         try:
             network = ipaddress.ip_network(host, strict=False)
         except ValueError:
-            raise fail("not a valid CIDR") from None
-        zones = reverse_zones(network)
-    else:
-        zones = [_normalize_zone(host, fail)]
-    return [ServerKey(scheme, zone, port, token) for zone in zones]
+            raise ValueError("not a valid CIDR") from None
+        return reverse_zones(network)
+    return [_normalize_name(host)]
 
 
 def _split_port(rest: str, fail: _Fail) -> tuple[str, int | None]:
@@ -80,7 +87,7 @@ def _split_port(rest: str, fail: _Fail) -> tuple[str, int | None]:
     raise fail(f"bad port '{digits}'")
 
 
-def _normalize_zone(host: str, fail: _Fail) -> str:
+def _normalize_name(host: str) -> str:
     # ":53" (no zone) means the root zone, as it does in Caddy.
     if host in ("", "."):
         return "."
@@ -88,12 +95,12 @@ def _normalize_zone(host: str, fail: _Fail) -> str:
     labels = name.split(".")
     for label in labels:
         if not label:
-            raise fail("empty label in zone name")
+            raise ValueError("empty label in zone name")
         if not _LABEL.fullmatch(label):
-            raise fail(f"'{label}' is not a valid label of a zone name")
+            raise ValueError(f"'{label}' is not a valid label of a zone name")
     # Wire length: a length byte per label, the label bytes, the root byte (RFC 1035 section 3.1).
     if sum(len(label) + 1 for label in labels) + 1 > 255:
-        raise fail("zone name longer than 255 octets")
+        raise ValueError("zone name longer than 255 octets")
     return name + "."
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from dnslib import QTYPE, RCODE
 
-from kdns.plugins.kubernetes.config import Config, normalize_zone
+from kdns.corefile.keys import normalize_zone
+from kdns.plugins.kubernetes.config import Config
 from kdns.plugins.kubernetes.index import ClusterIndex
 from kdns.plugins.kubernetes.records import Answer, Records
 from kdns.request import Request
@@ -62,9 +63,7 @@ class Handler:
     def attach(self, info: BlockInfo) -> None:
         self.info = info
         if not self.config.zones:
-            zones: list[str] = []
-            for z in info.zones:
-                zones.extend(normalize_zone(z))
+            zones = [zone for z in info.zones for zone in normalize_zone(z)]
             self._set_zones(tuple(dict.fromkeys(zones)))
 
     async def start(self) -> None:

@@ -7,7 +7,8 @@ import pytest
 from kdns.corefile.duration import parse_duration
 from kdns.corefile.parser import parse as parse_corefile
 from kdns.errors import ConfigError
-from kdns.plugins.kubernetes.config import Config, normalize_zone, parse, parse_selector
+from kdns.corefile.keys import normalize_zone
+from kdns.plugins.kubernetes.config import Config, parse, parse_selector
 
 
 def k8s(body: str, args: str = "cluster.local in-addr.arpa ip6.arpa") -> Config:
@@ -102,7 +103,7 @@ def test_manifests_relative_to_corefile(tmp_path) -> None:  # type: ignore[no-un
         ("manifests", "manifests"),
         ("manifests x.yaml\nendpoint https://a", "manifests"),
         ("ttl 5\nttl 6", "twice"),
-        ("fallthrough 10.0.0.0/33", "not a zone or CIDR"),
+        ("fallthrough 10.0.0.0/33", "not a valid CIDR"),
     ],
 )
 def test_errors(body: str, message: str) -> None:
