@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from dnslib import DNSRecord
 
+from kdns.message import Header, Message
+
 
 @dataclass(slots=True)
 class Response:
@@ -30,8 +32,9 @@ class Response:
         """A deep enough copy for a plugin that rewrites sections (loadbalance, cache)."""
         old = self.msg
         h = old.header
-        header = type(h)(id=h.id, bitmap=h.bitmap, q=h.q, a=h.a, auth=h.auth, ar=h.ar)
-        msg = DNSRecord(
-            header, questions=list(old.questions), rr=list(old.rr), auth=list(old.auth), ar=list(old.ar),
+        # kdns.message's classes whatever the original was: no dnslib per-field validation.
+        msg = Message(
+            Header(h.id, h.bitmap, h.q, h.a, h.auth, h.ar),
+            list(old.questions), list(old.rr), list(old.auth), list(old.ar),
         )
         return Response(msg, plugin=self.plugin, tags=self.tags, error=self.error)

@@ -7,9 +7,9 @@ record's TTL and its MINIMUM field), capped by the denial TTL; one without a SOA
 
 from __future__ import annotations
 
-from dnslib import QTYPE, RCODE, RR, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
+from dnslib import QTYPE, RCODE, RR, DNSLabel, DNSRecord
 
-from kdns.message import Labels, owner_labels
+from kdns.message import Header, Labels, Message, Question, owner_labels
 from kdns.plugins.cache.config import MIN_TTL
 from kdns.request import Request
 
@@ -100,19 +100,18 @@ class Item:
             0x8000 | (flags & 0x7800) | (flags & 0x0110) | (self.aa << 10) | (self.ra << 7)
             | (0x0020 if ad else 0) | (self.rcode & 0xF)
         )
-        owner = DNSLabel(list(req.labels))
-        msg = DNSRecord(DNSHeader(id=req.id, bitmap=bitmap), q=DNSQuestion(owner, req.qtype, req.qclass))
-        msg.rr = [RR(owner if is_q else rr.rname, rr.rtype, rr.rclass, ttl, rr.rdata) for rr, is_q in self.answer]
-        if self.authority:
-            msg.auth = [
-                RR(owner if is_q else rr.rname, rr.rtype, rr.rclass, ttl, rr.rdata) for rr, is_q in self.authority
-            ]
-        if self.additional:
-            msg.ar = [
-                RR(owner if is_q else rr.rname, rr.rtype, rr.rclass, ttl, rr.rdata) for rr, is_q in self.additional
-            ]
-        msg.set_header_qa()
-        return msg
+        owner = DNSLabel(req.labels)
+        # kdns.message's classes: plain slots, no per-field validation (the packer counts sections).
+        return Message(
+            Header(req.id, bitmap, 1), [Question(owner, req.qtype, req.qclass)],
+            _records(self.answer, owner, ttl), _records(self.authority, owner, ttl),
+            _records(self.additional, owner, ttl),
+        )
+
+
+def _records(section: Section, owner: DNSLabel, ttl: int) -> list[RR]:
+    """The section's records with the given TTL; those owned by the question carry the asker's spelling."""
+    return [RR(owner if is_q else rr.rname, rr.rtype, rr.rclass, ttl, rr.rdata) for rr, is_q in section]
 
 
 def _section(rrs: list[RR], qname: str, labels: Labels) -> Section:
