@@ -84,25 +84,31 @@ class BlockMetrics:
         self, proto: str, family: str, qtype: str, rcode: str, plugin: str,
         request_size: int, response_size: int, duration: float,
     ) -> None:
-        if qtype not in MONITORED_TYPES:
-            qtype = "other"
-        key = (proto, family, qtype)
-        self.requests[key] = self.requests.get(key, 0) + 1
+        self.count(proto, family, qtype, rcode, plugin, request_size, response_size)
+        self.durations_of(qtype).observe(duration)
+
+    def count(
+        self, proto: str, family: str, qtype: str, rcode: str, plugin: str,
+        request_size: int, response_size: int, n: int = 1,
+    ) -> None:
+        """n requests alike in all but their duration (fast-path hits are folded in this way)."""
+        key = (proto, family, qtype if qtype in MONITORED_TYPES else "other")
+        self.requests[key] = self.requests.get(key, 0) + n
         rkey = (rcode, plugin)
-        self.responses[rkey] = self.responses.get(rkey, 0) + 1
-        hist = self.durations.get(qtype)
-        if hist is None:
-            hist = self.durations[qtype] = Histogram(DURATION_BUCKETS)
-        hist.observe(duration)
-        hist = self.request_sizes.get(proto)
-        if hist is None:
-            hist = self.request_sizes[proto] = Histogram(SIZE_BUCKETS)
-        hist.observe(request_size)
+        self.responses[rkey] = self.responses.get(rkey, 0) + n
+        _histogram(self.request_sizes, proto, SIZE_BUCKETS).observe_many(request_size, n)
         if response_size:
-            hist = self.response_sizes.get(proto)
-            if hist is None:
-                hist = self.response_sizes[proto] = Histogram(SIZE_BUCKETS)
-            hist.observe(response_size)
+            _histogram(self.response_sizes, proto, SIZE_BUCKETS).observe_many(response_size, n)
+
+    def durations_of(self, qtype: str) -> Histogram:
+        return _histogram(self.durations, qtype if qtype in MONITORED_TYPES else "other", DURATION_BUCKETS)
+
+
+def _histogram(table: dict[str, Histogram], key: str, bounds: tuple[float, ...]) -> Histogram:
+    hist = table.get(key)
+    if hist is None:
+        hist = table[key] = Histogram(bounds)
+    return hist
 
 
 class DnsCollector(Collector):

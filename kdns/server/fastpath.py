@@ -19,14 +19,7 @@ from bisect import bisect_left
 from collections.abc import Hashable
 from time import perf_counter
 
-from kdns.metrics import (
-    DNS,
-    DURATION_BUCKETS,
-    MONITORED_TYPES,
-    SIZE_BUCKETS,
-    BlockMetrics,
-    Histogram,
-)
+from kdns.metrics import DNS, DURATION_BUCKETS, BlockMetrics
 from kdns.server.wire import RR_FIXED, options_well_formed, read_name
 
 # EDNS state folded into the key: no OPT, OPT, OPT with DO.
@@ -67,22 +60,9 @@ class Entry:
         if not self.hits:
             return
         m = self.metrics
-        qtype = self.qtype if self.qtype in MONITORED_TYPES else "other"
-        total = 0
         for (proto, family, size), n in self.hits.items():
-            key = (proto, family, qtype)
-            m.requests[key] = m.requests.get(key, 0) + n
-            total += n
-            for histograms, observed in ((m.response_sizes, self.size), (m.request_sizes, size)):
-                hist = histograms.get(proto)
-                if hist is None:
-                    hist = histograms[proto] = Histogram(SIZE_BUCKETS)
-                hist.observe_many(observed, n)
-        rkey = (self.rcode, self.plugin)
-        m.responses[rkey] = m.responses.get(rkey, 0) + total
-        hist = m.durations.get(qtype)
-        if hist is None:
-            hist = m.durations[qtype] = Histogram(DURATION_BUCKETS)
+            m.count(proto, family, self.qtype, self.rcode, self.plugin, size, self.size, n)
+        hist = m.durations_of(self.qtype)
         hist.counts[0] += self.quick
         hist.total += self.elapsed
         for value in self.slow:
