@@ -17,6 +17,7 @@ response with extra layers (and a Content-Type header on every GET) in between.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import ssl
@@ -29,6 +30,7 @@ from yarl import URL
 
 from kdns.errors import KdnsError
 from kdns.plugins.kubernetes import metrics
+from kdns.plugins.kubernetes.config import Config, Selector
 from kdns.plugins.kubernetes.index import gc_paused
 from kdns.plugins.kubernetes.objects import SERVICE_NAME_LABEL
 from kdns.plugins.kubernetes.settings import DEFAULT_SETTINGS, WatchSettings
@@ -206,30 +208,11 @@ def _event(line: bytes, path: str) -> dict[str, Any]:
 # Configuration
 
 
-def _first(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return value[0] if value else None
-    return value
-
-
-def _field(obj: Any, *names: str) -> Any:
-    for name in names:
-        if obj is None:
-            return None
-        obj = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
-    return obj
-
-
-def selector_text(value: Any) -> str | None:
+def selector_text(value: Selector | str | None) -> str | None:
     """A label selector as the API's labelSelector parameter wants it (the Corefile's text)."""
-    if value is None or value == "" or value == ():
+    if value is None:
         return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value) or None
-    text = getattr(value, "text", None)
-    return str(text if text is not None else value) or None
+    return (value if isinstance(value, str) else value.text) or None
 
 
 def _api_client(*args: Any, **kwargs: Any) -> Any:
@@ -282,7 +265,7 @@ def kubernetes_config() -> tuple[Any, Any]:
     return Configuration, k8s_config
 
 
-async def load_configuration(config: Any) -> tuple[Any, Callable[[], Awaitable[None]] | None]:
+async def load_configuration(config: Config) -> tuple[Any, Callable[[], Awaitable[None]] | None]:
     """A kubernetes_asyncio Configuration for the plugin's config, and a credential refresher.
 
     endpoint URL [+ tls CERT KEY CACERT] -> that server, with client certificates when given;
@@ -290,26 +273,18 @@ async def load_configuration(config: Any) -> tuple[Any, Callable[[], Awaitable[N
     """
     Configuration, k8s_config = kubernetes_config()
     configuration = Configuration()
-    endpoint = _first(_field(config, "endpoint"))
-    kubeconfig = _field(config, "kubeconfig")
+    endpoint, kubeconfig = config.endpoint, config.kubeconfig
     refresh: Callable[[], Awaitable[None]] | None = None
     try:
         if endpoint:
-            configuration.host = str(endpoint).rstrip("/")
-            tls = _field(config, "tls")
-            if tls:
-                # config.py keeps tls as (CERT, KEY, CACERT), the Corefile's order.
-                cert, key, cacert = tls if isinstance(tls, tuple) else (
-                    _field(tls, "cert"), _field(tls, "key"), _field(tls, "cacert")
-                )
+            configuration.host = endpoint.rstrip("/")
+            if config.tls:
+                cert, key, cacert = config.tls  # the Corefile's order
                 configuration.cert_file = cert or None
                 configuration.key_file = key or None
                 configuration.ssl_ca_cert = cacert or None
         elif kubeconfig:
-            if isinstance(kubeconfig, str):
-                file, context = kubeconfig, _field(config, "kubeconfig_context")
-            else:
-                file, context = _field(kubeconfig, "file"), _field(kubeconfig, "context")
+            file, context = kubeconfig, config.kubeconfig_context
 
             async def refresh() -> None:
                 await k8s_config.load_kube_config(
@@ -402,7 +377,7 @@ class ApiSource:
 
     def __init__(
         self,
-        config: Any,
+        config: Config,
         index: Any,
         settings: WatchSettings | None = None,
         *,
@@ -411,13 +386,7 @@ class ApiSource:
     ) -> None:
         self.config = config
         self.index: Index = index
-        startup = _field(config, "startup_timeout")
-        base = settings or DEFAULT_SETTINGS
-        if settings is None and isinstance(startup, (int, float)) and startup >= 0:
-            from dataclasses import replace
-
-            base = replace(base, startup_timeout=float(startup))
-        self.settings = base
+        self.settings = settings or dataclasses.replace(DEFAULT_SETTINGS, startup_timeout=config.startup_timeout)
         self.on_change = on_change
         self.transport: Any | None = transport
         self.watchers: list[Watcher] = []
@@ -430,8 +399,8 @@ class ApiSource:
             configuration, refresh = await load_configuration(self.config)
             self.transport = HttpTransport(configuration, self.settings, refresh)
             log.info("kubernetes: using the API server at %s", self.transport.base)
-        labels = selector_text(_field(self.config, "labels"))
-        namespace_labels = selector_text(_field(self.config, "namespace_labels"))
+        labels = selector_text(self.config.labels)
+        namespace_labels = selector_text(self.config.namespace_labels)
         self.watchers = []
         measured = ProgrammingLatency(self.index)
         for resource in resources_for(self.index.kinds if hasattr(self.index, "kinds") else ()):
