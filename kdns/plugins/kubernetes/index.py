@@ -89,11 +89,11 @@ class ServiceEndpoints:
     addresses: tuple[EndpointAddress, ...] = ()
     table: dict[str, tuple[EndpointAddress, ...]] | None = field(default=None, compare=False, hash=False)
 
-    @property
-    def by_label(self) -> dict[str, tuple[EndpointAddress, ...]]:
+    def with_label(self, label: str) -> tuple[EndpointAddress, ...]:
+        """The addresses named label under the service: a table lookup, or a scan of a few."""
         if self.table is not None:
-            return self.table
-        return _by_label(self.addresses)
+            return self.table.get(label, ())
+        return tuple(a for a in self.addresses if a.label == label)
 
     @property
     def ips(self) -> set[str]:
@@ -352,7 +352,7 @@ class ClusterIndex:
         return self._endpoints.get((namespace, name), NO_ENDPOINTS)
 
     def endpoints_by_label(self, namespace: str, name: str, label: str) -> tuple[EndpointAddress, ...]:
-        return self.endpoints(namespace, name).by_label.get(label, ())
+        return self.endpoints(namespace, name).with_label(label)
 
     def endpoints_by_ip(self, ip: str) -> list[tuple[Key, EndpointAddress]]:
         """((namespace, service), address) for every ready endpoint with this IP, sorted."""

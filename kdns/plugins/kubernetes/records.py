@@ -183,7 +183,7 @@ class Records:
         ):
             return self._nx(zone, tags)
         if name.kind is Kind.ENDPOINT:
-            found = endpoints.by_label.get(name.endpoint, ())
+            found = endpoints.with_label(name.endpoint)
             if not found:
                 return self._nx(zone, tags)
             if qtype == _SRV:
