@@ -41,7 +41,7 @@ class KdnsFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         parts = record.name.split(".")
-        if len(parts) >= 3 and parts[1] == "plugins" and parts[2] != "log" and not message.startswith("plugin/"):
+        if len(parts) >= 3 and parts[1] == "plugins" and parts[2] != "log":
             message = f"plugin/{parts[2]}: {message}"
         line = f"[{record.levelname.replace('WARNING', 'WARN')}] {message}"
         if record.exc_info:
@@ -79,15 +79,19 @@ def main(argv: list[str] | None = None) -> int:
         for name in plugins.available():
             print(f"  dns.{name}")
         return 0
+    # Before the Corefile is read, so that what a plugin logs while parsing it (hosts: a missing
+    # file) gets the same `[LEVEL] plugin/NAME: ` shape as every later line.
+    setup_logging()
     try:
         path, config = read_config(args.conf, args.port)
     except ConfigError as e:
         print(f"kdns: {e}", file=sys.stderr)
         return 1
     except OSError as e:
-        print(f"kdns: cannot read Corefile {e.filename or args.conf}: {e.strerror}", file=sys.stderr)
+        # Not the Corefile itself (that is a ConfigError), but the system refusing a plugin while
+        # it is set up (an interface lookup, a vanished working directory): one line, no traceback.
+        print(f"kdns: {args.conf}: {e}", file=sys.stderr)
         return 1
-    setup_logging()
     from kdns.server.workers import run
 
     return run(path, config, args.port, quiet=args.quiet, workers=args.workers)

@@ -125,6 +125,23 @@ def test_sigusr1_reloads_and_a_broken_corefile_keeps_the_old_config(tmp_path: Pa
         assert "Traceback" not in out
 
 
+def test_plugin_log_lines_are_named_after_their_plugin(tmp_path: Path) -> None:
+    # CoreDNS's shape, "[LEVEL] plugin/NAME: message", for a line logged while the Corefile is read
+    # as for one logged while serving.
+    port = free_port()
+    missing = tmp_path / "no-hosts"
+    corefile = tmp_path / "Corefile"
+    corefile.write_text(f".:{port} {{\n bind 127.0.0.1\n errors\n hosts {missing} {{\n  fallthrough\n }}\n}}\n")
+    with running(corefile) as proc:
+        wait_answering(port, proc)  # example.org falls through hosts to the end of the chain
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    lines = out.splitlines()
+    assert f"[WARN] plugin/hosts: file does not exist: {missing}" in lines
+    assert "[ERROR] plugin/errors: 2 example.org. A: no next plugin found" in lines
+
+
 def test_workers_share_the_port_reload_together_and_stop_together(tmp_path: Path) -> None:
     port = free_port()
     zone = tmp_path / "db.test"

@@ -1,7 +1,9 @@
-"""A small aiohttp listener for the health, ready and metrics endpoints."""
+"""A small aiohttp listener for the health, ready and metrics endpoints, and the reading of a
+host:port (their ADDRESS, forward's upstreams)."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -14,13 +16,34 @@ log = logging.getLogger(__name__)
 Route = tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
 
+def split_host_port(text: str) -> tuple[str, str | None]:
+    """The host and port text of "host", "host:port", "[IPv6]" or "[IPv6]:port"; port None when
+    none is given. A bare IPv6 address ("::1") is all host. ValueError when the brackets or colons
+    make no sense, so a typo is a config error and not a listen failure."""
+    if text.startswith("["):
+        host, closed, rest = text[1:].partition("]")
+        if not closed:
+            raise ValueError("missing ']'")
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"'{rest}' after ']', expected ':PORT'")
+        return host, rest[1:] if rest else None
+    if "[" in text or "]" in text:
+        raise ValueError("brackets go around the whole IPv6 address: [IPv6]:PORT")
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, port
+    if ":" in text:
+        try:
+            ipaddress.IPv6Address(text)
+        except ValueError:
+            raise ValueError("neither HOST:PORT nor an IPv6 address") from None
+    return text, None
+
+
 def split_address(text: str, default_port: int) -> tuple[str, int]:
     """CoreDNS address forms: ":8080", "localhost:9153", "127.0.0.1", "[::1]:8080"."""
-    host, sep, port = text.rpartition(":")
-    if not sep or host.endswith(":") and not host.startswith("["):
-        host, port = text, ""
-    host = host.strip("[]")
-    if not port:
+    host, port = split_host_port(text)
+    if port is None:
         return host, default_port
     value = to_integer(port)
     if value is None:
@@ -63,3 +86,15 @@ class HttpEndpoint:
 
     async def stop(self) -> None:
         await self.runner.cleanup()
+
+
+class EndpointService:
+    """A service that is one HTTP endpoint (health, ready, prometheus): the app starts and stops it."""
+
+    endpoint: HttpEndpoint
+
+    async def start(self) -> None:
+        await self.endpoint.start()
+
+    async def stop(self) -> None:
+        await self.endpoint.stop()

@@ -5,14 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import random
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 
+def file_stamp(path: str) -> tuple[int, int] | None:
+    """(mtime_ns, size) of path, None when it cannot be read: CoreDNS re-reads when either changes."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 class Poller:
-    def __init__(self, interval: float, refresh: Callable[[], object], what: str) -> None:
+    def __init__(self, interval: float, refresh: Callable[[], object], what: str, jitter: float = 0.0) -> None:
         self.interval = interval
+        # Up to this much longer each round, so that replicas do not all act at the same moment.
+        self.jitter = jitter
         self.refresh = refresh
         self.what = what
         self.task: asyncio.Task[None] | None = None
@@ -30,7 +43,7 @@ class Poller:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(self.interval + random.uniform(0, self.jitter))
             try:
                 self.refresh()
             except Exception:  # a bad read must not end the polling

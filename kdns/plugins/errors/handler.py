@@ -20,8 +20,6 @@ from kdns.response import Response
 from kdns.types import Next
 
 log = logging.getLogger(__name__)
-# CoreDNS prefixes every line a plugin logs with "plugin/NAME: " (plugin/pkg/log).
-PREFIX = "plugin/errors: "
 
 
 class _Pattern:
@@ -65,10 +63,9 @@ class Handler:
         self._log(logging.ERROR, req, rcode, text, exc)
 
     def _log(self, level: int, req: Request, rcode: int, text: str, exc: BaseException | None) -> None:
-        # CoreDNS's line: "plugin/errors: 2 example.org. A: <error>".
+        # CoreDNS's line: "plugin/errors: 2 example.org. A: <error>" (KdnsFormatter adds the prefix).
         exc_info = exc if (exc is not None and self.config.stacktrace) else None
-        log.log(level, "%s%d %s %s: %s", PREFIX, rcode, req.qname_lower, req.type_name, text,
-                exc_info=exc_info)
+        log.log(level, "%d %s %s: %s", rcode, req.qname_lower, req.type_name, text, exc_info=exc_info)
 
     def _consolidate(self, pattern: _Pattern, req: Request, rcode: int, text: str) -> bool:
         """Count the error against pattern; False when consolidation is off (after stop)."""
@@ -88,8 +85,8 @@ class Handler:
         if count == 0 or (pattern.rule.show_first and count == 1):
             return
         log.log(
-            pattern.rule.level, "%s%d errors like '%s' occurred in last %s",
-            PREFIX, count, pattern.rule.pattern.pattern, _go_duration(pattern.rule.period),
+            pattern.rule.level, "%d errors like '%s' occurred in last %s",
+            count, pattern.rule.pattern.pattern, _go_duration(pattern.rule.period),
         )
 
     async def stop(self) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 
 from dnslib import RCODE, DNSLabel
 
@@ -20,7 +19,7 @@ from kdns.plugins.file.config import Config, as_config_error, load
 from kdns.plugins.file.zone import MAX_CHAIN, Answer, Zone
 from kdns.plugins.file.zonefile import ZoneFileError
 from kdns.request import Request
-from kdns.server.poller import Poller
+from kdns.server.poller import Poller, file_stamp
 from kdns.response import Response
 from kdns.types import BlockInfo, Next
 
@@ -39,7 +38,7 @@ class Handler:
         self.poller = Poller(self.config.reload, self.refresh, self.config.path)
         if config.loaded:
             self._install(list(config.loaded))
-            self.stamp = self._stat()
+            self.stamp = file_stamp(self.config.path)
 
     def attach(self, info: BlockInfo) -> None:
         """Read the file with the block's zones as origins when the directive named none."""
@@ -51,7 +50,7 @@ class Handler:
             raise as_config_error(e) from None
         except OSError as e:
             raise ConfigError(f"cannot read zone file '{self.config.path}': {e.strerror or e}") from None
-        self.stamp = self._stat()
+        self.stamp = file_stamp(self.config.path)
         self._install(zones)
 
     def _install(self, zones: list[Zone]) -> None:
@@ -60,31 +59,24 @@ class Handler:
             for name, count in zone.entries_by_name().items():
                 metrics.entries.labels(name).set(count)
 
-    def _stat(self) -> tuple[int, int] | None:
-        try:
-            st = os.stat(self.config.path)
-        except OSError:
-            return None
-        return st.st_mtime_ns, st.st_size
-
     def refresh(self) -> bool:
         """Re-read the file if it changed; install it when its SOA serial did (as CoreDNS)."""
-        stamp = self._stat()
+        stamp = file_stamp(self.config.path)
         if stamp is None or stamp == self.stamp or not self.zones:
             return False
         self.stamp = stamp
         try:
             fresh = [load(self.config.path, str(zone.origin_name)) for zone in self.zones]
         except (ZoneFileError, OSError) as e:
-            log.error("plugin/file: failed to reload %s, keeping the zone loaded: %s", self.config.path, e)
+            log.error("failed to reload %s, keeping the zone loaded: %s", self.config.path, e)
             return False
         if all(new.serial == old.serial for new, old in zip(fresh, self.zones)):
-            log.info("plugin/file: %s changed but its SOA serial did not: not reloaded", self.config.path)
+            log.info("%s changed but its SOA serial did not: not reloaded", self.config.path)
             return False
         self._install(fresh)
         for zone in fresh:
             log.info(
-                "plugin/file: successfully reloaded zone %s in %s with %d SOA serial",
+                "successfully reloaded zone %s in %s with %d SOA serial",
                 zone.origin_name, self.config.path, zone.serial,
             )
         return True
@@ -127,7 +119,7 @@ class Handler:
         try:
             sub = await req.resolve(str(result.external), req.qtype)
         except Exception as e:  # the CNAME itself is still a good answer
-            log.debug("plugin/file: resolving CNAME target %s failed: %s", result.external, e)
+            log.debug("resolving CNAME target %s failed: %s", result.external, e)
             return
         finally:
             _chase_depth.reset(token)

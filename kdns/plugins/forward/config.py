@@ -12,6 +12,7 @@ from dnslib import RCODE
 
 from kdns.corefile.tree import Directive, Token, to_integer
 from kdns.plugins.forward.resolvconf import nameservers
+from kdns.server.http import split_host_port
 
 log = logging.getLogger(__name__)
 
@@ -77,29 +78,13 @@ class Config:
 
 def parse_upstream(text: str) -> Upstream:
     """IP, IP:port, [IPv6]:port or dns://..., port 53 by default; ValueError otherwise."""
-    addr = text
-    if addr.lower().startswith("dns://"):
-        addr = addr[6:]
-    port = 53
-    host = addr
-    if addr.startswith("["):
-        close = addr.find("]")
-        if close < 0:
-            raise ValueError(f"not an IP address or file: '{text}'")
-        host = addr[1:close]
-        rest = addr[close + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"not an IP address or file: '{text}'")
-            port = _port(rest[1:], text)
-    elif addr.count(":") == 1:
-        host, port_text = addr.split(":")
-        port = _port(port_text, text)
+    addr = text[6:] if text.lower().startswith("dns://") else text
     try:
+        host, port = split_host_port(addr)
         ip = ipaddress.ip_address(host)
     except ValueError:
         raise ValueError(f"not an IP address or file: '{text}'") from None
-    return Upstream(str(ip), port)
+    return Upstream(str(ip), 53 if port is None else _port(port, text))
 
 
 def _port(text: str, whole: str) -> int:
@@ -170,7 +155,7 @@ def _from_zone(d: Directive) -> str:
     if len(zones) > 1:
         # As CoreDNS (plugin/forward/setup.go): a CIDR spanning several reverse zones keeps the first.
         log.warning(
-            "plugin/forward: unsupported CIDR notation: '%s' expands to multiple zones. Using only '%s'.",
+            "unsupported CIDR notation: '%s' expands to multiple zones. Using only '%s'.",
             d.args[0].text, zones[0],
         )
     return zones[0]

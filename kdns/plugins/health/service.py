@@ -13,7 +13,7 @@ from aiohttp import web
 from prometheus_client import Histogram
 
 from kdns.plugins.health.config import Config
-from kdns.server.http import HttpEndpoint
+from kdns.server.http import EndpointService, HttpEndpoint
 
 REQUEST_DURATION = Histogram(
     "coredns_health_request_duration_seconds",
@@ -22,7 +22,7 @@ REQUEST_DURATION = Histogram(
 )
 
 
-class Service:
+class Service(EndpointService):
     def __init__(self, config: Config, app: Any) -> None:
         self.config = config
         self.lameduck = config.lameduck
@@ -34,9 +34,3 @@ class Service:
             return web.Response(text="OK")
         finally:
             REQUEST_DURATION.observe(perf_counter() - start)
-
-    async def start(self) -> None:
-        await self.endpoint.start()
-
-    async def stop(self) -> None:
-        await self.endpoint.stop()

@@ -43,7 +43,7 @@ def parse(d: Directive) -> Config:
             raise d.error(f"hosts file '{path}' is a directory", d.args[0])
         if not os.path.exists(path):
             # As CoreDNS: only a warning; the file is read once it appears.
-            log.warning("plugin/hosts: file does not exist: %s", path)
+            log.warning("file does not exist: %s", path)
     inline: list[str] = []
     ttl = DEFAULT_TTL
     reverse = True

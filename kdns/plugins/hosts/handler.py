@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 from dnslib import AAAA, PTR, QTYPE, RCODE, RR, A, DNSLabel
@@ -20,7 +19,7 @@ from kdns.plugins.hosts import metrics
 from kdns.plugins.hosts.config import Config
 from kdns.plugins.hosts.hostsfile import HostsMap, address_of_reverse, in_zones, parse_hosts
 from kdns.request import Request
-from kdns.server.poller import Poller
+from kdns.server.poller import Poller, file_stamp
 from kdns.response import Response
 from kdns.types import BlockInfo, Next
 
@@ -38,7 +37,7 @@ class Handler:
         self.fallthrough = config.fallthrough
         self.file = HostsMap()
         self.inline = HostsMap()
-        # (mtime_ns, size) of the file we last read: CoreDNS re-reads when either changes.
+        # file_stamp() of the file we last read.
         self.stamp: tuple[int, int] | None = None
         self.poller = Poller(self.config.reload, self.refresh, self.config.path)
         self._load()
@@ -55,25 +54,25 @@ class Handler:
 
     def refresh(self) -> bool:
         """Re-read the file if it changed since the last read; True when the entries changed."""
+        stamp = file_stamp(self.config.path)
+        if stamp is not None and stamp == self.stamp:
+            return False
         try:
-            st = os.stat(self.config.path)
-            stamp = (st.st_mtime_ns, st.st_size)
-            if stamp == self.stamp:
-                return False
+            # Without a stamp the file is gone or unreadable: open() says why.
             with open(self.config.path, encoding="utf-8", errors="replace") as f:
                 text = f.read()
         except OSError as e:
             if self.stamp is not None or self.file:
                 # CoreDNS README: should the file be deleted, the inline entries are still served.
-                log.warning("plugin/hosts: cannot read %s: %s", self.config.path, e)
+                log.warning("cannot read %s: %s", self.config.path, e)
                 self.file, self.stamp = HostsMap(), None
                 self._update_metrics(time.time())
                 return True
             return False
         self.file = parse_hosts(text, self.zones, self.config.reverse)
         self.stamp = stamp
-        self._update_metrics(st.st_mtime)
-        log.debug("plugin/hosts: parsed %s into %d entries", self.config.path, len(self.file))
+        self._update_metrics(stamp[0] / 1e9 if stamp is not None else time.time())
+        log.debug("parsed %s into %d entries", self.config.path, len(self.file))
         return True
 
     def _update_metrics(self, when: float) -> None:

@@ -61,7 +61,7 @@ def parse_hosts(text: str, zones: tuple[str, ...], reverse: bool) -> HostsMap:
             if not in_zones(name, zones):
                 continue
             if not valid_name(name):
-                log.warning("plugin/hosts: skipping invalid name '%s' of %s", raw, text_addr)
+                log.warning("skipping invalid name '%s' of %s", raw, text_addr)
                 continue
             table.setdefault(name, []).append(text_addr)
             if reverse:

@@ -8,10 +8,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kdns.plugins.prometheus.config import Config
-from kdns.server.http import HttpEndpoint
+from kdns.server.http import EndpointService, HttpEndpoint
 
 
-class Service:
+class Service(EndpointService):
     def __init__(self, config: Config, app: Any) -> None:
         self.config = config
         self.registry = app.registry
@@ -20,9 +20,3 @@ class Service:
     async def metrics(self, request: web.Request) -> web.Response:
         body = generate_latest(self.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def start(self) -> None:
-        await self.endpoint.start()
-
-    async def stop(self) -> None:
-        await self.endpoint.stop()

@@ -11,10 +11,10 @@ from typing import Any
 from aiohttp import web
 
 from kdns.plugins.ready.config import Config
-from kdns.server.http import HttpEndpoint
+from kdns.server.http import EndpointService, HttpEndpoint
 
 
-class Service:
+class Service(EndpointService):
     def __init__(self, config: Config, app: Any) -> None:
         self.config = config
         self.app = app
@@ -27,9 +27,3 @@ class Service:
         if waiting:
             return web.Response(status=503, text=", ".join(waiting))
         return web.Response(text="OK")
-
-    async def start(self) -> None:
-        await self.endpoint.start()
-
-    async def stop(self) -> None:
-        await self.endpoint.stop()

@@ -8,13 +8,12 @@ again. SIGUSR1 reloads at once, with or without this plugin.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import random
 from typing import Any
 
 from kdns.plugins.reload.config import Config
+from kdns.server.poller import Poller
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +22,8 @@ class Service:
     def __init__(self, config: Config, app: Any) -> None:
         self.config = config
         self.app = app
-        self.task: asyncio.Task[None] | None = None
         self.digest = ""
+        self.poller = Poller(config.interval, self.check, "the Corefile", jitter=config.jitter)
 
     def fingerprint(self) -> str:
         digest = hashlib.sha512()
@@ -36,19 +35,16 @@ class Service:
                 digest.update(b"\0missing\0" + path.encode())
         return digest.hexdigest()
 
+    def check(self) -> None:
+        current = self.fingerprint()
+        if current != self.digest:
+            self.digest = current
+            self.app.request_reload()
+
     async def start(self) -> None:
         self.digest = self.fingerprint()
         log.info("Running configuration SHA512 = %s", self.digest)
-        self.task = asyncio.get_running_loop().create_task(self.watch())
-
-    async def watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.interval + random.uniform(0, self.config.jitter))
-            current = self.fingerprint()
-            if current != self.digest:
-                self.digest = current
-                self.app.request_reload()
+        await self.poller.start()
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        await self.poller.stop()

@@ -8,6 +8,7 @@ import logging
 import pytest
 from dnslib import RCODE, DNSRecord
 
+from kdns.cli import KdnsFormatter
 from kdns.corefile.parser import parse as parse_corefile
 from kdns.corefile.tree import Directive
 from kdns.errors import ConfigError
@@ -29,6 +30,11 @@ def directive(text: str) -> Directive:
 
 def request(name: str = "example.org.", qtype: str = "A") -> Request:
     return parse_query(bytes(DNSRecord.question(name, qtype).pack()))
+
+
+def printed(records: list[logging.LogRecord]) -> list[str]:
+    """The lines as kdns prints them: the formatter, not the handler, adds "plugin/errors: "."""
+    return [KdnsFormatter().format(r) for r in records]
 
 
 @pytest.mark.parametrize(
@@ -91,9 +97,7 @@ async def test_exception_becomes_servfail_and_one_line(caplog: pytest.LogCapture
     resp = await Handler(_raises, Config())(request("Example.ORG.", "AAAA"))
     assert resp.rcode == RCODE.SERVFAIL
     assert resp.msg.header.qr == 1
-    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
-        (logging.ERROR, "plugin/errors: 2 example.org. AAAA: RuntimeError: boom"),
-    ]
+    assert printed(caplog.records) == ["[ERROR] plugin/errors: 2 example.org. AAAA: RuntimeError: boom"]
     assert caplog.records[0].exc_info is None
 
 
@@ -124,7 +128,7 @@ async def test_error_reported_by_a_plugin_is_logged(caplog: pytest.LogCaptureFix
 
     resp = await Handler(failed, Config())(request("svc.example.", "SRV"))
     assert resp.plugin == "forward"
-    assert [r.getMessage() for r in caplog.records] == ["plugin/errors: 2 svc.example. SRV: no healthy upstream"]
+    assert printed(caplog.records) == ["[ERROR] plugin/errors: 2 svc.example. SRV: no healthy upstream"]
 
 
 async def test_end_of_chain_error_is_logged_and_kept_by_copies(caplog: pytest.LogCaptureFixture) -> None:
@@ -133,7 +137,7 @@ async def test_end_of_chain_error_is_logged_and_kept_by_copies(caplog: pytest.Lo
     assert resp.rcode == RCODE.SERVFAIL
     # loadbalance and log answer with a copy: the error must survive it.
     assert resp.copy().error == resp.error == "no next plugin found"
-    assert [r.getMessage() for r in caplog.records] == ["plugin/errors: 2 example.org. A: no next plugin found"]
+    assert printed(caplog.records) == ["[ERROR] plugin/errors: 2 example.org. A: no next plugin found"]
 
 
 async def test_consolidate_counts_then_prints_one_summary(caplog: pytest.LogCaptureFixture) -> None:
@@ -144,10 +148,10 @@ async def test_consolidate_counts_then_prints_one_summary(caplog: pytest.LogCapt
         assert (await handler(request())).rcode == RCODE.SERVFAIL
     # Other errors are not held back.
     await Handler(_raises, config)(request())
-    assert [r.getMessage() for r in caplog.records] == ["plugin/errors: 2 example.org. A: RuntimeError: boom"]
+    assert printed(caplog.records) == ["[ERROR] plugin/errors: 2 example.org. A: RuntimeError: boom"]
     await asyncio.sleep(0.15)
-    assert [(r.levelno, r.getMessage()) for r in caplog.records[1:]] == [
-        (logging.WARNING, "plugin/errors: 3 errors like 'i/o timeout$' occurred in last 50ms"),
+    assert printed(caplog.records[1:]) == [
+        "[WARN] plugin/errors: 3 errors like 'i/o timeout$' occurred in last 50ms",
     ]
 
 
@@ -156,15 +160,15 @@ async def test_consolidate_show_first(caplog: pytest.LogCaptureFixture) -> None:
     config = parse(directive("errors {\n consolidate 50ms timeout error show_first\n}"))
     handler = Handler(_timeout, config)
     await handler(request())
-    assert [r.getMessage() for r in caplog.records] == [
-        "plugin/errors: 2 example.org. A: TimeoutError: read udp 10.0.0.1:53: i/o timeout",
+    assert printed(caplog.records) == [
+        "[ERROR] plugin/errors: 2 example.org. A: TimeoutError: read udp 10.0.0.1:53: i/o timeout",
     ]
     await asyncio.sleep(0.15)  # a lone error: no summary
     assert len(caplog.records) == 1
     await handler(request())
     await handler(request())
     await asyncio.sleep(0.15)
-    assert caplog.records[-1].getMessage() == "plugin/errors: 2 errors like 'timeout' occurred in last 50ms"
+    assert printed(caplog.records[-1:]) == ["[ERROR] plugin/errors: 2 errors like 'timeout' occurred in last 50ms"]
     assert len(caplog.records) == 3
 
 
@@ -175,8 +179,8 @@ async def test_stop_flushes_pending_counts(caplog: pytest.LogCaptureFixture) -> 
     await handler(request())
     assert caplog.records == []
     await handler.stop()
-    assert [r.getMessage() for r in caplog.records] == [
-        "plugin/errors: 2 errors like 'timeout' occurred in last 1h0m0s",
+    assert printed(caplog.records) == [
+        "[ERROR] plugin/errors: 2 errors like 'timeout' occurred in last 1h0m0s",
     ]
     # After stop nothing is held back any more.
     await handler(request())

@@ -21,6 +21,10 @@ def test_addresses_ipv4_ipv6_ports():
     assert [u.label for u in c.upstreams[:3]] == ["10.0.0.10:53", "10.0.0.11:1053", "[2003::1]:53"]
 
 
+def test_bracketed_ipv6_without_port_is_port_53():
+    assert config("forward . [2003::1] dns://[::1]").upstreams == (Upstream("2003::1", 53), Upstream("::1", 53))
+
+
 def test_defaults_are_coredns_defaults():
     c = config("forward . 127.0.0.1")
     assert (c.max_fails, c.health_check, c.expire, c.policy, c.max_concurrent) == (2, 0.5, 10.0, "random", 0)
@@ -112,6 +116,12 @@ def test_force_tcp_wins_over_prefer_udp():
         ("forward . 1.2.3.4:²", "invalid port in '1.2.3.4:²'"),
         ("forward . [::1]:٣", "invalid port in"),
         ("forward . 1.2.3.4:+-53", "invalid port"),
+        ("forward . [::1", "not an IP address or file: '\\[::1'"),
+        ("forward . [::1]53", "not an IP address or file"),
+        ("forward . 1::2::3", "not an IP address or file"),
+        ("forward . ::1]:53", "not an IP address or file"),
+        ("forward . [::1]:", "invalid port in"),
+        ("forward . 127.0.0.1:0", "invalid port in"),
         ("forward a..b 127.0.0.1", "empty label"),
         ("forward . 127.0.0.1 {\n except example.org a..b\n}", "empty label"),
         ("forward . 127.0.0.1 {\n except " + "x" * 64 + "\n}", "not a valid label"),

@@ -10,6 +10,7 @@ import pytest
 from dnslib import QTYPE, RCODE
 from prometheus_client import REGISTRY
 
+from kdns.cli import KdnsFormatter
 from kdns.plugins.cache.config import Config as CacheConfig
 from kdns.plugins.cache.handler import Handler as CacheHandler
 from kdns.plugins.errors.config import Config as ErrorsConfig
@@ -295,8 +296,8 @@ async def test_errors_plugin_logs_why_forward_gave_up(upstream, upstream2, caplo
     try:
         resp = await ErrorsHandler(h, ErrorsConfig())(request("www.example.org."))
         assert (resp.rcode, resp.plugin) == (RCODE.SERVFAIL, "forward")
-        assert [r.getMessage() for r in caplog.records] == [
-            f"plugin/errors: 2 www.example.org. A: upstream {upstream2.address}: udp: timeout"
+        assert [KdnsFormatter().format(r) for r in caplog.records] == [
+            f"[ERROR] plugin/errors: 2 www.example.org. A: upstream {upstream2.address}: udp: timeout"
         ]
     finally:
         await h.stop()
@@ -308,8 +309,8 @@ async def test_errors_plugin_logs_why_forward_gave_up(upstream, upstream2, caplo
         chain = ErrorsHandler(CacheHandler(h, CacheConfig(zones=(".",))), ErrorsConfig())
         for _ in range(2):
             assert (await chain(request("www.example.org."))).rcode == RCODE.SERVFAIL
-        assert [r.getMessage() for r in caplog.records] == [
-            "plugin/errors: 2 www.example.org. A: no healthy proxies"
+        assert [KdnsFormatter().format(r) for r in caplog.records] == [
+            "[ERROR] plugin/errors: 2 www.example.org. A: no healthy proxies"
         ]
     finally:
         await h.stop()

@@ -242,6 +242,17 @@ async def test_reload_when_the_file_changes(hosts_file: Path) -> None:
         await h.stop()
 
 
+async def test_a_file_missing_at_start_is_read_once_it_appears(tmp_path: Path) -> None:
+    path = tmp_path / "hosts"
+    h = handler(path)
+    assert (await h(request("late.example.org."))).rcode == RCODE.SERVFAIL
+    assert not h.refresh()
+    path.write_text("192.0.2.9 late.example.org\n")
+    assert h.refresh()
+    assert not h.refresh()  # unchanged: not read again
+    assert records(await h(request("late.example.org."))) == ["late.example.org. 3600 A 192.0.2.9"]
+
+
 async def test_reload_zero_never_polls(hosts_file: Path) -> None:
     h = handler(hosts_file, " reload 0")
     await h.start()
