@@ -27,7 +27,7 @@ from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
 from kdns.plugins.kubernetes.index import ClusterIndex, Slim, gc_paused
-from kdns.server.poller import Poller
+from kdns.server.poller import Poller, file_stamp
 
 log = logging.getLogger(__name__)
 
@@ -200,19 +200,11 @@ class ManifestSource:
 
     def signature(self) -> tuple[Any, ...]:
         """What changes when a file is added, removed or written."""
-        out: list[Any] = []
         try:
             files = manifest_files(self.paths)
         except ManifestError as e:
             return (str(e),)
-        for path in files:
-            try:
-                st = os.stat(path)
-            except OSError:
-                out.append((path, None))
-                continue
-            out.append((path, st.st_mtime_ns, st.st_size))
-        return tuple(out)
+        return tuple((path, file_stamp(path)) for path in files)
 
     def reload(self) -> bool:
         """Read every file and replace the index's kinds; False (state kept) when one is broken."""
