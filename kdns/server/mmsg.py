@@ -91,6 +91,8 @@ class Batch:
         self.names = (ctypes.c_char * (_SOCKADDR * size))()
         names_base = ctypes.addressof(self.names)
         self.name_addresses = [names_base + i * _SOCKADDR for i in range(size)]
+        names_view = memoryview(self.names).cast("B")
+        self.name_views = [names_view[i * _SOCKADDR : (i + 1) * _SOCKADDR] for i in range(size)]
         namelen = 16 if self.family == socket.AF_INET else _SOCKADDR
 
         self._recv_iov = (_IoVec * size)()
@@ -137,13 +139,14 @@ class Batch:
 
     def serve(
         self, answer: Callable[[bytes, str, str], bytes | None], family: str,
-        miss: Callable[[bytes, Address], None],
+        miss: Callable[[bytes, Address], bytes | None],
     ) -> None:
         """Answer what is waiting (up to `size` datagrams) and send the answers in one call.
 
-        answer(query, "udp", family) is the packed reply, or None: then miss(query, source) gets it.
-        A reply is written over its query in the slot; the send array is pointed at the slot and
-        the source address the kernel filled in, so no address is ever turned into Python objects.
+        answer(query, "udp", family) is the packed reply, or None: then miss(query, source) gets it
+        and returns the reply, or None when it answers later (or never). A reply is written over
+        its query in the slot; the send array is pointed at the slot and the source address the
+        kernel filled in, so a hit's address is never turned into Python objects.
         """
         n = self.receive()
         slots, lengths = self.slots, self.lengths
@@ -154,8 +157,9 @@ class Batch:
             query = slot[: lengths[i]].tobytes()
             out = answer(query, "udp", family)
             if out is None:
-                miss(query, self.source(i))
-                continue
+                out = miss(query, self.source(i))
+                if out is None:
+                    continue
             size = len(out)
             slot[:size] = out
             send_names[queued] = self.name_addresses[i]
@@ -167,8 +171,8 @@ class Batch:
 
     def source(self, i: int) -> Address:
         """Slot i's sender as the socket module writes addresses."""
-        raw = ctypes.string_at(self.name_addresses[i], _SOCKADDR)
-        port = int.from_bytes(raw[2:4], "big")
+        raw = self.name_views[i]
+        port = raw[2] << 8 | raw[3]
         if self.family == socket.AF_INET:
             return socket.inet_ntop(socket.AF_INET, raw[4:8]), port
         flowinfo = int.from_bytes(raw[4:8], "big")
@@ -194,7 +198,7 @@ class Batch:
     def close(self) -> None:
         for view in (self.lengths, self.send_names, self.send_bases, self.send_lengths):
             view.release()
-        for view in self.slots:
+        for view in self.slots + self.name_views:
             view.release()
         self.view.release()
         del self._anchor

@@ -7,13 +7,16 @@ reply to the socket that asked, over IPv4 and IPv6.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import socket
+from typing import Any
 
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
 from conftest import REPO, kdns_server
-from kdns.server import mmsg
+from upstreams import FakeUpstream
+from kdns.server import mmsg, udp
 from kdns.server.settings import ServerSettings
 
 COREFILE = f"""
@@ -100,13 +103,115 @@ async def test_a_burst_of_hits_and_misses_is_answered_whole(settings: ServerSett
 
 @pytest.mark.skipif(not mmsg.AVAILABLE, reason="recvmmsg is Linux only")
 async def test_misses_beyond_max_inflight_in_one_batch_are_refused() -> None:
-    # One at a time, each miss's task runs before the next datagram is read; a batch reads them all first.
+    # Only a miss whose chain suspends (here: forward, to a slow upstream) is in flight; a batch
+    # reads all five before any of them is answered.
     settings = ServerSettings(max_inflight=2)
+    async with FakeUpstream(records={(f"w{i}.example.", "A"): [f"w{i}.example. 60 IN A 192.0.2.{i}"] for i in range(5)}) as upstream:
+        upstream.behaviour.delay = 0.2
+        corefile = f".:0 {{\n    bind 127.0.0.1\n    forward . {upstream.address}\n}}\n"
+        async with kdns_server(corefile, settings=settings) as server:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.setblocking(False)
+                # Sent before kdns's loop runs again: all five are read in one go.
+                queries = [question(f"w{i}.example", "A", i) for i in range(5)]
+                replies = await burst(sock, ("127.0.0.1", server.port), queries)
+    rcodes = sorted(reply.header.rcode for reply in replies.values())
+    assert rcodes == [RCODE.NOERROR] * 2 + [RCODE.REFUSED] * 3
+
+
+@pytest.mark.parametrize("settings", MODES)
+async def test_misses_answered_without_suspending_are_never_in_flight(settings: ServerSettings) -> None:
+    # whoami answers as soon as it is asked: its misses run inline, and the overload limit never
+    # turns them away, however many arrive at once.
+    settings = ServerSettings(max_inflight=1, udp_batch=settings.udp_batch)
     async with kdns_server(COREFILE.replace("{host}", "127.0.0.1"), settings=settings) as server:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.setblocking(False)
-            # Sent before kdns's loop runs again: all five are read in one go, before any answer task starts.
-            queries = [question(f"w{i}.example", "A", i) for i in range(5)]
+            queries = [question(f"w{i}.example", "A", i) for i in range(20)]
             replies = await burst(sock, ("127.0.0.1", server.port), queries)
-    rcodes = sorted(reply.header.rcode for reply in replies.values())
-    assert rcodes == [RCODE.NOERROR] * 2 + [RCODE.REFUSED] * 3
+    assert sorted(replies) == list(range(20))
+    assert all(reply.header.rcode == RCODE.NOERROR and reply.ar for reply in replies.values())
+
+
+# The slow path runs inline until the chain first suspends; a task goes on from there (UdpServer.miss).
+
+_depth: contextvars.ContextVar[int] = contextvars.ContextVar("depth", default=0)
+
+
+class _Chain:
+    """A stand-in Listener whose chain answers at once, or suspends until `gate` opens."""
+
+    def __init__(self) -> None:
+        self.inflight = 0
+        self.gate: asyncio.Future[bytes] | None = None
+        self.seen_depths: list[int] = []
+
+    async def handle(self, data: bytes, proto: str, client: tuple[str, int], family: str) -> bytes | None:
+        self.seen_depths.append(_depth.get())
+        _depth.set(_depth.get() + 1)  # a context variable set by the chain must stay its own
+        if data == b"wait":
+            assert self.gate is not None
+            try:
+                return await self.gate
+            except asyncio.CancelledError:
+                return None
+            except ValueError as e:
+                return str(e).encode()
+        return b"at once:" + data
+
+
+class _Sent(udp.UdpServer):
+    def __init__(self, chain: _Chain) -> None:
+        super().__init__(chain, "1", ServerSettings(max_inflight=10))  # type: ignore[arg-type]
+        self.sent: list[bytes] = []
+
+    def send(self, out: bytes, addr: Any) -> None:
+        self.sent.append(out)
+
+
+async def test_a_chain_that_does_not_suspend_is_answered_inline() -> None:
+    chain = _Chain()
+    server = _Sent(chain)
+    assert server.miss(b"q1", ("127.0.0.1", 1)) == b"at once:q1"
+    assert server.miss(b"q2", ("127.0.0.1", 1)) == b"at once:q2"
+    assert chain.inflight == 0 and not server.tasks
+    assert chain.seen_depths == [0, 0]
+
+
+async def test_a_chain_that_suspends_goes_on_as_a_task() -> None:
+    chain = _Chain()
+    chain.gate = asyncio.get_running_loop().create_future()
+    server = _Sent(chain)
+    assert server.miss(b"wait", ("127.0.0.1", 1)) is None
+    assert chain.inflight == 1 and len(server.tasks) == 1
+    # What the suspended chain set is not seen by the next query.
+    assert server.miss(b"q", ("127.0.0.1", 1)) == b"at once:q"
+    assert chain.seen_depths == [0, 0]
+    chain.gate.set_result(b"later")
+    await asyncio.gather(*server.tasks)
+    assert server.sent == [b"later"]
+    assert chain.inflight == 0 and not server.tasks
+
+
+async def test_an_error_reaches_the_suspended_chain() -> None:
+    chain = _Chain()
+    chain.gate = asyncio.get_running_loop().create_future()
+    server = _Sent(chain)
+    server.miss(b"wait", ("127.0.0.1", 1))
+    chain.gate.set_exception(ValueError("upstream failed"))
+    await asyncio.gather(*server.tasks)
+    assert server.sent == [b"upstream failed"]
+
+
+async def test_cancelling_the_task_cancels_the_suspended_chain() -> None:
+    chain = _Chain()
+    chain.gate = asyncio.get_running_loop().create_future()
+    server = _Sent(chain)
+    server.miss(b"wait", ("127.0.0.1", 1))
+    (task,) = server.tasks
+    await asyncio.sleep(0)  # the task has started: it waits where the chain waits
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    # The chain saw the cancellation where it waited (and answered nothing), and was uncounted.
+    assert chain.gate.cancelled()
+    assert server.sent == [] and chain.inflight == 0
