@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass
 
 from dnslib import DNSRecord
@@ -19,7 +19,7 @@ class Response:
     # index): the server may then keep the packed answer and serve repeats of the question from it
     # (server/fastpath.py) until the plugin invalidates one of these tags. Such a response must be
     # computed without suspending, so no state change can slip between computing and storing it.
-    tags: frozenset[Hashable] | None = None
+    tags: Collection[Hashable] | None = None
     # The text of an error behind this answer; the errors plugin logs it (CoreDNS logs every error
     # a plugin returns alongside its rcode).
     error: str | None = None

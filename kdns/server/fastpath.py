@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import struct
 from bisect import bisect_left
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
 from time import perf_counter
 
 from kdns.metrics import DNS, DURATION_BUCKETS, BlockMetrics
@@ -48,12 +48,23 @@ class Entry:
         self.rcode = rcode
         self.plugin = plugin
         self.runs = runs
-        # Hits since the last fold into the metric families (fold_into_metrics), by (protocol,
-        # family, request size): one dict bump per hit instead of five labelled observations.
+        # Answers since the last fold into the metric families (fold_into_metrics), by (protocol,
+        # family, request size): one dict bump per answer instead of five labelled observations.
+        # The slow path's answer that made the entry is counted here too.
         self.hits: dict[tuple[str, str, int], int] = {}
-        self.quick = 0  # hits under the first duration bucket (all but a stalled few)
+        self.quick = 0  # answers under the first duration bucket (all but a stalled few)
         self.slow: list[float] = []
         self.elapsed = 0.0
+
+    def count(self, proto: str, family: str, request_size: int, elapsed: float) -> None:
+        """One more answer from this entry, to be folded into the metrics at scrape time."""
+        hit = (proto, family, request_size)
+        self.hits[hit] = self.hits.get(hit, 0) + 1
+        self.elapsed += elapsed
+        if elapsed < _FIRST_BUCKET:
+            self.quick += 1
+        else:
+            self.slow.append(elapsed)
 
     def fold_into_metrics(self) -> None:
         """Add the hits counted on this entry to its block's metric families, and reset them."""
@@ -123,24 +134,23 @@ class AnswerTable:
             body = _shuffled(body, entry.runs)
         # heads index: RD (byte 2, bit 0) and CD (byte 3, bit 4) of the query as bits 0 and 1.
         out = b"".join((data[:2], entry.heads[data[2] & 0x01 | (data[3] & 0x10) >> 3], data[12:qend], body))
-        hit = (proto, family, size)
-        entry.hits[hit] = entry.hits.get(hit, 0) + 1
-        elapsed = perf_counter() - start
-        entry.elapsed += elapsed
-        if elapsed < _FIRST_BUCKET:
-            entry.quick += 1
-        else:
-            entry.slow.append(elapsed)
+        entry.count(proto, family, size, perf_counter() - start)
         return out
 
     def store(
-        self, query: bytes, qend: int, edns: bool, do: bool, wire: bytes, tags: frozenset[Hashable],
+        self, query: bytes, qend: int, edns: bool, do: bool, wire: bytes, tags: Collection[Hashable],
         metrics: BlockMetrics, qtype: str, rcode: str, plugin: str, shuffle: bool = False,
-    ) -> None:
-        """Keep wire as the answer to repeats of query; shuffle: its A/AAAA runs are reordered per hit."""
+    ) -> Entry | None:
+        """Keep wire as the answer to repeats of query; shuffle: its A/AAAA runs are reordered per hit.
+
+        The entry made, or None when query cannot be answered from one (its question is not plain).
+        """
         # Only plain questions: the stored answer must hold the question at the same offsets.
-        if query.find(0, 12) + 5 != qend or wire[12:qend].lower() != query[12:qend].lower():
-            return
+        if query.find(0, 12) + 5 != qend:
+            return None
+        asked, written = query[12:qend], wire[12:qend]
+        if written != asked and written.lower() != asked.lower():
+            return None
         if len(self.entries) >= self.capacity:
             self.clear()
         end = qend - 5
@@ -152,12 +162,14 @@ class AnswerTable:
         heads = self.heads.get(wire[2:12])
         if heads is None:
             heads = self.heads[wire[2:12]] = _heads(wire)
-        self.entries[key] = Entry(wire, qend, heads, metrics, qtype, rcode, plugin, runs)
+        entry = self.entries[key] = Entry(wire, qend, heads, metrics, qtype, rcode, plugin, runs)
+        keys_by_tag = self.keys_by_tag
         for tag in tags:
-            keys = self.keys_by_tag.get(tag)
+            keys = keys_by_tag.get(tag)
             if keys is None:
-                keys = self.keys_by_tag[tag] = set()
+                keys = keys_by_tag[tag] = set()
             keys.add(key)
+        return entry
 
     def invalidate(self, tags: set[Hashable]) -> None:
         for tag in tags:

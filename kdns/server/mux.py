@@ -131,12 +131,17 @@ class Listener:
         rcode_value = resp.rcode
         rcode = RCODE_NAMES.get(rcode_value) or str(rcode_value)
         type_name = req.type_name
+        elapsed = perf_counter() - start
         if resp.tags is not None and block.fast_path and not truncated:
-            self.table.store(
+            entry = self.table.store(
                 data, req.question_end, req.edns is not None, req.do, out, resp.tags, metrics,
                 type_name, rcode, resp.plugin, block.shuffle,
             )
-        metrics.record(proto, family, type_name, rcode, resp.plugin, len(data), len(out), perf_counter() - start)
+            if entry is not None:
+                # Counted as the entry's first answer: folded into the metrics with its hits.
+                entry.count(proto, family, len(data), elapsed)
+                return out
+        metrics.record(proto, family, type_name, rcode, resp.plugin, len(data), len(out), elapsed)
         return out
 
 

@@ -123,7 +123,7 @@ class Handler:
         if answer.chase:
             cacheable = await self._chase(req, answer) and cacheable
         msg = req.reply(answer.rcode, aa=True, rr=answer.rr, auth=answer.auth, ar=answer.ar)
-        return Response(msg, plugin=PLUGIN, tags=frozenset(answer.tags) if cacheable else None)
+        return Response(msg, plugin=PLUGIN, tags=answer.tags if cacheable else None)
 
     async def _chase(self, req: Request, answer: Answer) -> bool:
         """Append the ExternalName target's records; True when the result came from the index only."""
