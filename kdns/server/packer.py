@@ -25,6 +25,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RD, RR, SOA, SRV, TXT, A, DNSRecord
 
@@ -39,6 +40,10 @@ _SRV_FIXED = struct.Struct("!HHH")
 _U16 = struct.Struct("!H")
 OPT = 41
 _MAX_POINTER = 0x3FFF
+# Names written so far (their labels) -> the offset to point at; and under _PENDING, the question
+# name whose suffixes are not in it yet.
+_Names = dict[tuple[bytes, ...] | None, Any]
+_PENDING = None
 # Length octets as one-byte strings, so a label is written without building an int->bytes each time.
 _LENGTH = tuple(bytes((n,)) for n in range(64))
 
@@ -93,13 +98,22 @@ def opt_record(payload: int, do: bool) -> bytes:
 def _pack(msg: DNSRecord, opt: bytes | None) -> Packed:
     header = msg.header
     questions, answer, authority, additional = msg.questions, msg.rr, msg.auth, msg.ar
-    names: dict[tuple[bytes, ...], int] = {}
+    names: _Names = {}
     # parts[0] is the header, written last (ARCOUNT is known at the end): one join makes the message.
     parts: list[bytes] = [b""]
     append = parts.append
     offset = 12
     for q in questions:
-        encoded = _name(q.qname.label, offset, names)
+        labels = q.qname.label
+        if offset == 12 and labels:
+            # The first name: nothing to compress against, and only the whole name is registered
+            # now. Most answers only ever point at the whole question name; the suffixes are
+            # added the first time another name is looked up (_name).
+            encoded = _plain_name(labels)
+            names[labels] = 12
+            names[_PENDING] = labels
+        else:
+            encoded = _name(labels, offset, names)
         append(encoded)
         append(QUESTION_TAIL.pack(q.qtype, q.qclass))
         offset += len(encoded) + 4
@@ -133,7 +147,7 @@ def _pack(msg: DNSRecord, opt: bytes | None) -> Packed:
     return Packed(b"".join(parts), ends, len(answer), b"".join(opt_parts), opt_count)
 
 
-def _record(rr: RR, offset: int, names: dict[tuple[bytes, ...], int], append: Callable[[bytes], None]) -> int:
+def _record(rr: RR, offset: int, names: _Names, append: Callable[[bytes], None]) -> int:
     """Append one RR's bytes (through append) and return the offset just past it."""
     if type(rr) is Record:
         labels, parts, compress = rr.owner, rr.parts, rr.rtype in _COMPRESSED_TYPES
@@ -180,7 +194,7 @@ def _parts(rr: RR) -> tuple[Parts, bool]:
     return bytes(rdata.data), False
 
 
-def _rdata(pieces: Pieces, compress: bool, offset: int, names: dict[tuple[bytes, ...], int]) -> bytes:
+def _rdata(pieces: Pieces, compress: bool, offset: int, names: _Names) -> bytes:
     """pieces written at offset: bytes as they are, label tuples as names (compressed when compress)."""
     out = []
     for part in pieces:
@@ -191,13 +205,21 @@ def _rdata(pieces: Pieces, compress: bool, offset: int, names: dict[tuple[bytes,
     return out[0] if len(out) == 1 else b"".join(out)
 
 
-def _name(labels: tuple[bytes, ...], offset: int, names: dict[tuple[bytes, ...], int]) -> bytes:
+def _name(labels: tuple[bytes, ...], offset: int, names: _Names) -> bytes:
     """labels written at offset, compressed against (and added to) names, as dnslib's encode_name."""
     if not labels:
         return b"\x00"
     pointer = names.get(labels)
     if pointer is not None:
         return _U16.pack(0xC000 | pointer)
+    question = names.pop(_PENDING, None)
+    if question is not None:
+        # The question name's suffixes, at the offsets _pack wrote its labels at.
+        at = 12
+        for i, label in enumerate(question):
+            names[question[i:]] = at
+            at += len(label) + 1
+        return _name(labels, offset, names)
     # dnslib: a name longer than 253 characters in text form is an error (DNSLabelError).
     if len(b".".join(labels)) > 253:
         raise _Unsupported("name too long")
