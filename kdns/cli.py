@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import platform
@@ -92,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         # it is set up (an interface lookup, a vanished working directory): one line, no traceback.
         print(f"kdns: {args.conf}: {e}", file=sys.stderr)
         return 1
+    # The youngest generation is collected every 20,000 net allocations instead of 700: every
+    # first query leaves a fast-path entry behind, and at the default a stream of them paid for
+    # young and middle collections all along (~3% of their CPU in a perf profile). What kdns makes
+    # is nearly all acyclic, freed by reference counts, so little garbage waits for the collector.
+    gc.set_threshold(20_000, 10, 10)
     from kdns.server.workers import run
 
     return run(path, config, args.port, quiet=args.quiet, workers=args.workers)
