@@ -172,29 +172,41 @@ async def test_health_ready_and_metrics_endpoints() -> None:
     async with kdns_server(ZONE_COREFILE) as server:
         assert await server.http("health", "/health") == (200, "OK")
         assert await server.http("ready", "/ready") == (200, "OK")
-        await server.query("www.example.org", "A")
-        await server.query("www.example.org", "AAAA", tcp=True)
-        await server.query("nope.example.org", "A")
-        status, body = await server.http("prometheus", "/metrics")
-        assert status == 200
-        lines = body.splitlines()
         server_label = f'server="dns://127.0.0.1:{server.port}"'
 
-        def sample(family: str, /, **labels: str) -> float:
+        async def scrape() -> list[str]:
+            status, body = await server.http("prometheus", "/metrics")
+            assert status == 200
+            return body.splitlines()
+
+        def sample(lines: list[str], family: str, /, **labels: str) -> float:
             for line in lines:
                 if line.startswith(family + "{") and server_label in line and all(
                     f'{k}="{v}"' in line for k, v in labels.items()
                 ):
                     return float(line.rsplit(" ", 1)[1])
-            raise AssertionError(f"no {family} {labels} in /metrics")
+            return 0.0
 
-        assert sample("coredns_dns_requests_total", zone="example.org.", proto="udp", family="1", type="A", view="") == 2
-        assert sample("coredns_dns_requests_total", zone="example.org.", proto="tcp", type="AAAA") == 1
-        assert sample("coredns_dns_responses_total", zone="example.org.", rcode="NXDOMAIN", plugin="file") == 1
-        assert sample("coredns_dns_request_duration_seconds_count", zone="example.org.", type="A") == 2
-        assert sample("coredns_dns_request_size_bytes_count", zone="example.org.", proto="udp") == 2
-        assert sample("coredns_dns_response_size_bytes_count", zone="example.org.", proto="tcp") == 1
-        assert sample("coredns_plugin_enabled", zone="example.org.", name="file") == 1
+        # Counts are kept per (server, zone) for the process's life, as CoreDNS's are: an earlier
+        # test's server that had this port counted under the same labels. Compare before and after.
+        before = await scrape()
+        await server.query("www.example.org", "A")
+        await server.query("www.example.org", "AAAA", tcp=True)
+        await server.query("nope.example.org", "A")
+        lines = await scrape()
+
+        def added(family: str, /, **labels: str) -> float:
+            value = sample(lines, family, **labels)
+            assert value, f"no {family} {labels} in /metrics"
+            return value - sample(before, family, **labels)
+
+        assert added("coredns_dns_requests_total", zone="example.org.", proto="udp", family="1", type="A", view="") == 2
+        assert added("coredns_dns_requests_total", zone="example.org.", proto="tcp", type="AAAA") == 1
+        assert added("coredns_dns_responses_total", zone="example.org.", rcode="NXDOMAIN", plugin="file") == 1
+        assert added("coredns_dns_request_duration_seconds_count", zone="example.org.", type="A") == 2
+        assert added("coredns_dns_request_size_bytes_count", zone="example.org.", proto="udp") == 2
+        assert added("coredns_dns_response_size_bytes_count", zone="example.org.", proto="tcp") == 1
+        assert sample(lines, "coredns_plugin_enabled", zone="example.org.", name="file") == 1
         assert any(line.startswith("coredns_build_info{") for line in lines)
         assert any(line.startswith("coredns_panics_total ") for line in lines)
 
