@@ -48,9 +48,9 @@ class UdpServer:
         """The slow path for one query: its answer when the chain finished without suspending.
 
         The chain runs at once, inside the reader callback, as Python 3.12's eager tasks would: a
-        kubernetes answer never suspends, and the task (with the separate send that followed it) was
-        about a tenth of a first query's cost. A chain that does suspend (forward,
-        a CNAME chased through the chain) goes on as a task, under the overload limit.
+        kubernetes answer never suspends, and the task (with the separate send that followed it)
+        was about a tenth of a first query's cost. A chain that does suspend (forward, a CNAME
+        chased through the chain) goes on as a task from there, under the overload limit.
         """
         listener = self.listener
         if listener.inflight >= self.settings.max_inflight:
