@@ -20,7 +20,8 @@ class ServerSettings:
     tcp_read_timeout: float = 2.0
     tcp_max_connections: int = 1000
     tcp_max_inflight_per_connection: int = 100
-    # Slow-path queries in flight per listener before new ones are answered REFUSED.
+    # Slow-path UDP queries waiting (their chain suspended: forward) per listener before new ones are
+    # answered REFUSED; a chain that answers without waiting is never in flight.
     max_inflight: int = 10000
     # How long a graceful stop waits for queries already being answered.
     drain_timeout: float = 2.0
