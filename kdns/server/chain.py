@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,17 @@ async def no_next_plugin(req: Request) -> Response:
     resp = req.answer(RCODE.SERVFAIL)
     resp.error = "no next plugin found"
     return resp
+
+
+async def in_task() -> None:
+    """Go on inside an asyncio task, as asyncio.timeout() and current_task() need.
+
+    A UDP query's chain runs inline, outside any task, until it first suspends (server/udp.py); a
+    plugin awaits this before it sets a timeout, and the query goes on in the task the server then
+    makes for it. Inside a task already (TCP, a sub-query, a later step) it does nothing.
+    """
+    if asyncio.current_task() is None:
+        await asyncio.sleep(0)
 
 
 def build_chain(uses: Sequence[Any]) -> tuple[Any, list[Any]]:

@@ -47,10 +47,11 @@ class UdpServer:
     def miss(self, data: bytes, addr: Address) -> bytes | None:
         """The slow path for one query: its answer when the chain finished without suspending.
 
-        The chain runs at once, inside the reader callback, as Python 3.12's eager tasks would: a
+        The chain runs at once, inside the reader callback, much as Python 3.12's eager tasks do: a
         kubernetes answer never suspends, and the task (with the separate send that followed it)
         was about a tenth of a first query's cost. A chain that does suspend (forward, a CNAME
-        chased through the chain) goes on as a task from there, under the overload limit.
+        chased through the chain) goes on as a task from there, under the overload limit. Until
+        then there is no current task: a plugin that needs one awaits chain.in_task() first.
         """
         listener = self.listener
         if listener.inflight >= self.settings.max_inflight:

@@ -215,3 +215,23 @@ async def test_cancelling_the_task_cancels_the_suspended_chain() -> None:
     # The chain saw the cancellation where it waited (and answered nothing), and was uncounted.
     assert chain.gate.cancelled()
     assert server.sent == [] and chain.inflight == 0
+
+
+@pytest.mark.parametrize("settings", MODES)
+@pytest.mark.parametrize("options", ["", "{ force_tcp }"])
+async def test_a_chain_that_sets_a_timeout_before_it_first_waits_is_answered(
+    settings: ServerSettings, options: str
+) -> None:
+    # forward's exchange sets asyncio.timeout() at once over TCP, which needs a current task:
+    # the inline first step must hand over to the query's task before it (chain.in_task).
+    records = {("w.example.", "A"): ["w.example. 60 IN A 192.0.2.7"]}
+    async with FakeUpstream(records=records) as upstream:
+        corefile = f".:0 {{\n    bind 127.0.0.1\n    forward . {upstream.address} {options}\n}}\n"
+        async with kdns_server(corefile, settings=settings) as server:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.setblocking(False)
+                replies = await burst(sock, ("127.0.0.1", server.port), [question("w.example", "A", 7)])
+        assert [q.proto for q in upstream.client_queries()] == ["tcp" if options else "udp"]
+    reply = replies[7]
+    assert reply.header.rcode == RCODE.NOERROR
+    assert [str(rr.rdata) for rr in reply.rr] == ["192.0.2.7"]

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from kdns.plugins.forward.config import Config, Upstream
 from kdns.plugins.forward.metrics import UpstreamMetrics
+from kdns.server.chain import in_task
 from kdns.server.wire import read_name
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ class Proxy:
 
         A truncated UDP answer is asked again over TCP. Raises UpstreamError.
         """
+        await in_task()  # the exchange's timeouts belong to the query's task
         start = time.perf_counter()
         self.metrics.requests.inc()
         deadline = time.monotonic() + budget
