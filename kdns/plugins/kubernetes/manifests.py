@@ -96,6 +96,9 @@ def _documents(path: str) -> Iterator[Any]:
 def _flatten(doc: Any, path: str) -> Iterator[dict[str, Any]]:
     """The objects of a document, the items of (nested) `kind: List`s in order."""
     pending = [doc]  # a stack, not recursion: Lists may nest as deep as the file does
+    # A YAML alias can put a List inside itself (no end) or many times over (exponential); the
+    # API never writes aliases, so a List met twice is an error.
+    expanded: set[int] = set()
     while pending:
         doc = pending.pop()
         if doc is None:
@@ -106,6 +109,9 @@ def _flatten(doc: Any, path: str) -> Iterator[dict[str, Any]]:
         if not (isinstance(kind, str) and kind.endswith("List") and "items" in doc):
             yield doc
             continue
+        if id(doc) in expanded:
+            raise ManifestError(f"{path}: a {kind} appears more than once (a YAML alias)")
+        expanded.add(id(doc))
         items = doc.get("items") or []
         if not isinstance(items, list):
             raise ManifestError(f"{path}: the items of a {kind} are not a list")

@@ -106,6 +106,23 @@ def test_broken_shapes_are_clear_errors_naming_the_file(tmp_path, caplog) -> Non
         assert f"{path}: {why}" in caplog.text
 
 
+def test_a_list_met_twice_through_yaml_aliases_is_an_error_not_a_hang(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    service = "{kind: Service, metadata: {name: s, namespace: n}, spec: {clusterIP: 10.96.0.1}}"
+    laughs = f"a: &a {{kind: List, items: [{service}]}}\n" + "".join(
+        f"{b}: &{b} {{kind: List, items: [{', '.join([f'*{a}'] * 10)}]}}\n" for a, b in zip("abcdefgh", "bcdefghi")
+    ) + "kind: List\nitems: [*i]\n"
+    cases = {
+        "itself.yaml": "&top {kind: List, items: [*top]}\n",
+        "laughs.yaml": laughs,  # 10^8 Services if expanded
+    }
+    for name, text in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        caplog.clear()
+        assert not ManifestSource([str(path)], ClusterIndex()).reload()
+        assert f"{path}: a List appears more than once (a YAML alias)" in caplog.text
+
+
 def test_nested_lists_keep_their_order(tmp_path) -> None:  # type: ignore[no-untyped-def]
     items = [{"kind": "ServiceList", "items": [{"metadata": {"name": f"s{i}{j}"}} for j in range(2)]} for i in range(2)]
     (tmp_path / "l.json").write_text(json.dumps({"kind": "List", "items": items}))
