@@ -197,7 +197,7 @@ def compact(kind: str, obj: Any) -> Any:
 
     150k pods in `pods verified` must stay small; everything else is stored as it is.
     """
-    if kind == "Pod" and len(obj.ips) == 1 and obj.phase == _RUNNING and not obj.deleting:
+    if kind == "Pod" and len(obj.ips) == 1 and obj.running:
         return obj.ips[0]
     return obj
 
@@ -318,7 +318,16 @@ class ClusterIndex:
         if convert is None or kind not in self.kinds or event not in ("ADDED", "MODIFIED", "DELETED"):
             return set()
         key = key_of(kind, obj)
-        new = None if event == "DELETED" else compact(kind, convert(obj))
+        try:
+            new = None if event == "DELETED" else compact(kind, convert(obj))
+        except ValueError:
+            # What a relist would do (Slim: the last object given for a key counts, even
+            # malformed): the object served under this key goes; the caller logs this one.
+            self._replace_one(kind, key, None)
+            raise
+        return self._replace_one(kind, key, new)
+
+    def _replace_one(self, kind: str, key: Key, new: Any) -> set[Tag]:
         if self._objects[kind].get(key) == new:
             return set()
         touched: set[Tag] = set()

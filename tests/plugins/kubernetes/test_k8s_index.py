@@ -240,3 +240,16 @@ def test_endpoint_lookups() -> None:
         ("demo", "web"), ("demo", "web-headless"), ("demo", "web-nr")]
     assert [s.name for s in idx.services_by_ip("10.96.0.10")] == ["web"]
     assert idx.namespaces() == ["default", "demo", "demo-b", "empty", "kube-system"]
+
+
+async def test_a_malformed_change_drops_what_was_served_as_a_relist_would() -> None:
+    import pytest
+
+    h = handler(config(pods="insecure"))
+    assert (await ask(h, f"web.demo.svc.{Z}", "A")).msg.header.rcode == 0
+    svc = raw("Service", "demo", "web")
+    svc["spec"]["ports"][0]["port"] = 70000
+    with pytest.raises(ValueError):
+        h.index.apply("Service", "MODIFIED", svc)
+    assert h.index.service("demo", "web") is None
+    assert (await ask(h, f"web.demo.svc.{Z}", "A")).msg.header.rcode == 3
