@@ -29,12 +29,15 @@ _CIDR_SHAPE = re.compile(r"[0-9a-f:.]+/[0-9]+")
 _Fail = Callable[[str], ConfigError]
 
 
-def parse_key(token: Token) -> list[ServerKey]:
-    """The ServerKeys of one key token (several when a CIDR spans several reverse zones)."""
+def parse_key(token: Token, what: str = "server block key") -> list[ServerKey]:
+    """The ServerKeys of one key token (several when a CIDR spans several reverse zones).
+
+    what: the token's role in an error ("zone" when a plugin's argument is read this way).
+    """
     text = token.text
 
     def fail(why: str) -> ConfigError:
-        return ConfigError(f"invalid server block key '{text}': {why}", token.file, token.line)
+        return ConfigError(f"invalid {what} '{text}': {why}", token.file, token.line)
 
     rest = text
     scheme = SCHEME

@@ -100,7 +100,7 @@ class Directive:
         zones: list[str] = []
         for token in self.args[start:stop]:
             try:
-                keys = parse_key(token)
+                keys = parse_key(token, "zone")
             except ConfigError as e:
                 raise self.error(e.message, token) from None
             zones.extend(key.zone for key in keys)

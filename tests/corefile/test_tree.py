@@ -72,6 +72,12 @@ def test_bad_zones_name_file_line_and_directive(text: str, fragment: str) -> Non
     assert fragment in e.value.message
 
 
+def test_a_bad_zone_is_called_a_zone() -> None:
+    with pytest.raises(ConfigError) as e:
+        option("zones foo..bar").zones()
+    assert e.value.message.startswith("invalid zone 'foo..bar': ")
+
+
 def test_no_block_names_the_option() -> None:
     (block,) = parse(". {\n  plug {\n    opt 5s {\n      x\n    }\n  }\n}\n", "Corefile", known=lambda name: True)
     opt = next(block.directives[0].options())
