@@ -30,7 +30,6 @@ from kdns.corefile.tree import Directive
 
 POD_MODES = ("disabled", "insecure", "verified")
 MAX_TTL = 3600
-# A CIDR zone not on an octet (nibble) boundary becomes one zone per covering octet: cap the count.
 
 
 @dataclass(frozen=True, slots=True)

@@ -360,9 +360,6 @@ class ClusterIndex:
         """Ready endpoints of a service (whatever its type; the caller decides what they mean)."""
         return self._endpoints.get((namespace, name), NO_ENDPOINTS)
 
-    def endpoints_by_label(self, namespace: str, name: str, label: str) -> tuple[EndpointAddress, ...]:
-        return self.endpoints(namespace, name).with_label(label)
-
     def endpoints_by_ip(self, ip: str) -> list[tuple[Key, EndpointAddress]]:
         """((namespace, service), address) for every ready endpoint with this IP, sorted."""
         out = []

@@ -222,7 +222,7 @@ class ManifestSource:
                 log.error("manifests not loaded, keeping the previous state: %s", e)
                 return False
             for kind in self.index.kinds:
-                self.index.replace(kind, batches.get(kind) or [])
+                self.index.replace(kind, batches[kind])
                 self.index.mark_synced(kind)
         return True
 

@@ -235,7 +235,7 @@ def test_endpoint_lookups() -> None:
     h = handler(config())
     idx = h.index
     assert [a.label for a in idx.endpoints("demo", "web-headless").addresses] == ["web-0", "10-244-0-13"]
-    assert [a.ip for a in idx.endpoints_by_label("demo", "manual", "m0")] == ["192.0.2.50"]
+    assert [a.ip for a in idx.endpoints("demo", "manual").with_label("m0")] == ["192.0.2.50"]
     assert [k for k, _ in idx.endpoints_by_ip("10.244.0.10")] == [
         ("demo", "web"), ("demo", "web-headless"), ("demo", "web-nr")]
     assert [s.name for s in idx.services_by_ip("10.96.0.10")] == ["web"]
