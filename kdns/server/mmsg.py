@@ -4,6 +4,8 @@ A busy DNS server spends much of each query in the two system calls that receive
 (knot batches them the same way). Python's socket module has no
 recvmmsg, so this module lays out the kernel's structures once with ctypes and fills and reads them
 through memoryviews: one call receives up to `size` queries, one call sends their answers.
+Where setup.py could compile it, kdns/server/_mmsg.c does the same loop and the fast-path lookup
+without a Python frame per datagram; new_batch() picks it, and this module is the fallback.
 
 Layout: `size` slots of SLOT bytes each in one anonymous mapping (a slot holds a received datagram,
 then the answer written over it); a receive array whose entries each point at their own slot and
@@ -20,7 +22,10 @@ import os
 import socket
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kdns.server.fastpath import AnswerTable
 
 # Larger than any UDP payload (65,507 bytes over IPv4, 65,527 over IPv6), so no datagram is ever
 # cut short, and larger than any answer (the asker's EDNS size caps those).
@@ -70,6 +75,18 @@ def _calls() -> tuple[Callable[..., int], Callable[..., int]] | None:
 
 _CALLS = _calls()
 AVAILABLE = _CALLS is not None
+
+try:
+    from kdns.server._mmsg import Batch as CompiledBatch
+except ImportError:  # not built: no compiler at install time, or not Linux
+    CompiledBatch = None
+
+
+def new_batch(sock: socket.socket, size: int) -> Batch:
+    """The compiled Batch where it was built, else this module's."""
+    if CompiledBatch is not None:
+        return CompiledBatch(sock, size)
+    return Batch(sock, size)
 
 
 class Batch:
@@ -137,18 +154,16 @@ class Batch:
             raise OSError(err, os.strerror(err))
         return n
 
-    def serve(
-        self, answer: Callable[[bytes, str, str], bytes | None], family: str,
-        miss: Callable[[bytes, Address], bytes | None],
-    ) -> None:
+    def serve(self, table: AnswerTable, family: str, miss: Callable[[bytes, Address], bytes | None]) -> None:
         """Answer what is waiting (up to `size` datagrams) and send the answers in one call.
 
-        answer(query, "udp", family) is the packed reply, or None: then miss(query, source) gets it
+        table.answer(query, "udp", family) is the packed reply, or None: then miss(query, source) gets it
         and returns the reply, or None when it answers later (or never). A reply is written over
         its query in the slot; the send array is pointed at the slot and the source address the
         kernel filled in, so a hit's address is never turned into Python objects.
         """
         n = self.receive()
+        answer = table.answer
         slots, lengths = self.slots, self.lengths
         send_names, send_bases, send_lengths = self.send_names, self.send_bases, self.send_lengths
         queued = 0

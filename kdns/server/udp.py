@@ -1,7 +1,7 @@
 """The UDP side of a listener: the receive path does the least work it can.
 
-On Linux a socket is read in batches (BatchedUdp: recvmmsg/sendmmsg, kdns/server/mmsg.py) straight
-from the event loop's reader callback; elsewhere, or with `udp_batch = 0`, through an asyncio
+On Linux a socket is read in batches (BatchedUdp: recvmmsg/sendmmsg, kdns/server/mmsg.py, compiled
+in kdns/server/_mmsg.c where it could be built) straight from the event loop's reader callback; elsewhere, or with `udp_batch = 0`, through an asyncio
 datagram transport (UdpProtocol). Both answer from the fast-path table inline, and run a miss's slow
 path inline too, handing it to a task only if its chain suspends (UdpServer.miss).
 """
@@ -112,13 +112,13 @@ class BatchedUdp(UdpServer):
     def __init__(self, sock: socket.socket, listener: Listener, family: str, settings: ServerSettings) -> None:
         super().__init__(listener, family, settings)
         self.sock = sock
-        self.batch = mmsg.Batch(sock, settings.udp_batch)
+        self.batch = mmsg.new_batch(sock, settings.udp_batch)
         self.loop = asyncio.get_running_loop()
         self.loop.add_reader(sock.fileno(), self.readable)
 
     def readable(self) -> None:
         try:
-            self.batch.serve(self.listener.table.answer, self.family, self.miss)
+            self.batch.serve(self.listener.table, self.family, self.miss)
         except OSError as e:
             log.warning("reading UDP on %s: %s", self.listener.server, e)
 

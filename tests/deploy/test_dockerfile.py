@@ -186,8 +186,21 @@ def test_pip_installs_from_the_copied_project(instructions: list[Instruction]) -
     else:
         pytest.fail("no RUN pip install")
     readme = PYPROJECT["project"]["readme"]
-    assert {f"{workdir}/pyproject.toml", f"{workdir}/{readme}", f"{workdir}/kdns"} <= copied
+    assert {f"{workdir}/pyproject.toml", f"{workdir}/setup.py", f"{workdir}/{readme}", f"{workdir}/kdns"} <= copied
     assert (REPO / readme).is_file(), f"pyproject.toml names readme {readme}, which is missing"
+
+
+def test_the_c_module_is_compiled_into_the_image(instructions: list[Instruction]) -> None:
+    """setup.py's extension is optional: the image installs a compiler before `pip install` and
+    imports the module afterwards, outside the sources, so a failed build fails the image."""
+    (run,) = [i.args for i in instructions if i.keyword == "RUN" and "pip install" in i.args]
+    steps = [step.strip() for step in run.split("&&")]
+    pip = next(n for n, step in enumerate(steps) if step.startswith("pip install"))
+    assert any(step.startswith("apt-get install") and " gcc" in step for step in steps[:pip])
+    setup = ast.parse((REPO / "setup.py").read_text())
+    (extension,) = [n for n in ast.walk(setup) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Extension"]
+    name = ast.literal_eval(extension.args[0])
+    assert steps[pip + 1 :][-2:] == ["cd /", f'python -c "import {name}"']
 
 
 def test_console_script_kdns_is_what_pip_installs() -> None:

@@ -32,13 +32,18 @@ cluster.local:0 {{
 }}
 """
 
-MODES = [
-    pytest.param(
-        ServerSettings(), id="batched",
-        marks=pytest.mark.skipif(not mmsg.AVAILABLE, reason="recvmmsg is Linux only"),
-    ),
-    pytest.param(ServerSettings(udp_batch=0), id="one-at-a-time"),
-]
+@pytest.fixture(
+    params=[
+        pytest.param("compiled", marks=pytest.mark.skipif(mmsg.CompiledBatch is None, reason="_mmsg was not built")),
+        pytest.param("ctypes", marks=pytest.mark.skipif(not mmsg.AVAILABLE, reason="recvmmsg is Linux only")),
+        "one-at-a-time",
+    ]
+)
+def settings(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ServerSettings:
+    """Each way a UDP socket is read: batched in C or through ctypes, or one datagram at a time."""
+    if request.param == "ctypes":
+        monkeypatch.setattr(mmsg, "CompiledBatch", None)
+    return ServerSettings(udp_batch=0) if request.param == "one-at-a-time" else ServerSettings()
 
 
 def question(name: str, qtype: str, qid: int) -> bytes:
@@ -61,7 +66,6 @@ async def burst(sock: socket.socket, server: tuple[str, int], queries: list[byte
     return replies
 
 
-@pytest.mark.parametrize("settings", MODES)
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 async def test_a_burst_of_hits_and_misses_is_answered_whole(settings: ServerSettings, host: str) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -119,7 +123,6 @@ async def test_misses_beyond_max_inflight_in_one_batch_are_refused() -> None:
     assert rcodes == [RCODE.NOERROR] * 2 + [RCODE.REFUSED] * 3
 
 
-@pytest.mark.parametrize("settings", MODES)
 async def test_misses_answered_without_suspending_are_never_in_flight(settings: ServerSettings) -> None:
     # whoami answers as soon as it is asked: its misses run inline, and the overload limit never
     # turns them away, however many arrive at once.
@@ -217,7 +220,6 @@ async def test_cancelling_the_task_cancels_the_suspended_chain() -> None:
     assert server.sent == [] and chain.inflight == 0
 
 
-@pytest.mark.parametrize("settings", MODES)
 @pytest.mark.parametrize("options", ["", "{ force_tcp }"])
 async def test_a_chain_that_sets_a_timeout_before_it_first_waits_is_answered(
     settings: ServerSettings, options: str

@@ -1,0 +1,472 @@
+/* The UDP datagram loop of kdns/server/mmsg.py, compiled: recvmmsg(2), the fast-path lookup and
+ * sendmmsg(2) without a Python frame per datagram.
+ *
+ * At 30k queries a second each wake-up of the event loop finds about one datagram, and most of
+ * what kdns spent on it was Python's and ctypes' own overhead around two system calls and a
+ * dictionary lookup. This module does exactly what mmsg.Batch and fastpath.AnswerTable.answer do
+ * (tests/server/test_mmsg.py runs both and compares them on the same queries), and hands Python
+ * only what needs it: a miss (the slow path), an entry whose records are shuffled per answer, and
+ * the per-entry count that the metrics fold in at scrape time (Entry.count).
+ *
+ * Built by setup.py as an optional extension: where it cannot be compiled, mmsg.Batch (ctypes)
+ * does the same work.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+
+/* Larger than any UDP payload, as mmsg.SLOT. */
+#define SLOT 65536
+#define HEADER 12
+#define OPT_FIXED 11
+
+/* Attribute names of fastpath.AnswerTable and fastpath.Entry, interned once. */
+static PyObject *str_entries, *str_answer, *str_count, *str_size, *str_heads, *str_tail, *str_runs,
+    *str_udp;
+
+typedef struct {
+    PyObject_HEAD
+    int fd;
+    int family;
+    unsigned int size;
+    unsigned char *memory; /* size slots of SLOT bytes: a datagram, then its answer over it */
+    struct sockaddr_in6 *names;
+    struct iovec *recv_iov, *send_iov;
+    struct mmsghdr *recv, *send;
+} BatchObject;
+
+/* RFC 6891 section 6.1.2: OPT rdata is a whole sequence of {code, length, data}. */
+static int options_well_formed(const unsigned char *p, Py_ssize_t len) {
+    Py_ssize_t offset = 0;
+    while (offset < len) {
+        if (offset + 4 > len)
+            return 0;
+        offset += 4 + (p[offset + 2] << 8 | p[offset + 3]);
+    }
+    return offset == len;
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+enum { ANSWER_ERROR = -1, ANSWER_NONE = -2, ANSWER_IN_PYTHON = -3 };
+
+/* The fast-path answer to the query in d[0:len], written over it in place: its length, or
+ * ANSWER_NONE when the table has none (the slow path's), ANSWER_IN_PYTHON when the entry's records
+ * are reordered per answer (AnswerTable.answer does that), ANSWER_ERROR with an exception set.
+ * Nothing is written unless an answer is. The rules are AnswerTable.answer's, line for line. */
+static Py_ssize_t answer_in_place(unsigned char *d, Py_ssize_t len, Py_ssize_t room, PyObject *entries,
+                                  PyObject *proto, int udp, PyObject *family) {
+    if (len < HEADER || d[2] & 0xF8 || memcmp(d + 4, "\x00\x01\x00\x00\x00\x00", 6) != 0)
+        return ANSWER_NONE;
+    const unsigned char *zero = memchr(d + HEADER, 0, len - HEADER);
+    if (zero == NULL)
+        return ANSWER_NONE;
+    Py_ssize_t end = zero - d, qend = end + 5;
+    unsigned int arcount = d[10] << 8 | d[11];
+    unsigned char marker;
+    Py_ssize_t limit;
+    if (arcount == 0) {
+        if (len != qend)
+            return ANSWER_NONE;
+        marker = 0;
+        limit = 512;
+    } else if (arcount == 1 && len >= qend + OPT_FIXED) {
+        const unsigned char *opt = d + qend;
+        if (opt[0] != 0 || opt[1] != 0 || opt[2] != 41 || opt[6] != 0)
+            return ANSWER_NONE;
+        Py_ssize_t rdlen = opt[9] << 8 | opt[10];
+        if (len != qend + OPT_FIXED + rdlen || !options_well_formed(opt + OPT_FIXED, rdlen))
+            return ANSWER_NONE;
+        marker = opt[7] & 0x80 ? 3 : 1;
+        limit = opt[3] << 8 | opt[4];
+        if (limit < 512)
+            limit = 512;
+    } else {
+        return ANSWER_NONE;
+    }
+
+    /* The key: the name lowercased (ASCII only, as bytes.lower()), qtype and qclass, EDNS state. */
+    Py_ssize_t name_len = end + 1 - HEADER;
+    PyObject *key = PyBytes_FromStringAndSize(NULL, name_len + 5);
+    if (key == NULL)
+        return ANSWER_ERROR;
+    unsigned char *k = (unsigned char *)PyBytes_AS_STRING(key);
+    for (Py_ssize_t i = 0; i < name_len; i++) {
+        unsigned char c = d[HEADER + i];
+        k[i] = c >= 'A' && c <= 'Z' ? c + 32 : c;
+    }
+    memcpy(k + name_len, d + end + 1, 4);
+    k[name_len + 4] = marker;
+    PyObject *entry = PyDict_GetItemWithError(entries, key);
+    Py_DECREF(key);
+    if (entry == NULL)
+        return PyErr_Occurred() ? ANSWER_ERROR : ANSWER_NONE;
+    Py_INCREF(entry); /* Entry.count runs Python code, which must not free it under us */
+    double start = now();
+
+    Py_ssize_t result = ANSWER_ERROR;
+    PyObject *size = NULL, *runs = NULL, *heads = NULL, *tail = NULL;
+    if ((size = PyObject_GetAttr(entry, str_size)) == NULL)
+        goto done;
+    Py_ssize_t entry_size = PyLong_AsSsize_t(size);
+    if (entry_size == -1 && PyErr_Occurred())
+        goto done;
+    if (udp && entry_size > limit) {
+        result = ANSWER_NONE; /* truncated, by the slow path */
+        goto done;
+    }
+    if ((runs = PyObject_GetAttr(entry, str_runs)) == NULL)
+        goto done;
+    int shuffled = PyObject_IsTrue(runs);
+    if (shuffled) {
+        result = shuffled < 0 ? ANSWER_ERROR : ANSWER_IN_PYTHON;
+        goto done;
+    }
+    if ((heads = PyObject_GetAttr(entry, str_heads)) == NULL || (tail = PyObject_GetAttr(entry, str_tail)) == NULL)
+        goto done;
+    /* heads index: RD (byte 2, bit 0) and CD (byte 3, bit 4) of the query as bits 0 and 1. */
+    Py_ssize_t index = (d[2] & 0x01) | (d[3] & 0x10) >> 3;
+    if (!PyTuple_Check(heads) || PyTuple_GET_SIZE(heads) != 4 || !PyBytes_Check(tail)) {
+        PyErr_SetString(PyExc_TypeError, "a fast-path entry's heads must be a 4-tuple and its tail bytes");
+        goto done;
+    }
+    PyObject *head = PyTuple_GET_ITEM(heads, index);
+    if (!PyBytes_Check(head) || PyBytes_GET_SIZE(head) != HEADER - 2) {
+        PyErr_SetString(PyExc_TypeError, "a fast-path entry's head must be 10 bytes");
+        goto done;
+    }
+    Py_ssize_t tail_len = PyBytes_GET_SIZE(tail);
+    if (qend + tail_len > room) {
+        result = ANSWER_NONE;
+        goto done;
+    }
+    memcpy(d + 2, PyBytes_AS_STRING(head), HEADER - 2);
+    memcpy(d + qend, PyBytes_AS_STRING(tail), tail_len);
+
+    PyObject *request_size = PyLong_FromSsize_t(len);
+    PyObject *elapsed = request_size ? PyFloat_FromDouble(now() - start) : NULL;
+    if (elapsed != NULL) {
+        PyObject *args[] = {entry, proto, family, request_size, elapsed};
+        PyObject *counted = PyObject_VectorcallMethod(str_count, args, 5 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        if (counted != NULL) {
+            Py_DECREF(counted);
+            result = qend + tail_len;
+        }
+    }
+    Py_XDECREF(request_size);
+    Py_XDECREF(elapsed);
+done:
+    Py_XDECREF(size);
+    Py_XDECREF(runs);
+    Py_XDECREF(heads);
+    Py_XDECREF(tail);
+    Py_DECREF(entry);
+    return result;
+}
+
+/* Slot i's sender as the socket module writes addresses (as mmsg.Batch.source). */
+static PyObject *source(BatchObject *self, unsigned int i) {
+    char text[INET6_ADDRSTRLEN];
+    if (self->family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&self->names[i];
+        inet_ntop(AF_INET, &sin->sin_addr, text, sizeof text);
+        return Py_BuildValue("(si)", text, ntohs(sin->sin_port));
+    }
+    struct sockaddr_in6 *sin6 = &self->names[i];
+    inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof text);
+    return Py_BuildValue("(siII)", text, ntohs(sin6->sin6_port), ntohl(sin6->sin6_flowinfo), sin6->sin6_scope_id);
+}
+
+/* The answer Python gives to slot i's query (table.answer, then miss), written into the slot: its
+ * length, 0 when there is none (yet), -1 with an exception set. */
+static Py_ssize_t answer_in_python(BatchObject *self, unsigned int i, Py_ssize_t len, PyObject *table,
+                                   PyObject *family, PyObject *miss, int ask_table) {
+    unsigned char *d = self->memory + (size_t)i * SLOT;
+    PyObject *query = PyBytes_FromStringAndSize((const char *)d, len);
+    if (query == NULL)
+        return -1;
+    PyObject *out = ask_table ? PyObject_CallMethodObjArgs(table, str_answer, query, str_udp, family, NULL) : Py_NewRef(Py_None);
+    if (out == Py_None) {
+        Py_DECREF(out);
+        PyObject *addr = source(self, i);
+        out = addr ? PyObject_CallFunctionObjArgs(miss, query, addr, NULL) : NULL;
+        Py_XDECREF(addr);
+    }
+    Py_DECREF(query);
+    if (out == NULL)
+        return -1;
+    Py_ssize_t written = 0;
+    if (out != Py_None) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(out, &view, PyBUF_SIMPLE) < 0) {
+            Py_DECREF(out);
+            return -1;
+        }
+        if (view.len > SLOT) {
+            PyErr_Format(PyExc_ValueError, "an answer of %zd bytes does not fit a datagram", view.len);
+            written = -1;
+        } else {
+            memcpy(d, view.buf, view.len);
+            written = view.len;
+        }
+        PyBuffer_Release(&view);
+    }
+    Py_DECREF(out);
+    return written;
+}
+
+/* Send the first count entries of the send array (as mmsg.Batch.send). */
+static void send_queued(BatchObject *self, unsigned int count) {
+    unsigned int done = 0;
+    while (done < count) {
+        int sent = sendmmsg(self->fd, self->send + done, count - done, MSG_DONTWAIT);
+        if (sent > 0) {
+            done += sent;
+            continue;
+        }
+        if (errno == EAGAIN || errno == ENOBUFS)
+            return; /* a full send buffer: like a datagram lost on the way, the client retries */
+        done += 1;  /* this one answer cannot go (say, to an unreachable source): skip it only */
+    }
+}
+
+static PyObject *Batch_serve(BatchObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "serve(table, family, miss)");
+        return NULL;
+    }
+    PyObject *table = args[0], *family = args[1], *miss = args[2];
+    if (self->memory == NULL) {
+        PyErr_SetString(PyExc_ValueError, "serve on a closed Batch");
+        return NULL;
+    }
+    int n = recvmmsg(self->fd, self->recv, self->size, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            Py_RETURN_NONE;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    PyObject *entries = PyObject_GetAttr(table, str_entries);
+    if (entries == NULL)
+        return NULL;
+    if (!PyDict_Check(entries)) {
+        Py_DECREF(entries);
+        PyErr_SetString(PyExc_TypeError, "table.entries must be a dict");
+        return NULL;
+    }
+    unsigned int queued = 0;
+    PyObject *result = Py_None;
+    for (unsigned int i = 0; i < (unsigned int)n; i++) {
+        unsigned char *d = self->memory + (size_t)i * SLOT;
+        Py_ssize_t len = self->recv[i].msg_len;
+        Py_ssize_t out = answer_in_place(d, len, SLOT, entries, str_udp, 1, family);
+        if (out == ANSWER_NONE || out == ANSWER_IN_PYTHON)
+            out = answer_in_python(self, i, len, table, family, miss, out == ANSWER_IN_PYTHON);
+        if (out < 0) {
+            result = NULL; /* the answers queued so far still go */
+            break;
+        }
+        if (out == 0)
+            continue;
+        self->send[queued].msg_hdr.msg_name = &self->names[i];
+        self->send_iov[queued].iov_base = d;
+        self->send_iov[queued].iov_len = out;
+        queued++;
+    }
+    Py_DECREF(entries);
+    if (queued)
+        send_queued(self, queued);
+    return Py_XNewRef(result);
+}
+
+static void release(BatchObject *self) {
+    if (self->memory != NULL)
+        munmap(self->memory, (size_t)self->size * SLOT);
+    self->memory = NULL;
+    PyMem_Free(self->names);
+    PyMem_Free(self->recv_iov);
+    PyMem_Free(self->send_iov);
+    PyMem_Free(self->recv);
+    PyMem_Free(self->send);
+    self->names = NULL;
+    self->recv_iov = self->send_iov = NULL;
+    self->recv = self->send = NULL;
+}
+
+static PyObject *Batch_close(BatchObject *self, PyObject *unused) {
+    release(self);
+    Py_RETURN_NONE;
+}
+
+static int Batch_init(BatchObject *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"sock", "size", NULL};
+    PyObject *sock;
+    unsigned int size = 64;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|I", keywords, &sock, &size))
+        return -1;
+    if (size == 0 || size > 1024) {
+        PyErr_SetString(PyExc_ValueError, "a batch holds 1 to 1024 datagrams");
+        return -1;
+    }
+    PyObject *fileno = PyObject_CallMethod(sock, "fileno", NULL);
+    PyObject *family = fileno ? PyObject_GetAttrString(sock, "family") : NULL;
+    int fd = fileno ? PyLong_AsLong(fileno) : -1;
+    int fam = family ? PyLong_AsLong(family) : -1;
+    Py_XDECREF(fileno);
+    Py_XDECREF(family);
+    if (PyErr_Occurred())
+        return -1;
+    if (fam != AF_INET && fam != AF_INET6) {
+        PyErr_SetString(PyExc_ValueError, "a Batch reads an IPv4 or IPv6 socket");
+        return -1;
+    }
+    release(self);
+    self->fd = fd;
+    self->family = fam;
+    self->size = size;
+    /* One anonymous mapping: only the pages a datagram touches become resident. */
+    void *memory = mmap(NULL, (size_t)size * SLOT, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    self->memory = memory;
+    self->names = PyMem_Calloc(size, sizeof *self->names);
+    self->recv_iov = PyMem_Calloc(size, sizeof *self->recv_iov);
+    self->send_iov = PyMem_Calloc(size, sizeof *self->send_iov);
+    self->recv = PyMem_Calloc(size, sizeof *self->recv);
+    self->send = PyMem_Calloc(size, sizeof *self->send);
+    if (!self->names || !self->recv_iov || !self->send_iov || !self->recv || !self->send) {
+        release(self);
+        PyErr_NoMemory();
+        return -1;
+    }
+    socklen_t namelen = fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    for (unsigned int i = 0; i < size; i++) {
+        self->recv_iov[i].iov_base = self->memory + (size_t)i * SLOT;
+        self->recv_iov[i].iov_len = SLOT;
+        self->recv[i].msg_hdr.msg_name = &self->names[i];
+        self->recv[i].msg_hdr.msg_namelen = namelen;
+        self->recv[i].msg_hdr.msg_iov = &self->recv_iov[i];
+        self->recv[i].msg_hdr.msg_iovlen = 1;
+        self->send[i].msg_hdr.msg_namelen = namelen;
+        self->send[i].msg_hdr.msg_iov = &self->send_iov[i];
+        self->send[i].msg_hdr.msg_iovlen = 1;
+    }
+    return 0;
+}
+
+static void Batch_dealloc(BatchObject *self) {
+    release(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Batch_get_size(BatchObject *self, void *closure) {
+    return PyLong_FromUnsignedLong(self->size);
+}
+
+static PyMethodDef Batch_methods[] = {
+    {"serve", (PyCFunction)(void (*)(void))Batch_serve, METH_FASTCALL,
+     "serve(table, family, miss): answer what is waiting, as mmsg.Batch.serve."},
+    {"close", (PyCFunction)Batch_close, METH_NOARGS, "Free the buffers; the socket stays open."},
+    {NULL},
+};
+
+static PyGetSetDef Batch_getset[] = {
+    {"size", (getter)Batch_get_size, NULL, "Datagrams read per call.", NULL},
+    {NULL},
+};
+
+static PyTypeObject BatchType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "kdns.server._mmsg.Batch",
+    .tp_doc = PyDoc_STR("Batch(sock, size=64): receive and send buffers for one socket, as mmsg.Batch."),
+    .tp_basicsize = sizeof(BatchObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Batch_init,
+    .tp_dealloc = (destructor)Batch_dealloc,
+    .tp_methods = Batch_methods,
+    .tp_getset = Batch_getset,
+};
+
+/* answer(table, query, proto, family): AnswerTable.answer's result computed here, for the tests
+ * that hold this module to it. */
+static PyObject *answer(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "answer(table, query: bytes, proto, family)");
+        return NULL;
+    }
+    PyObject *entries = PyObject_GetAttr(args[0], str_entries);
+    if (entries == NULL)
+        return NULL;
+    Py_ssize_t len = PyBytes_GET_SIZE(args[1]);
+    unsigned char *buffer = PyMem_Malloc(SLOT);
+    if (buffer == NULL) {
+        Py_DECREF(entries);
+        return PyErr_NoMemory();
+    }
+    memcpy(buffer, PyBytes_AS_STRING(args[1]), len < SLOT ? len : SLOT);
+    int udp = PyUnicode_Check(args[2]) && PyUnicode_CompareWithASCIIString(args[2], "udp") == 0;
+    Py_ssize_t out = len > SLOT ? ANSWER_NONE : answer_in_place(buffer, len, SLOT, entries, args[2], udp, args[3]);
+    Py_DECREF(entries);
+    PyObject *result;
+    if (out >= 0)
+        result = PyBytes_FromStringAndSize((const char *)buffer, out);
+    else if (out == ANSWER_ERROR)
+        result = NULL;
+    else if (out == ANSWER_IN_PYTHON)
+        result = PyObject_CallMethodObjArgs(args[0], str_answer, args[1], args[2], args[3], NULL);
+    else
+        result = Py_NewRef(Py_None);
+    PyMem_Free(buffer);
+    return result;
+}
+
+static PyMethodDef module_methods[] = {
+    {"answer", (PyCFunction)(void (*)(void))answer, METH_FASTCALL,
+     "answer(table, query, proto, family): as AnswerTable.answer."},
+    {NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "kdns.server._mmsg",
+    .m_doc = "recvmmsg, the fast-path lookup and sendmmsg, compiled (see mmsg.py).",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__mmsg(void) {
+    struct {
+        PyObject **name;
+        const char *text;
+    } names[] = {
+        {&str_entries, "entries"}, {&str_answer, "answer"}, {&str_count, "count"}, {&str_size, "size"},
+        {&str_heads, "heads"},     {&str_tail, "tail"},     {&str_runs, "runs"},   {&str_udp, "udp"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if ((*names[i].name = PyUnicode_InternFromString(names[i].text)) == NULL)
+            return NULL;
+    if (PyType_Ready(&BatchType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "Batch", (PyObject *)&BatchType) < 0 || PyModule_AddIntConstant(m, "SLOT", SLOT) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

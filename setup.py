@@ -1,0 +1,9 @@
+"""The one compiled part of kdns: the UDP datagram loop (kdns/server/_mmsg.c).
+
+Optional: where it cannot be built (no compiler, not Linux), kdns reads UDP through the same loop
+written with ctypes (kdns/server/mmsg.py), slower but the same answers.
+"""
+
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("kdns.server._mmsg", ["kdns/server/_mmsg.c"], optional=True)])
