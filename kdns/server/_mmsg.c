@@ -3,10 +3,11 @@
  *
  * At 30k queries a second each wake-up of the event loop finds about one datagram, and most of
  * what kdns spent on it was Python's and ctypes' own overhead around two system calls and a
- * dictionary lookup. This module does exactly what mmsg.Batch and fastpath.AnswerTable.answer do
- * (tests/server/test_mmsg.py runs both and compares them on the same queries), and hands Python
- * only what needs it: a miss (the slow path), an entry whose records are shuffled per answer, and
- * the per-entry count that the metrics fold in at scrape time (Entry.count).
+ * dictionary lookup. This module does exactly what mmsg.Batch.serve does with
+ * fastpath.AnswerTable.answer (tests/server/test_mmsg.py runs both on the same queries and compares
+ * what they send), and hands Python only what needs it: a miss (the slow path), an entry whose
+ * records are shuffled per answer, and the per-entry count that the metrics fold in at scrape time
+ * (Entry.count).
  *
  * Built by setup.py as an optional extension: where it cannot be compiled, mmsg.Batch (ctypes)
  * does the same work.
@@ -40,6 +41,8 @@ typedef struct {
     struct sockaddr_in6 *names;
     struct iovec *recv_iov, *send_iov;
     struct mmsghdr *recv, *send;
+    int serving; /* inside serve(), where Python code may run and call close() */
+    int closed;
 } BatchObject;
 
 /* RFC 6891 section 6.1.2: OPT rdata is a whole sequence of {code, length, data}. */
@@ -61,12 +64,11 @@ static double now(void) {
 
 enum { ANSWER_ERROR = -1, ANSWER_NONE = -2, ANSWER_IN_PYTHON = -3 };
 
-/* The fast-path answer to the query in d[0:len], written over it in place: its length, or
+/* The fast-path answer to the UDP query in d[0:len], written over it in place: its length, or
  * ANSWER_NONE when the table has none (the slow path's), ANSWER_IN_PYTHON when the entry's records
  * are reordered per answer (AnswerTable.answer does that), ANSWER_ERROR with an exception set.
  * Nothing is written unless an answer is. The rules are AnswerTable.answer's, line for line. */
-static Py_ssize_t answer_in_place(unsigned char *d, Py_ssize_t len, Py_ssize_t room, PyObject *entries,
-                                  PyObject *proto, int udp, PyObject *family) {
+static Py_ssize_t answer_in_place(unsigned char *d, Py_ssize_t len, PyObject *entries, PyObject *family) {
     if (len < HEADER || d[2] & 0xF8 || memcmp(d + 4, "\x00\x01\x00\x00\x00\x00", 6) != 0)
         return ANSWER_NONE;
     const unsigned char *zero = memchr(d + HEADER, 0, len - HEADER);
@@ -122,7 +124,7 @@ static Py_ssize_t answer_in_place(unsigned char *d, Py_ssize_t len, Py_ssize_t r
     Py_ssize_t entry_size = PyLong_AsSsize_t(size);
     if (entry_size == -1 && PyErr_Occurred())
         goto done;
-    if (udp && entry_size > limit) {
+    if (entry_size > limit) {
         result = ANSWER_NONE; /* truncated, by the slow path */
         goto done;
     }
@@ -147,7 +149,7 @@ static Py_ssize_t answer_in_place(unsigned char *d, Py_ssize_t len, Py_ssize_t r
         goto done;
     }
     Py_ssize_t tail_len = PyBytes_GET_SIZE(tail);
-    if (qend + tail_len > room) {
+    if (qend + tail_len > SLOT) {
         result = ANSWER_NONE;
         goto done;
     }
@@ -157,7 +159,7 @@ static Py_ssize_t answer_in_place(unsigned char *d, Py_ssize_t len, Py_ssize_t r
     PyObject *request_size = PyLong_FromSsize_t(len);
     PyObject *elapsed = request_size ? PyFloat_FromDouble(now() - start) : NULL;
     if (elapsed != NULL) {
-        PyObject *args[] = {entry, proto, family, request_size, elapsed};
+        PyObject *args[] = {entry, str_udp, family, request_size, elapsed};
         PyObject *counted = PyObject_VectorcallMethod(str_count, args, 5 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
         if (counted != NULL) {
             Py_DECREF(counted);
@@ -226,6 +228,21 @@ static Py_ssize_t answer_in_python(BatchObject *self, unsigned int i, Py_ssize_t
     return written;
 }
 
+/* Free the buffers. */
+static void release(BatchObject *self) {
+    if (self->memory != NULL)
+        munmap(self->memory, (size_t)self->size * SLOT);
+    self->memory = NULL;
+    PyMem_Free(self->names);
+    PyMem_Free(self->recv_iov);
+    PyMem_Free(self->send_iov);
+    PyMem_Free(self->recv);
+    PyMem_Free(self->send);
+    self->names = NULL;
+    self->recv_iov = self->send_iov = NULL;
+    self->recv = self->send = NULL;
+}
+
 /* Send the first count entries of the send array (as mmsg.Batch.send). */
 static void send_queued(BatchObject *self, unsigned int count) {
     unsigned int done = 0;
@@ -247,8 +264,8 @@ static PyObject *Batch_serve(BatchObject *self, PyObject *const *args, Py_ssize_
         return NULL;
     }
     PyObject *table = args[0], *family = args[1], *miss = args[2];
-    if (self->memory == NULL) {
-        PyErr_SetString(PyExc_ValueError, "serve on a closed Batch");
+    if (self->closed || self->memory == NULL || self->serving) {
+        PyErr_SetString(PyExc_ValueError, self->serving ? "serve() inside serve()" : "serve() on a closed Batch");
         return NULL;
     }
     int n = recvmmsg(self->fd, self->recv, self->size, MSG_DONTWAIT, NULL);
@@ -267,10 +284,11 @@ static PyObject *Batch_serve(BatchObject *self, PyObject *const *args, Py_ssize_
     }
     unsigned int queued = 0;
     PyObject *result = Py_None;
-    for (unsigned int i = 0; i < (unsigned int)n; i++) {
+    self->serving = 1;
+    for (unsigned int i = 0; i < (unsigned int)n && !self->closed; i++) {
         unsigned char *d = self->memory + (size_t)i * SLOT;
         Py_ssize_t len = self->recv[i].msg_len;
-        Py_ssize_t out = answer_in_place(d, len, SLOT, entries, str_udp, 1, family);
+        Py_ssize_t out = answer_in_place(d, len, entries, family);
         if (out == ANSWER_NONE || out == ANSWER_IN_PYTHON)
             out = answer_in_python(self, i, len, table, family, miss, out == ANSWER_IN_PYTHON);
         if (out < 0) {
@@ -285,27 +303,18 @@ static PyObject *Batch_serve(BatchObject *self, PyObject *const *args, Py_ssize_
         queued++;
     }
     Py_DECREF(entries);
-    if (queued)
+    self->serving = 0;
+    if (self->closed)
+        release(self); /* closed while a miss's Python ran: its socket is closed too, nothing to send */
+    else if (queued)
         send_queued(self, queued);
     return Py_XNewRef(result);
 }
 
-static void release(BatchObject *self) {
-    if (self->memory != NULL)
-        munmap(self->memory, (size_t)self->size * SLOT);
-    self->memory = NULL;
-    PyMem_Free(self->names);
-    PyMem_Free(self->recv_iov);
-    PyMem_Free(self->send_iov);
-    PyMem_Free(self->recv);
-    PyMem_Free(self->send);
-    self->names = NULL;
-    self->recv_iov = self->send_iov = NULL;
-    self->recv = self->send = NULL;
-}
-
 static PyObject *Batch_close(BatchObject *self, PyObject *unused) {
-    release(self);
+    self->closed = 1;
+    if (!self->serving)
+        release(self); /* else serve() releases them when it returns */
     Py_RETURN_NONE;
 }
 
@@ -315,6 +324,10 @@ static int Batch_init(BatchObject *self, PyObject *args, PyObject *kwargs) {
     unsigned int size = 64;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|I", keywords, &sock, &size))
         return -1;
+    if (self->serving) {
+        PyErr_SetString(PyExc_ValueError, "__init__() inside serve()");
+        return -1;
+    }
     if (size == 0 || size > 1024) {
         PyErr_SetString(PyExc_ValueError, "a batch holds 1 to 1024 datagrams");
         return -1;
@@ -332,6 +345,7 @@ static int Batch_init(BatchObject *self, PyObject *args, PyObject *kwargs) {
         return -1;
     }
     release(self);
+    self->closed = 0;
     self->fd = fd;
     self->family = fam;
     self->size = size;
@@ -401,51 +415,11 @@ static PyTypeObject BatchType = {
     .tp_getset = Batch_getset,
 };
 
-/* answer(table, query, proto, family): AnswerTable.answer's result computed here, for the tests
- * that hold this module to it. */
-static PyObject *answer(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 4 || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "answer(table, query: bytes, proto, family)");
-        return NULL;
-    }
-    PyObject *entries = PyObject_GetAttr(args[0], str_entries);
-    if (entries == NULL)
-        return NULL;
-    Py_ssize_t len = PyBytes_GET_SIZE(args[1]);
-    unsigned char *buffer = PyMem_Malloc(SLOT);
-    if (buffer == NULL) {
-        Py_DECREF(entries);
-        return PyErr_NoMemory();
-    }
-    memcpy(buffer, PyBytes_AS_STRING(args[1]), len < SLOT ? len : SLOT);
-    int udp = PyUnicode_Check(args[2]) && PyUnicode_CompareWithASCIIString(args[2], "udp") == 0;
-    Py_ssize_t out = len > SLOT ? ANSWER_NONE : answer_in_place(buffer, len, SLOT, entries, args[2], udp, args[3]);
-    Py_DECREF(entries);
-    PyObject *result;
-    if (out >= 0)
-        result = PyBytes_FromStringAndSize((const char *)buffer, out);
-    else if (out == ANSWER_ERROR)
-        result = NULL;
-    else if (out == ANSWER_IN_PYTHON)
-        result = PyObject_CallMethodObjArgs(args[0], str_answer, args[1], args[2], args[3], NULL);
-    else
-        result = Py_NewRef(Py_None);
-    PyMem_Free(buffer);
-    return result;
-}
-
-static PyMethodDef module_methods[] = {
-    {"answer", (PyCFunction)(void (*)(void))answer, METH_FASTCALL,
-     "answer(table, query, proto, family): as AnswerTable.answer."},
-    {NULL},
-};
-
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "kdns.server._mmsg",
     .m_doc = "recvmmsg, the fast-path lookup and sendmmsg, compiled (see mmsg.py).",
     .m_size = -1,
-    .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC PyInit__mmsg(void) {
