@@ -191,13 +191,13 @@ static PyObject *source(BatchObject *self, unsigned int i) {
 }
 
 /* The answer Python gives to slot i's query (table.answer, then miss), written into the slot: its
- * length, 0 when there is none (yet), -1 with an exception set. */
+ * length, ANSWER_NONE when there is none (yet), ANSWER_ERROR with an exception set. */
 static Py_ssize_t answer_in_python(BatchObject *self, unsigned int i, Py_ssize_t len, PyObject *table,
                                    PyObject *family, PyObject *miss, int ask_table) {
     unsigned char *d = self->memory + (size_t)i * SLOT;
     PyObject *query = PyBytes_FromStringAndSize((const char *)d, len);
     if (query == NULL)
-        return -1;
+        return ANSWER_ERROR;
     PyObject *out = ask_table ? PyObject_CallMethodObjArgs(table, str_answer, query, str_udp, family, NULL) : Py_NewRef(Py_None);
     if (out == Py_None) {
         Py_DECREF(out);
@@ -207,17 +207,17 @@ static Py_ssize_t answer_in_python(BatchObject *self, unsigned int i, Py_ssize_t
     }
     Py_DECREF(query);
     if (out == NULL)
-        return -1;
-    Py_ssize_t written = 0;
+        return ANSWER_ERROR;
+    Py_ssize_t written = ANSWER_NONE;
     if (out != Py_None) {
         Py_buffer view;
         if (PyObject_GetBuffer(out, &view, PyBUF_SIMPLE) < 0) {
             Py_DECREF(out);
-            return -1;
+            return ANSWER_ERROR;
         }
         if (view.len > SLOT) {
             PyErr_Format(PyExc_ValueError, "an answer of %zd bytes does not fit a datagram", view.len);
-            written = -1;
+            written = ANSWER_ERROR;
         } else {
             memcpy(d, view.buf, view.len);
             written = view.len;
@@ -291,11 +291,11 @@ static PyObject *Batch_serve(BatchObject *self, PyObject *const *args, Py_ssize_
         Py_ssize_t out = answer_in_place(d, len, entries, family);
         if (out == ANSWER_NONE || out == ANSWER_IN_PYTHON)
             out = answer_in_python(self, i, len, table, family, miss, out == ANSWER_IN_PYTHON);
-        if (out < 0) {
-            result = NULL; /* the answers queued so far still go */
+        if (out == ANSWER_ERROR) {
+            result = NULL; /* what was answered still goes, as in mmsg.Batch.serve */
             break;
         }
-        if (out == 0)
+        if (out == ANSWER_NONE)
             continue;
         self->send[queued].msg_hdr.msg_name = &self->names[i];
         self->send_iov[queued].iov_base = d;
@@ -321,14 +321,14 @@ static PyObject *Batch_close(BatchObject *self, PyObject *unused) {
 static int Batch_init(BatchObject *self, PyObject *args, PyObject *kwargs) {
     static char *keywords[] = {"sock", "size", NULL};
     PyObject *sock;
-    unsigned int size = 64;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|I", keywords, &sock, &size))
+    Py_ssize_t size = 64;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|n", keywords, &sock, &size))
         return -1;
     if (self->serving) {
         PyErr_SetString(PyExc_ValueError, "__init__() inside serve()");
         return -1;
     }
-    if (size == 0 || size > 1024) {
+    if (size < 1 || size > 1024) { /* 1024: the kernel's UIO_MAXIOV, the most one call takes */
         PyErr_SetString(PyExc_ValueError, "a batch holds 1 to 1024 datagrams");
         return -1;
     }

@@ -90,6 +90,7 @@ class AnswerTable:
     def __init__(self, capacity: int = 50_000) -> None:
         DNS.tables.add(self)
         self.capacity = capacity
+        # Never rebound, only changed in place: the compiled UDP loop (_mmsg.c) reads it directly.
         self.entries: dict[bytes, Entry] = {}
         self.keys_by_tag: dict[Hashable, set[bytes]] = {}
         # Flags and counts (bytes 2-11) for the four RD/CD combinations, shared by every entry

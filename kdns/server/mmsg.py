@@ -98,6 +98,7 @@ class Batch:
         self.fd = sock.fileno()
         self.size = size
         self.family = sock.family
+        self.serving = self.closed = False
         self.memory = mmap.mmap(-1, size * SLOT)
         self.view = memoryview(self.memory)
         self._anchor = ctypes.c_char.from_buffer(self.memory)  # holds the mapping's address
@@ -162,27 +163,39 @@ class Batch:
         its query in the slot; the send array is pointed at the slot and the source address the
         kernel filled in, so a hit's address is never turned into Python objects.
         """
+        if self.closed:
+            # Its arrays still point into the unmapped slots: the kernel must never write there.
+            raise ValueError("serve() on a closed Batch")
         n = self.receive()
         answer = table.answer
         slots, lengths = self.slots, self.lengths
         send_names, send_bases, send_lengths = self.send_names, self.send_bases, self.send_lengths
         queued = 0
-        for i in range(n):
-            slot = slots[i]
-            query = slot[: lengths[i]].tobytes()
-            out = answer(query, "udp", family)
-            if out is None:
-                out = miss(query, self.source(i))
+        # A miss runs Python (the slow path), which may raise, or close this batch under the loop.
+        self.serving = True
+        try:
+            for i in range(n):
+                if self.closed:
+                    break
+                slot = slots[i]
+                query = slot[: lengths[i]].tobytes()
+                out = answer(query, "udp", family)
                 if out is None:
-                    continue
-            size = len(out)
-            slot[:size] = out
-            send_names[queued] = self.name_addresses[i]
-            send_bases[queued] = self.slot_addresses[i]
-            send_lengths[queued] = size
-            queued += 1
-        if queued:
-            self.send(queued)
+                    out = miss(query, self.source(i))
+                    if out is None:
+                        continue
+                size = len(out)
+                slot[:size] = out
+                send_names[queued] = self.name_addresses[i]
+                send_bases[queued] = self.slot_addresses[i]
+                send_lengths[queued] = size
+                queued += 1
+        finally:
+            self.serving = False
+            if self.closed:
+                self._release()
+            elif queued:
+                self.send(queued)  # what was answered goes, even when a later query raised
 
     def source(self, i: int) -> Address:
         """Slot i's sender as the socket module writes addresses."""
@@ -211,6 +224,13 @@ class Batch:
             done += 1
 
     def close(self) -> None:
+        self.closed = True
+        if not self.serving:
+            self._release()  # else serve() does, once it is out of the buffers
+
+    def _release(self) -> None:
+        if self.memory.closed:
+            return
         for view in (self.lengths, self.send_names, self.send_bases, self.send_lengths):
             view.release()
         for view in self.slots + self.name_views:

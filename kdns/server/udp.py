@@ -1,15 +1,17 @@
 """The UDP side of a listener: the receive path does the least work it can.
 
-On Linux a socket is read in batches (BatchedUdp: recvmmsg/sendmmsg, kdns/server/mmsg.py, compiled
-in kdns/server/_mmsg.c where it could be built) straight from the event loop's reader callback; elsewhere, or with `udp_batch = 0`, through an asyncio
-datagram transport (UdpProtocol). Both answer from the fast-path table inline, and run a miss's slow
-path inline too, handing it to a task only if its chain suspends (UdpServer.miss).
+On Linux a socket is read in batches (BatchedUdp: recvmmsg/sendmmsg, kdns/server/_mmsg.c, or
+kdns/server/mmsg.py where that was not compiled) straight from the event loop's reader callback;
+elsewhere, or with `udp_batch = 0`, through an asyncio datagram transport (UdpProtocol). Both
+answer from the fast-path table inline, and run a miss's slow path inline too, handing it to a task
+only if its chain suspends (UdpServer.miss).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import socket
 import types
@@ -166,9 +168,18 @@ class UdpProtocol(UdpServer, asyncio.DatagramProtocol):
         self.transport.close()
 
 
+@functools.cache
+def _say_not_compiled() -> None:
+    # setup.py builds the module only where a C compiler and the Python headers were at hand; pip
+    # hides its warning, so an operator would otherwise never learn why queries cost more.
+    log.warning("kdns.server._mmsg was not built at install: UDP is served through ctypes, at more CPU per query")
+
+
 async def serve_udp(sock: socket.socket, listener: Listener, family: str, settings: ServerSettings) -> UdpServer:
     """Start answering on a bound UDP socket, in batches where the platform allows."""
     if settings.udp_batch and mmsg.AVAILABLE:
+        if mmsg.CompiledBatch is None:
+            _say_not_compiled()
         return BatchedUdp(sock, listener, family, settings)
     loop = asyncio.get_running_loop()
     _, protocol = await loop.create_datagram_endpoint(lambda: UdpProtocol(listener, family, settings), sock=sock)

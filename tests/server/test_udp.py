@@ -237,3 +237,16 @@ async def test_a_chain_that_sets_a_timeout_before_it_first_waits_is_answered(
     reply = replies[7]
     assert reply.header.rcode == RCODE.NOERROR
     assert [str(rr.rdata) for rr in reply.rr] == ["192.0.2.7"]
+
+
+@pytest.mark.skipif(not mmsg.AVAILABLE, reason="recvmmsg is Linux only")
+async def test_serving_without_the_compiled_loop_is_said_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(mmsg, "CompiledBatch", None)
+    udp._say_not_compiled.cache_clear()
+    corefile = ".:0 {\n    bind 127.0.0.1 ::1\n    whoami\n}\n"
+    async with kdns_server(corefile):
+        pass
+    said = [r for r in caplog.records if "_mmsg was not built" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == "WARNING"
