@@ -386,19 +386,10 @@ static void Batch_dealloc(BatchObject *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *Batch_get_size(BatchObject *self, void *closure) {
-    return PyLong_FromUnsignedLong(self->size);
-}
-
 static PyMethodDef Batch_methods[] = {
     {"serve", (PyCFunction)(void (*)(void))Batch_serve, METH_FASTCALL,
      "serve(table, family, miss): answer what is waiting, as mmsg.Batch.serve."},
     {"close", (PyCFunction)Batch_close, METH_NOARGS, "Free the buffers; the socket stays open."},
-    {NULL},
-};
-
-static PyGetSetDef Batch_getset[] = {
-    {"size", (getter)Batch_get_size, NULL, "Datagrams read per call.", NULL},
     {NULL},
 };
 
@@ -412,7 +403,6 @@ static PyTypeObject BatchType = {
     .tp_init = (initproc)Batch_init,
     .tp_dealloc = (destructor)Batch_dealloc,
     .tp_methods = Batch_methods,
-    .tp_getset = Batch_getset,
 };
 
 static struct PyModuleDef module = {
