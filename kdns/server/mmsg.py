@@ -158,10 +158,10 @@ class Batch:
     def serve(self, table: AnswerTable, family: str, miss: Callable[[bytes, Address], bytes | None]) -> None:
         """Answer what is waiting (up to `size` datagrams) and send the answers in one call.
 
-        table.answer(query, "udp", family) is the packed reply, or None: then miss(query, source) gets it
-        and returns the reply, or None when it answers later (or never). A reply is written over
-        its query in the slot; the send array is pointed at the slot and the source address the
-        kernel filled in, so a hit's address is never turned into Python objects.
+        table.answer(query, "udp", family) is the packed reply, or None: then miss(query, source)
+        gets it and returns the reply, or None when it answers later (or never). A reply is written
+        over its query in the slot; the send array is pointed at the slot and the source address
+        the kernel filled in, so a hit's address is never turned into Python objects.
         """
         if self.closed:
             # Its arrays still point into the unmapped slots: the kernel must never write there.
