@@ -61,13 +61,17 @@ def setup_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def read_config(path: str | None, port: int) -> tuple[str, Config]:
+def corefile_path(given: str | None) -> str | None:
+    """The Corefile to read: -conf, else ./Corefile if there is one, else None (the default)."""
+    if given is None and os.path.exists("Corefile"):
+        return "Corefile"
+    return given
+
+
+def read_config(path: str | None, port: int) -> Config:
     if path is None:
-        if os.path.exists("Corefile"):
-            path = "Corefile"
-        else:
-            return "", config_from_text(DEFAULT_COREFILE, "<default>", port)
-    return path, load_config(path, port)
+        return config_from_text(DEFAULT_COREFILE, "<default>", port)
+    return load_config(path, port)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,15 +87,16 @@ def main(argv: list[str] | None = None) -> int:
     # Before the Corefile is read, so that what a plugin logs while parsing it (hosts: a missing
     # file) gets the same `[LEVEL] plugin/NAME: ` shape as every later line.
     setup_logging()
+    path = corefile_path(args.conf)
     try:
-        path, config = read_config(args.conf, args.port)
+        config = read_config(path, args.port)
     except ConfigError as e:
         print(f"kdns: {e}", file=sys.stderr)
         return 1
     except OSError as e:
         # Not the Corefile itself (that is a ConfigError), but the system refusing a plugin while
         # it is set up (an interface lookup, a vanished working directory): one line, no traceback.
-        print(f"kdns: {args.conf}: {e}", file=sys.stderr)
+        print(f"kdns: {path or '<default>'}: {e}", file=sys.stderr)
         return 1
     # The youngest generation is collected every 20,000 net allocations instead of 700: every
     # first query leaves a fast-path entry behind, and at the default a stream of them paid for
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.set_threshold(20_000, 10, 10)
     from kdns.server.workers import run
 
-    return run(path, config, args.port, quiet=args.quiet, workers=args.workers)
+    return run(path or "", config, args.port, quiet=args.quiet, workers=args.workers)
 
 
 async def serve(

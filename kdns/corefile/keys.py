@@ -13,7 +13,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 
-from kdns.corefile.tree import ServerKey, Token
+from kdns.corefile.tree import ServerKey, Token, to_integer
 from kdns.errors import ConfigError
 
 SCHEME = "dns"
@@ -81,9 +81,9 @@ def _split_port(rest: str, fail: _Fail) -> tuple[str, int | None]:
     if not digits:
         raise fail("expecting a port after the last colon")
     if digits.isascii() and digits.isdigit():
-        port = int(digits)
-        if port > 65535:
-            raise fail(f"port {port} out of range (0-65535)")
+        port = to_integer(digits)  # None past 18 digits, which int() would take thousands of
+        if port is None or port > 65535:
+            raise fail(f"port {digits} out of range (0-65535)")
         return rest[:colon], port
     if "/" in digits:
         return rest, None  # an IPv6 CIDR without a port: fd00::/64

@@ -83,6 +83,8 @@ def test_key_keeps_token() -> None:
         ("quic://.", "not supported by kdns"),
         ("udp://.", "unknown scheme 'udp://'"),
         (".:70000", "port 70000 out of range"),
+        # More digits than int() converts by default (4,300): an error, not a ValueError traceback.
+        (".:" + "9" * 5000, "out of range"),
         (".:", "expecting a port"),
         (".:dns", "bad port 'dns'"),
         ("example.org:-1", "bad port '-1'"),

@@ -140,7 +140,7 @@ class HttpTransport:
             try:
                 await self._refresh_credentials()
             except Exception as e:  # logged, the retry reports the 401 again
-                log.warning("kubernetes: reloading credentials failed: %s", e)
+                log.warning("reloading credentials failed: %s", e)
         return resp
 
     async def get(self, path: str, params: Mapping[str, str]) -> dict[str, Any]:
@@ -333,7 +333,7 @@ class ProgrammingLatency:
                 metrics.observe_programming(obj, self._service_kind(kind, obj))
             except Exception as e:  # the change is applied: its tags must still reach the caches
                 log.warning(
-                    "kubernetes: no DNS programming latency for %s %s: %s: %s",
+                    "no DNS programming latency for %s %s: %s: %s",
                     kind,
                     object_name(obj),
                     type(e).__name__,
@@ -398,7 +398,7 @@ class ApiSource:
         if self.transport is None:
             configuration, refresh = await load_configuration(self.config)
             self.transport = HttpTransport(configuration, self.settings, refresh)
-            log.info("kubernetes: using the API server at %s", self.transport.base)
+            log.info("using the API server at %s", self.transport.base)
         labels = selector_text(self.config.labels)
         namespace_labels = selector_text(self.config.namespace_labels)
         self.watchers = []
@@ -437,7 +437,7 @@ class ApiSource:
         except asyncio.TimeoutError:
             pending = [w.resource.display for w in self.watchers if not w.synced.is_set()]
             log.warning(
-                "kubernetes: not synced with the API after %.1f s (waiting for %s); serving anyway",
+                "not synced with the API after %.1f s (waiting for %s); serving anyway",
                 limit,
                 ", ".join(pending),
             )

@@ -27,6 +27,7 @@ from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
 from kdns.plugins.kubernetes.index import ClusterIndex, Slim, gc_paused
+from kdns.plugins.kubernetes.objects import is_subdomain
 from kdns.server.poller import Poller, file_stamp
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,10 @@ def _file_objects(path: str) -> list[tuple[str, tuple[str, str], dict[str, Any]]
             if not isinstance(namespace, str):
                 # Skipped here, so that its namespace does not become an implied Namespace.
                 log.warning("%s: skipping %s %s: metadata.namespace is not a string", path, kind, meta["name"])
+                continue
+            if namespace and not is_subdomain(namespace):
+                # Skipped for the same reason, with this file named (objects.py would name neither).
+                log.warning("%s: skipping %s %s: metadata.namespace %r is not a valid name", path, kind, meta["name"], namespace)
                 continue
             if kind != "Namespace" and namespace != meta.get("namespace"):
                 obj = {**obj, "metadata": {**meta, "namespace": namespace}}

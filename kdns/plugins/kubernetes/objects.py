@@ -149,7 +149,7 @@ def _is_label(text: str) -> bool:
     return _LABEL.fullmatch(text) is not None
 
 
-def _is_subdomain(text: str) -> bool:
+def is_subdomain(text: str) -> bool:
     return len(text) <= _SUBDOMAIN_MAX and _SUBDOMAIN.fullmatch(text) is not None
 
 
@@ -158,7 +158,7 @@ def _name(value: Any, what: str) -> str:
     name = _str(value, what)
     if not name:
         raise ValueError(f"{what} missing")
-    if not _is_subdomain(name):
+    if not is_subdomain(name):
         raise ValueError(f"{what} {name[:80]!r} is not a Kubernetes name (lowercase DNS-1123)")
     return name
 
@@ -239,7 +239,7 @@ def _external_name(value: Any) -> str:
     target = _str(value, "spec.externalName").strip().rstrip(".").lower()
     if not target:
         raise ValueError("ExternalName service has no externalName")
-    if not _is_subdomain(target):
+    if not is_subdomain(target):
         raise ValueError(f"spec.externalName {target[:80]!r} is not a DNS name")
     return target
 

@@ -263,7 +263,7 @@ async def list_all(
         except ApiStatusError as e:
             if e.gone and token and restarts < 3:
                 restarts += 1
-                log.info("kubernetes: list %s: continue token expired, listing again", resource.display)
+                log.info("list %s: continue token expired, listing again", resource.display)
                 continue
             raise
         if not list_rv:
@@ -348,11 +348,11 @@ class Watcher:
                 self._log_status(e)
                 await self._back_off()
             except ApiConnectionError as e:
-                log.warning("kubernetes: %s: %s; retrying", self._what(), e)
+                log.warning("%s: %s; retrying", self._what(), e)
                 await self._back_off()
             except Exception:
                 # A bug must not end the loop: the server keeps serving the last state.
-                log.exception("kubernetes: %s: unexpected error; retrying", self._what())
+                log.exception("%s: unexpected error; retrying", self._what())
                 await self._back_off()
 
     async def list_and_replace(self) -> str:
@@ -369,7 +369,7 @@ class Watcher:
         self.index.mark_synced(self.kind)
         self.synced.set()
         self._status_repeats.clear()
-        log.debug("kubernetes: listed %d %s at resourceVersion %s", count, self.resource.display, list_rv)
+        log.debug("listed %d %s at resourceVersion %s", count, self.resource.display, list_rv)
         self._changed(touched)
         return list_rv
 
@@ -413,7 +413,7 @@ class Watcher:
             self.bookmarks += 1
             return
         if etype not in EVENT_TYPES:
-            log.warning("kubernetes: %s: ignoring watch event of type %r", self._what(), etype)
+            log.warning("%s: ignoring watch event of type %r", self._what(), etype)
             return
         # The event counts as seen before it is applied: a re-watch from before a bad object would
         # get the same object again, fail again, and never reach the events after it.
@@ -425,14 +425,14 @@ class Watcher:
             touched = self.index.apply(self.kind, etype, obj)
         except Exception as e:  # whatever one object does, the watch goes on without it
             reason = str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"
-            log.warning("kubernetes: skipping malformed %s %s: %s", self.kind, object_name(obj), reason)
+            log.warning("skipping malformed %s %s: %s", self.kind, object_name(obj), reason)
             return
         self._changed(touched)
 
     async def _expired(self, why: str) -> None:
         self.relists += 1
         self.resource_version = None
-        log.info("kubernetes: %s: %s; listing again", self._what(), why)
+        log.info("%s: %s; listing again", self._what(), why)
         # The first 410 relists at once; 410 after 410 with nothing in between backs off.
         if self._gone_streak:
             await self._back_off()
@@ -463,7 +463,7 @@ class Watcher:
         if e.status == 401:
             log.log(
                 level,
-                "kubernetes: %s %s: 401 Unauthorized: the API server rejected kdns's credentials "
+                "%s %s: 401 Unauthorized: the API server rejected kdns's credentials "
                 "(service account token, kubeconfig user or client certificate); retrying",
                 verb,
                 self.resource.display,
@@ -471,7 +471,7 @@ class Watcher:
         elif e.status == 403:
             log.log(
                 level,
-                "kubernetes: %s %s: 403 Forbidden: missing RBAC permission: verb %r on resource %r "
+                "%s %s: 403 Forbidden: missing RBAC permission: verb %r on resource %r "
                 "in API group %r (grant get/list/watch on it to kdns's service account). "
                 "Server said: %s",
                 verb,
@@ -484,7 +484,7 @@ class Watcher:
         else:
             log.log(
                 level if e.status < 500 else logging.WARNING,
-                "kubernetes: %s %s: %s; retrying",
+                "%s %s: %s; retrying",
                 verb,
                 self.resource.display,
                 e,

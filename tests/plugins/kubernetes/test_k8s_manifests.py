@@ -176,3 +176,17 @@ def test_names_are_kubernetes_names(tmp_path, caplog) -> None:  # type: ignore[n
     # a namespace that is no string does not become a Namespace either
     assert f"{path}: skipping Service odd: metadata.namespace is not a string" in caplog.text
     assert index.namespaces() == ["n"]
+
+
+def test_an_object_in_an_invalid_namespace_implies_no_namespace(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "kind: Service\nmetadata: {name: web, namespace: Shop}\nspec: {clusterIP: 10.0.0.1}\n---\n"
+        "kind: Service\nmetadata: {name: db, namespace: n}\nspec: {clusterIP: 10.0.0.2}\n"
+    )
+    index = ClusterIndex(config())
+    assert ManifestSource([str(path)], index).reload()
+    assert f"{path}: skipping Service web: metadata.namespace 'Shop' is not a valid name" in caplog.text
+    # One warning, naming the file: no second one about a Namespace nobody wrote.
+    assert "Namespace" not in caplog.text
+    assert index.namespaces() == ["n"]
