@@ -7,6 +7,7 @@ message names file, line and directive.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -58,6 +59,13 @@ class Directive:
     def error(self, message: str, token: Token | None = None) -> ConfigError:
         at = token or self.name
         return ConfigError(message, at.file, at.line, self.plugin or self.name.text)
+
+    def warn(self, message: str, token: Token | None = None) -> None:
+        """Log, once per load, a warning about this line: a form kdns accepts but would have written
+        differently (a legacy spelling), naming file and line as errors do."""
+        at = token or self.name
+        plugin = self.plugin or self.name.text
+        logging.getLogger(f"kdns.plugins.{plugin}").warning("%s:%d: %s", at.file, at.line, message)
 
     def options(self) -> Iterator[Directive]:
         """The option lines of the block, if any."""

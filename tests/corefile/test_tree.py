@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from kdns.corefile.parser import parse
-from kdns.corefile.tree import Directive, to_integer
+from kdns.corefile.tree import Directive, Token, to_integer
 from kdns.errors import ConfigError
 
 
@@ -85,3 +87,12 @@ def test_no_block_names_the_option() -> None:
         opt.no_block()
     assert (e.value.line, e.value.directive, e.value.message) == (3, "plug", "'opt' takes no block")
     option("opt 5s").no_block()
+
+
+def test_warn_names_file_and_line_under_the_plugins_logger(caplog: pytest.LogCaptureFixture) -> None:
+    option = Directive(Token("upstream", "Corefile", 7), plugin="kubernetes")
+    with caplog.at_level(logging.WARNING):
+        option.warn("obsolete: remove it")
+    [record] = caplog.records
+    assert record.name == "kdns.plugins.kubernetes"
+    assert record.getMessage() == "Corefile:7: obsolete: remove it"
