@@ -16,7 +16,7 @@
         startup_timeout DURATION
         manifests PATH...          # kdns: serve objects from YAML/JSON files instead of the API
         endpoints_legacy           # kdns: read core/v1 Endpoints instead of EndpointSlices
-        upstream [ADDRESS...]      # legacy (CoreDNS before 1.6): accepted, ignored, warned about
+        upstream [ADDRESS...]      # legacy (CoreDNS before 1.7): accepted, ignored, warned about
     }
 """
 
@@ -202,13 +202,13 @@ def parse(d: Directive) -> Config:
             o.expect_args(0, 0)
             opts["endpoints_legacy"] = True
         elif name == "upstream":
-            # CoreDNS 1.6 stopped using it (an ExternalName target is resolved through the server's
-            # own chain, as kdns always does) and later releases refuse it; a cluster whose
-            # ConfigMap still has it keeps its answers and is told what to change.
+            # CoreDNS ignored it from 1.5 on (an ExternalName target is resolved through the
+            # server's own chain, as kdns always does) and refuses it since 1.7 (coredns#3737): a
+            # cluster whose ConfigMap still has it keeps its answers and is told what to change.
             o.warn(
                 "'upstream' is obsolete and ignored: ExternalName targets outside the cluster are "
                 "resolved through this server block's own plugins (forward), as CoreDNS does since "
-                "1.6; delete this line (CoreDNS 1.13 refuses it)"
+                "1.5; delete this line (CoreDNS 1.7 and later refuse it)"
             )
         else:
             raise o.unknown_option()
