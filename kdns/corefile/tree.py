@@ -103,7 +103,7 @@ class Directive:
         plugin.Host.NormalizeExact): lowercased, fully qualified, `dns://` and a port dropped, a CIDR
         standing for its reverse zones; or a ConfigError naming the bad one."""
         # Imported here: keys.py is built on this module's Token and ServerKey.
-        from kdns.corefile.keys import parse_key
+        from kdns.corefile.keys import parse_key, unreachable, unreachable_warning
 
         zones: list[str] = []
         for token in self.args[start:stop]:
@@ -111,6 +111,8 @@ class Directive:
                 keys = parse_key(token, "zone")
             except ConfigError as e:
                 raise self.error(e.message, token) from None
+            if any(unreachable(key.zone) for key in keys):
+                self.warn(unreachable_warning(token.text), token)
             zones.extend(key.zone for key in keys)
         return tuple(zones)
 
