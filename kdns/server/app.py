@@ -212,6 +212,7 @@ class App:
                     gen.services[service_key] = reused
                 else:
                     gen.services[service_key] = use.spec.service(use.config, self)
+        for bc, block in zip(config.blocks, gen.blocks):
             for use, handler in _handler_uses(bc, block):
                 attach = getattr(handler, "attach", None)
                 if attach is not None:
