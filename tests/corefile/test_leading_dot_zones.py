@@ -24,7 +24,10 @@ from upstreams import dnsmasq
 
 @pytest.mark.parametrize(
     ("text", "zone", "port"),
-    [(".svc", ".svc.", None), (".SVC.", ".svc.", None), (".svc:1053", ".svc.", 1053), ("dns://.svc.cluster", ".svc.cluster.", None)],
+    [
+        (".svc", ".svc.", None), (".SVC.", ".svc.", None), (".svc:1053", ".svc.", 1053),
+        ("dns://.svc.cluster", ".svc.cluster.", None),
+    ],
 )
 def test_a_leading_dot_is_kept_as_coredns_keeps_it(text: str, zone: str, port: int | None) -> None:
     (key,) = parse_key(Token(text, "Corefile", 1))

@@ -85,7 +85,8 @@ def test_validate_prints_what_the_doc_shows(tmp_path: Path) -> None:
     # The Corefile of "Corefiles from older clusters" through the real `kdns -validate`.
     section = DOC.split("## Corefiles from older clusters", 1)[1].split("\n## ", 1)[0]
     (corefile,) = re.findall(r"^```corefile\n(.*?)^```", section, flags=re.S | re.M)
-    (console,) = re.findall(r"^```console\n\$ (kdns -validate -conf Corefile)\n(.*?)^```", section, flags=re.S | re.M)
+    console_block = r"^```console\n\$ (kdns -validate -conf Corefile)\n(.*?)^```"
+    (console,) = re.findall(console_block, section, flags=re.S | re.M)
     (tmp_path / "Corefile").write_text(corefile)
     out = subprocess.run(
         [sys.executable, "-m", "kdns", *console[0].split()[1:]], capture_output=True, text=True, timeout=60,
