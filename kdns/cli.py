@@ -90,10 +90,34 @@ def corefile_path(given: str | None) -> str | None:
     return given
 
 
-def read_config(path: str | None, port: int) -> Config:
+def read_config(path: str | None, port: int, errors: list[ConfigError] | None = None) -> Config:
     if path is None:
-        return config_from_text(DEFAULT_COREFILE, "<default>", port)
-    return load_config(path, port)
+        return config_from_text(DEFAULT_COREFILE, "<default>", port, errors)
+    return load_config(path, port, errors)
+
+
+def validate(path: str | None, port: int) -> int:
+    """kdns -validate: load the Corefile as the server would, without serving it. Every plugin line
+    that does not parse is printed (not only the first), then, if all did, what building them finds
+    (App.check: files read, nothing bound). Warnings (legacy forms) do not fail it; an error logged
+    while it was built (a plugin giving up on something) does."""
+    from kdns.server.app import App
+
+    tally = Tally()
+    logging.getLogger().addHandler(tally)
+    found: list[ConfigError] = []
+    try:
+        config = read_config(path, port, found)
+        if not found:
+            App(path or "", config, port).check()
+    except ConfigError as e:
+        found.append(e)
+    for error in found:
+        print(f"kdns: {error}", file=sys.stderr)
+    errors = len(found) + tally.errors
+    verdict = "not valid" if errors else "valid"
+    print(f"{path or '<default>'}: {verdict} ({tally.warnings} warnings, {errors} errors)")
+    return 1 if errors else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,16 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     # Before the Corefile is read, so that what a plugin logs while parsing it (hosts: a missing
     # file) gets the same `[LEVEL] plugin/NAME: ` shape as every later line.
     setup_logging()
-    tally = Tally()
-    if args.validate:
-        logging.getLogger().addHandler(tally)
     path = corefile_path(args.conf)
     try:
-        config = read_config(path, args.port)
         if args.validate:
-            from kdns.server.app import App
-
-            App(path or "", config, args.port).check()
+            return validate(path, args.port)
+        config = read_config(path, args.port)
     except ConfigError as e:
         print(f"kdns: {e}", file=sys.stderr)
         return 1
@@ -127,12 +146,6 @@ def main(argv: list[str] | None = None) -> int:
         # it is set up (an interface lookup, a vanished working directory): one line, no traceback.
         print(f"kdns: {path or '<default>'}: {e}", file=sys.stderr)
         return 1
-    if args.validate:
-        # Warnings (legacy forms) do not fail a Corefile that loads; an error logged while it was
-        # built (a plugin giving up on something) does, as its message above says why.
-        verdict = "not valid" if tally.errors else "valid"
-        print(f"{path or '<default>'}: {verdict} ({tally.warnings} warnings, {tally.errors} errors)")
-        return 1 if tally.errors else 0
     # The youngest generation is collected every 20,000 net allocations instead of 700: every
     # first query leaves a fast-path entry behind, and at the default a stream of them paid for
     # young and middle collections all along (~3% of their CPU in a perf profile). What kdns makes

@@ -117,7 +117,29 @@ def test_a_broken_corefile_names_file_line_and_directive_and_fails(
     assert out.returncode == 1
     assert out.stderr.startswith(f"kdns: {corefile}:{line}: {directive + ': ' if directive else ''}")
     assert needle in out.stderr and "Traceback" not in out.stderr
-    assert "valid" not in out.stdout
+    assert out.stderr.count("kdns: ") == 1
+    assert out.stdout.endswith(f"{corefile}: not valid (0 warnings, 1 errors)\n")
+
+
+def test_every_plugin_line_that_does_not_parse_is_printed(tmp_path: Path) -> None:
+    corefile = tmp_path / "Corefile"
+    corefile.write_text(
+        ".:53 {\n    cache 30 {\n        success -1\n    }\n    kubernetes cluster.local {\n        upstream\n"
+        "        ttl 9000\n    }\n    forward . 192.0.2.1:99999\n    errors\n    errors\n}\n"
+        "example.org:53 {\n    hosts {\n        ttl zero\n    }\n    whoami\n}\n"
+    )
+    out = validate(corefile)
+    assert out.returncode == 1
+    lines = out.stderr.splitlines()
+    assert [line.split(": ")[1:3] for line in lines] == [
+        [f"{corefile}:3", "cache"],
+        [f"{corefile}:7", "kubernetes"],
+        [f"{corefile}:9", "forward"],
+        [f"{corefile}:11", "errors"],
+        [f"{corefile}:15", "hosts"],
+    ]
+    assert "'upstream' is obsolete" in out.stdout  # the lines that do parse still warn
+    assert out.stdout.endswith(f"{corefile}: not valid (1 warnings, 5 errors)\n")
 
 
 def test_nothing_is_bound_ports_already_taken_validate(tmp_path: Path) -> None:
