@@ -130,6 +130,8 @@ class Handler:
         cacheable = synced
         if answer.chase:
             cacheable = await self._chase(req, answer) and cacheable
+            if answer.rcode == _NXDOMAIN and not synced:
+                return req.answer(_SERVFAIL, plugin=PLUGIN)
         msg = req.reply(answer.rcode, aa=True, rr=answer.rr, auth=answer.auth, ar=answer.ar)
         return Response(msg, plugin=PLUGIN, tags=answer.tags if cacheable else None)
 
@@ -151,6 +153,10 @@ class Handler:
             answer.rr.extend(sub.rr)
             answer.tags |= sub.tags
             if not sub.chase:
+                # RFC 6604 section 3: the rcode and the SOA are those of the last name of the chain
+                # (NXDOMAIN when the target does not exist, NODATA when it lacks the type).
+                answer.rcode = sub.rcode
+                answer.auth = sub.auth
                 return True
             target = sub.chase
         return True

@@ -9,6 +9,8 @@ content depends on nothing that can change carries an empty tag set.
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +25,8 @@ from kdns.plugins.kubernetes.config import Config
 from kdns.plugins.kubernetes.index import ClusterIndex, EndpointAddress, Tag
 from kdns.plugins.kubernetes.names import Kind, Name, parse
 from kdns.plugins.kubernetes.objects import Port, Service
+
+log = logging.getLogger(__name__)
 
 DNS_SCHEMA_VERSION = "1.1.0"
 # RFC 2308 section 5 lets the SOA's own TTL be the negative TTL; CoreDNS caps it at 300 s.
@@ -69,6 +73,8 @@ class Records:
         # The SOA of each zone spelling at the current serial: every negative answer carries one.
         # Records are never changed in place once answered (a plugin copies a Response first).
         self._soas: dict[tuple[Labels, int], Record] = {}
+        # ExternalName services whose target is an IP address, logged once each (not per query).
+        self._ip_targets_logged: set[tuple[str, str, str]] = set()
 
     def lookup(self, wire_labels: Sequence[bytes], labels: Sequence[str], zone_len: int, qtype: int) -> Answer:
         """The answer for a name (wire_labels as asked, labels lowercased) in a zone of ours."""
@@ -168,7 +174,7 @@ class Records:
         if svc.is_external:
             # External services cannot have endpoints or ports below them (surprise 1 in
             # k8s-api/FIELDS.md: stale slices of an ExternalName service are ignored).
-            if name.kind is not Kind.SERVICE:
+            if name.kind is not Kind.SERVICE or self._ip_target(svc):
                 return self._nx(zone, tags)
             target = labels_of(svc.external_name + ".")
             answer = Answer(rr=[Record(qname, _CNAME, self.ttl, (target,))], tags=tags)
@@ -222,6 +228,20 @@ class Records:
             return self._srv_cluster(list(svc.ports), qname, qname, svc, tags)
         rr = self._addresses(qname, svc.cluster_ips, qtype)
         return Answer(rr=rr, tags=tags) if rr else self._nodata(zone, tags)
+
+    def _ip_target(self, svc: Service) -> bool:
+        """An externalName that is an IP address: Kubernetes documents such names as not resolved,
+        and CoreDNS answers NXDOMAIN; a CNAME to "192.0.2.99." would point at a name nobody has."""
+        if not _is_address(svc.external_name):
+            return False
+        key = (svc.namespace, svc.name, svc.external_name)
+        if key not in self._ip_targets_logged:
+            self._ip_targets_logged.add(key)
+            log.info(
+                "ExternalName service %s/%s: externalName %s is an IP address, not a name; answering NXDOMAIN",
+                svc.namespace, svc.name, svc.external_name,
+            )
+        return True
 
     def _srv_cluster(
         self, ports: Sequence[Port], target: Labels, qname: Labels, svc: Service, tags: set[Tag]
@@ -311,6 +331,15 @@ def _address(ip: str) -> tuple[int, Parts]:
     if ":" in ip:
         return _AAAA, inet_pton(AF_INET6, ip)
     return _A, inet_pton(AF_INET, ip)
+
+
+@lru_cache(maxsize=1024)
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _srv(weight: int, port: int, target: Labels) -> Parts:
