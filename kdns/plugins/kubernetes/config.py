@@ -16,6 +16,7 @@
         startup_timeout DURATION
         manifests PATH...          # kdns: serve objects from YAML/JSON files instead of the API
         endpoints_legacy           # kdns: read core/v1 Endpoints instead of EndpointSlices
+        explain [ADDRESS]          # kdns: the `kdns explain` debug endpoint (127.0.0.1:9155)
         upstream [ADDRESS...]      # legacy (CoreDNS before 1.7): accepted, ignored, warned about
     }
 """
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 from kdns.corefile.tree import Directive
 
 POD_MODES = ("disabled", "insecure", "verified")
+# The explain endpoint exposes names and addresses: loopback unless an address is given.
+EXPLAIN_ADDRESS = ("127.0.0.1", 9155)
 MAX_TTL = 3600
 
 
@@ -125,6 +128,7 @@ class Config:
     startup_timeout: float = 5.0
     manifests: tuple[str, ...] = ()
     endpoints_legacy: bool = False
+    explain: tuple[str, int] | None = None  # the debug endpoint's address; None: off
 
     def falls_through(self, qname: str) -> bool:
         """Whether an NXDOMAIN for qname (lowercase, fully qualified) goes to the next plugin."""
@@ -201,6 +205,10 @@ def parse(d: Directive) -> Config:
         elif name == "endpoints_legacy":
             o.expect_args(0, 0)
             opts["endpoints_legacy"] = True
+        elif name == "explain":
+            from kdns.server.http import address_arg
+
+            opts["explain"] = address_arg(o, EXPLAIN_ADDRESS)
         elif name == "upstream":
             # CoreDNS ignored it from 1.5 on (an ExternalName target is resolved through the
             # server's own chain, as kdns always does) and refuses it since 1.7 (coredns#3737): a

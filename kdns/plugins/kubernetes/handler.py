@@ -39,6 +39,7 @@ class Handler:
         self.index = ClusterIndex(config)
         self.info: BlockInfo | None = None
         self.source: Any = None
+        self.explain_endpoint: Any = None  # HttpEndpoint of the `explain` option, once started
         # Called with the tags of every index change; the server registers its fast-path table here.
         self.invalidators: list[Callable[[set[Hashable]], None]] = []
         self.index.subscribe(self._changed)
@@ -84,7 +85,20 @@ class Handler:
 
             self.source = ApiSource(self.config, self.index)
         await self.source.start()
+        if self.config.explain is not None:
+            await self._start_explain(*self.config.explain)
         await self.wait_synced(self.config.startup_timeout)
+
+    async def _start_explain(self, host: str, port: int) -> None:
+        from kdns.plugins.kubernetes.explain import http_explain
+        from kdns.server.http import HttpEndpoint
+
+        async def route(request: Any) -> Any:
+            return await http_explain(self, request)
+
+        self.explain_endpoint = HttpEndpoint(host, port, routes=[("/explain", route)])
+        await self.explain_endpoint.start()
+        log.info("explain endpoint on %s:%d (it shows cluster names and addresses)", host, self.explain_endpoint.port)
 
     async def wait_synced(self, timeout: float) -> bool:
         """Wait up to timeout for the first sync (CoreDNS startup_timeout); then serve anyway."""
@@ -98,6 +112,8 @@ class Handler:
         return True
 
     async def stop(self) -> None:
+        if self.explain_endpoint is not None:
+            await self.explain_endpoint.stop()
         if self.source is not None:
             await self.source.stop()
 
@@ -157,6 +173,7 @@ class Handler:
                 # (NXDOMAIN when the target does not exist, NODATA when it lacks the type).
                 answer.rcode = sub.rcode
                 answer.auth = sub.auth
+                answer.why = sub.why
                 return True
             target = sub.chase
         return True

@@ -135,9 +135,11 @@ class Slim:
     the process's RSS, which seldom shrinks again) near the size of the index itself.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, versions: bool = False) -> None:
         self.kind = kind
         self.objects: dict[Key, Any] = {}
+        # metadata.resourceVersion by key, kept only for `kdns explain` (explain.py).
+        self.versions: dict[Key, str] | None = {} if versions else None
         self._malformed: set[Key] = set()
         self._convert = KINDS.get(kind)
 
@@ -169,6 +171,8 @@ class Slim:
                 continue
             if key in objects or key in self._malformed:
                 again += 1
+            if self.versions is not None:
+                self.versions[key] = resource_version(raw)
             try:
                 objects[key] = compact(kind, convert(raw))
             except ValueError as e:
@@ -184,6 +188,12 @@ class Slim:
 
     def __len__(self) -> int:
         return len(self.objects)
+
+
+def resource_version(raw: Any) -> str:
+    meta = raw.get("metadata") if isinstance(raw, dict) else None
+    version = meta.get("resourceVersion") if isinstance(meta, dict) else None
+    return str(version) if version is not None else ""
 
 
 def _skipped(kind: str, key: Key | None, error: ValueError, source: str) -> None:
@@ -264,6 +274,10 @@ class ClusterIndex:
         self._endpoints: dict[Key, ServiceEndpoints] = {}
         self._endpoints_by_ip: dict[str, Any] = {}  # ip -> service Key, or a list of them
         self._pods_by_ip: dict[str, Any] = {}  # ip -> pod Key, or a list of them
+        # kind -> key -> resourceVersion, only with the `explain` option (keep_versions()).
+        self.versions: dict[str, dict[Key, str]] | None = None
+        if self.config.explain is not None:
+            self.keep_versions()
 
     # -- state for sources ------------------------------------------------------------------
 
@@ -284,9 +298,18 @@ class ClusterIndex:
         """callback(tags) runs after every update that touched something."""
         self._subscribers.append(callback)
 
+    def keep_versions(self) -> None:
+        """Remember each object's resourceVersion from now on, for `kdns explain`."""
+        if self.versions is None:
+            self.versions = {}
+
+    def version(self, kind: str, key: Key) -> str:
+        """The resourceVersion of an object, "" when unknown (not kept, or none given)."""
+        return self.versions.get(kind, {}).get(key, "") if self.versions is not None else ""
+
     def slim(self, kind: str) -> Slim:
         """An empty batch to add raw objects of kind to as they arrive, then to give to replace()."""
-        return Slim(kind)
+        return Slim(kind, versions=self.versions is not None)
 
     def replace(self, kind: str, objects: Iterable[dict[str, Any]] | Slim) -> set[Tag]:
         """Make the objects of kind exactly these (after a list); returns the touched tags.
@@ -296,12 +319,13 @@ class ClusterIndex:
         """
         if KINDS.get(kind) is None or kind not in self.kinds:
             return set()
-        if isinstance(objects, Slim):
-            fresh = objects.objects
-        else:
-            batch = Slim(kind)
+        if not isinstance(objects, Slim):
+            batch = Slim(kind, versions=self.versions is not None)
             batch.add(objects)
-            fresh = batch.objects
+            objects = batch
+        fresh = objects.objects
+        if self.versions is not None:
+            self.versions[kind] = objects.versions or {}
         current = self._objects[kind]
         touched: set[Tag] = set()
         with gc_paused():
@@ -318,6 +342,12 @@ class ClusterIndex:
         if convert is None or kind not in self.kinds or event not in ("ADDED", "MODIFIED", "DELETED"):
             return set()
         key = key_of(kind, obj)
+        if self.versions is not None:
+            versions = self.versions.setdefault(kind, {})
+            if event == "DELETED":
+                versions.pop(key, None)
+            else:
+                versions[key] = resource_version(obj)
         try:
             new = None if event == "DELETED" else compact(kind, convert(obj))
         except ValueError:
@@ -368,6 +398,10 @@ class ClusterIndex:
                 if address.ip == ip:
                     out.append((key, address))
         return out
+
+    def slices(self, namespace: str, name: str) -> list[EndpointSlice]:
+        """The EndpointSlices (or Endpoints) of a service, in name order."""
+        return list(self._slices_of((namespace, name)))
 
     def pods_by_ip(self, ip: str) -> tuple[Pod, ...]:
         return tuple(self._stored("Pod", key) for key in _values(self._pods_by_ip, ip))

@@ -182,13 +182,13 @@ def load(paths: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     return {kind: list(objs.values()) for kind, objs in by_kind.items()}
 
 
-def load_slim(paths: Sequence[str], kinds: Sequence[str]) -> dict[str, Slim]:
+def load_slim(paths: Sequence[str], kinds: Sequence[str], versions: bool = False) -> dict[str, Slim]:
     """load() for the index: the objects of kinds, converted file by file (ManifestError as load).
 
     Only one file's raw objects exist at a time, so reading a large cluster does not first build
     all of it as dicts (the peak would stay in the process's RSS).
     """
-    batches = {kind: Slim(kind) for kind in KNOWN}
+    batches = {kind: Slim(kind, versions) for kind in KNOWN}
     listed: set[str] = set()
     used: set[str] = set()
     for path in manifest_files(paths):
@@ -223,7 +223,7 @@ class ManifestSource:
         self._signature = self.signature()
         with gc_paused():
             try:
-                batches = load_slim(self.paths, self.index.kinds)
+                batches = load_slim(self.paths, self.index.kinds, self.index.versions is not None)
             except ManifestError as e:
                 log.error("manifests not loaded, keeping the previous state: %s", e)
                 return False

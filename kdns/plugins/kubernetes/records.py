@@ -21,6 +21,7 @@ from dnslib import QTYPE, RCODE, RR
 
 from kdns.corefile.keys import unreachable
 from kdns.message import Labels, Parts, Record, labels_of
+from kdns.plugins.kubernetes import reasons
 from kdns.plugins.kubernetes.config import Config
 from kdns.plugins.kubernetes.index import ClusterIndex, EndpointAddress, Tag
 from kdns.plugins.kubernetes.names import Kind, Name, parse
@@ -57,6 +58,8 @@ class Answer:
     tags: set[Tag] = field(default_factory=set)
     # An ExternalName target still to chase for A/AAAA: lowercase, without the trailing dot.
     chase: str = ""
+    # A negative answer's rule (reasons.py), for `kdns explain`.
+    why: str = ""
 
 
 class Records:
@@ -92,24 +95,27 @@ class Records:
             return self._pod(name, qname, zone, qtype)
         if kind is Kind.NAMESPACE:
             tags: set[Tag] = {("ns", name.namespace)}
-            return self._nodata(zone, tags) if self.index.namespace_exposed(name.namespace) else self._nx(zone, tags)
+            if self.index.namespace_exposed(name.namespace):
+                return self._nodata(zone, tags, reasons.NO_TYPE)
+            return self._nx(zone, tags, reasons.NO_NAMESPACE)
         if kind is Kind.POD_NAMESPACE:
             tags = {("ns", name.namespace)}
             if self.config.pods != "disabled" and self.index.namespace_exposed(name.namespace):
-                return self._nodata(zone, tags)
-            return self._nx(zone, tags)
+                return self._nodata(zone, tags, reasons.NO_TYPE)
+            disabled = self.config.pods == "disabled"
+            return self._nx(zone, tags, reasons.PODS_DISABLED if disabled else reasons.NO_NAMESPACE)
         if kind is Kind.SVC_ROOT or kind is Kind.POD_ROOT:
-            return self._nodata(zone, set())
+            return self._nodata(zone, set(), reasons.NO_TYPE)
         if kind is Kind.DNS_VERSION:
             if qtype == _TXT:
                 return Answer(rr=[Record(qname, _TXT, self.ttl, _VERSION_TXT)])
-            return self._nodata(zone, set())
+            return self._nodata(zone, set(), reasons.NO_TYPE)
         if kind is Kind.NS_DNS:
             tags = {("svc", *NS_SERVICE), ("ns", NS_SERVICE[0])}
             svc = self._ns_service()
             rr = self._addresses(qname, svc.cluster_ips if svc else (), qtype)
-            return Answer(rr=rr, tags=tags) if rr else self._nodata(zone, tags)
-        return self._nx(zone, set())
+            return Answer(rr=rr, tags=tags) if rr else self._nodata(zone, tags, reasons.NO_TYPE)
+        return self._nx(zone, set(), reasons.NOT_A_NAME)
 
     # -- negative answers (RFC 2308): the zone's SOA in the authority section ----------------
 
@@ -127,11 +133,11 @@ class Records:
         times = _SOA_TIMES.pack(self.index.serial, 7200, 1800, 86400, minimum)
         return Record(zone, _SOA, min(minimum, MAX_SOA_TTL), (_NS_DNS + zone, (b"hostmaster",) + zone, times))
 
-    def _nx(self, zone: Labels, tags: set[Tag]) -> Answer:
-        return Answer(_NXDOMAIN, auth=[self.soa(zone)], tags=tags)
+    def _nx(self, zone: Labels, tags: set[Tag], reason: str) -> Answer:
+        return Answer(_NXDOMAIN, auth=[self.soa(zone)], tags=tags, why=reason)
 
-    def _nodata(self, zone: Labels, tags: set[Tag]) -> Answer:
-        return Answer(_NOERROR, auth=[self.soa(zone)], tags=tags)
+    def _nodata(self, zone: Labels, tags: set[Tag], reason: str) -> Answer:
+        return Answer(_NOERROR, auth=[self.soa(zone)], tags=tags, why=reason)
 
     # -- rows ---------------------------------------------------------------------------------
 
@@ -146,7 +152,7 @@ class Records:
             target = labels_of(f"{svc.name}.{svc.namespace}.svc.{self.primary}")
             glue = self._addresses(target, svc.cluster_ips, None)
             return Answer(rr=[Record(zone, _NS, self.ttl, (target,))], ar=glue, tags=tags)
-        return self._nodata(zone, set())
+        return self._nodata(zone, set(), reasons.NO_TYPE)
 
     def _ns_service(self) -> Service | None:
         svc = self.index.service(*NS_SERVICE)
@@ -167,15 +173,17 @@ class Records:
         ns, svc_name = name.namespace, name.service
         tags: set[Tag] = {("ns", ns), ("svc", ns, svc_name)}
         if not self.index.namespace_exposed(ns):
-            return self._nx(zone, tags)
+            return self._nx(zone, tags, reasons.NO_NAMESPACE)
         svc = self.index.service(ns, svc_name)
         if svc is None:
-            return self._nx(zone, tags)
+            return self._nx(zone, tags, reasons.NO_SERVICE)
         if svc.is_external:
             # External services cannot have endpoints or ports below them (surprise 1 in
             # k8s-api/FIELDS.md: stale slices of an ExternalName service are ignored).
-            if name.kind is not Kind.SERVICE or self._ip_target(svc):
-                return self._nx(zone, tags)
+            if name.kind is not Kind.SERVICE:
+                return self._nx(zone, tags, reasons.BELOW_EXTERNAL)
+            if self._ip_target(svc):
+                return self._nx(zone, tags, reasons.IP_EXTERNAL)
             target = labels_of(svc.external_name + ".")
             answer = Answer(rr=[Record(qname, _CNAME, self.ttl, (target,))], tags=tags)
             if qtype in (_A, _AAAA):
@@ -184,50 +192,50 @@ class Records:
         endpoints = self.index.endpoints(ns, svc_name)
         uses_endpoints = svc.headless or name.kind is Kind.ENDPOINT
         if uses_endpoints and self.config.noendpoints:
-            return self._nx(zone, tags)
+            return self._nx(zone, tags, reasons.NOENDPOINTS)
         if (
             self.config.ignore_empty_service
             and not svc.headless
             and not endpoints.addresses
         ):
-            return self._nx(zone, tags)
+            return self._nx(zone, tags, reasons.IGNORE_EMPTY)
         if name.kind is Kind.ENDPOINT:
             found = endpoints.with_label(name.endpoint)
             if not found:
-                return self._nx(zone, tags)
+                return self._nx(zone, tags, reasons.NO_ENDPOINT)
             if qtype == _SRV:
                 return self._srv_endpoints(found, None, "", qname, qname, zone, tags, own_name=True)
             rr = self._addresses(qname, [a.ip for a in found], qtype)
-            return Answer(rr=rr, tags=tags) if rr else self._nodata(zone, tags)
+            return Answer(rr=rr, tags=tags) if rr else self._nodata(zone, tags, reasons.NO_TYPE)
         base = qname[2:] if name.kind is Kind.PORT else qname
         if svc.headless:
             if not endpoints.addresses:
-                return self._nx(zone, tags)
+                return self._nx(zone, tags, reasons.HEADLESS_EMPTY)
             if name.kind is Kind.PORT:
                 matching = [a for a in endpoints.addresses if _matching(a.ports, name.port, name.protocol)]
                 if not matching:
-                    return self._nx(zone, tags)
+                    return self._nx(zone, tags, reasons.NO_PORT)
                 if qtype != _SRV:
-                    return self._nodata(zone, tags)
+                    return self._nodata(zone, tags, reasons.NO_TYPE)
                 return self._srv_endpoints(matching, name.port, name.protocol, qname, base, zone, tags)
             if qtype == _SRV:
                 return self._srv_endpoints(endpoints.addresses, None, "", qname, qname, zone, tags)
             rr = self._addresses(qname, [a.ip for a in endpoints.addresses], qtype)
-            return Answer(rr=rr, tags=tags) if rr else self._nodata(zone, tags)
+            return Answer(rr=rr, tags=tags) if rr else self._nodata(zone, tags, reasons.NO_TYPE)
         # ClusterIP, NodePort, LoadBalancer: the cluster IPs, with or without endpoints.
         if name.kind is Kind.PORT:
             ports = _matching(svc.ports, name.port, name.protocol)
             if not ports:
-                return self._nx(zone, tags)
+                return self._nx(zone, tags, reasons.NO_PORT)
             if qtype != _SRV:
-                return self._nodata(zone, tags)
+                return self._nodata(zone, tags, reasons.NO_TYPE)
             return self._srv_cluster(ports, base, qname, svc, tags)
         if qtype == _SRV:
             if not svc.ports:
-                return self._nodata(zone, tags)
+                return self._nodata(zone, tags, reasons.NO_SRV_PORTS)
             return self._srv_cluster(list(svc.ports), qname, qname, svc, tags)
         rr = self._addresses(qname, svc.cluster_ips, qtype)
-        return Answer(rr=rr, tags=tags) if rr else self._nodata(zone, tags)
+        return Answer(rr=rr, tags=tags) if rr else self._nodata(zone, tags, reasons.NO_TYPE)
 
     def _ip_target(self, svc: Service) -> bool:
         """An externalName that is an IP address: Kubernetes documents such names as not resolved,
@@ -273,7 +281,7 @@ class Records:
                     records[(a.label, p.port)] = None
             ips_by_label.setdefault(a.label, []).append(a.ip)
         if not records:
-            return self._nodata(zone, tags)
+            return self._nodata(zone, tags, reasons.NO_SRV_PORTS)
         weight = _weight(len(records))
         targets: dict[str, Labels] = {}
         rr: list[RR] = []
@@ -292,16 +300,16 @@ class Records:
     def _pod(self, name: Name, qname: Labels, zone: Labels, qtype: int) -> Answer:
         ns, ip = name.namespace, name.ip
         if self.config.pods == "disabled":
-            return self._nx(zone, set())
+            return self._nx(zone, set(), reasons.PODS_DISABLED)
         tags: set[Tag] = {("ns", ns)}
         if not self.index.namespace_exposed(ns):
-            return self._nx(zone, tags)
+            return self._nx(zone, tags, reasons.NO_NAMESPACE)
         if self.config.pods == "verified":
             tags.add(("pod", ns, ip))
             if not any(p.namespace == ns and p.running for p in self.index.pods_by_ip(ip)):
-                return self._nx(zone, tags)
+                return self._nx(zone, tags, reasons.POD_NOT_RUNNING)
         rr = self._addresses(qname, [ip], qtype)
-        return Answer(rr=rr, tags=tags) if rr else self._nodata(zone, tags)
+        return Answer(rr=rr, tags=tags) if rr else self._nodata(zone, tags, reasons.NO_TYPE)
 
     def _reverse(self, ip: str, qname: Labels, zone: Labels, qtype: int) -> Answer:
         tags: set[Tag] = {("ip", ip)}
@@ -318,9 +326,9 @@ class Records:
                 if target not in targets:
                     targets.append(target)
         if not targets:
-            return self._nx(zone, tags)
+            return self._nx(zone, tags, reasons.NO_ADDRESS)
         if qtype != _PTR:
-            return self._nodata(zone, tags)
+            return self._nodata(zone, tags, reasons.NO_TYPE)
         rr: list[RR] = [Record(qname, _PTR, self.ttl, (labels_of(t),)) for t in targets]
         return Answer(rr=rr, tags=tags)
 
