@@ -40,6 +40,9 @@ class Handler:
         self.info: BlockInfo | None = None
         self.source: Any = None
         self.explain_endpoint: Any = None  # HttpEndpoint of the `explain` option, once started
+        self.snapshots: Any = None  # snapshot.Snapshots of the `snapshot` option, once started
+        # Answering from a snapshot at start (the API not listed yet): as if synced.
+        self.from_snapshot = False
         # Called with the tags of every index change; the server registers its fast-path table here.
         self.invalidators: list[Callable[[set[Hashable]], None]] = []
         self.index.subscribe(self._changed)
@@ -87,7 +90,16 @@ class Handler:
         await self.source.start()
         if self.config.explain is not None:
             await self._start_explain(*self.config.explain)
-        await self.wait_synced(self.config.startup_timeout)
+        synced = await self.wait_synced(self.config.startup_timeout)
+        if self.config.snapshot:
+            from kdns.plugins.kubernetes.snapshot import Snapshots, identity
+
+            self.snapshots = Snapshots(
+                self.config.snapshot, self.config.snapshot_max_age, self.index, identity(self.config),
+                self.source.settings.snapshot_interval,
+            )
+            self.from_snapshot = not synced and self.snapshots.restore()
+            self.snapshots.start()
 
     async def _start_explain(self, host: str, port: int) -> None:
         from kdns.plugins.kubernetes.explain import http_explain
@@ -114,11 +126,16 @@ class Handler:
     async def stop(self) -> None:
         if self.explain_endpoint is not None:
             await self.explain_endpoint.stop()
+        if self.snapshots is not None:
+            await self.snapshots.stop()
         if self.source is not None:
             await self.source.stop()
 
     def ready(self) -> bool:
-        return self.index.synced
+        # Serving a snapshot counts as ready: the replica answers as it would through an API
+        # outage after a sync, and a cluster whose every DNS pod restarted during an outage still
+        # has endpoints behind kube-dns (snapshot.py).
+        return self.index.synced or self.from_snapshot
 
     def _zone_of(self, labels: list[str]) -> int | None:
         n = len(labels)
@@ -136,7 +153,7 @@ class Handler:
         if zone_len is None:
             return await self.next(req)
         answer = self.records.lookup(req.labels, labels, zone_len, req.qtype)
-        synced = self.index.synced
+        synced = self.index.synced or self.from_snapshot
         if answer.rcode == _NXDOMAIN:
             if self.config.falls_through(req.qname_lower):
                 return await self.next(req)

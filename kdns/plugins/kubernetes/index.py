@@ -286,6 +286,14 @@ class ClusterIndex:
         """Every watched kind has been listed at least once (read on every query: kept as a flag)."""
         return self._all_synced
 
+    def listed(self, kind: str) -> bool:
+        """kind has been listed from its source at least once."""
+        return kind in self._synced
+
+    def stored(self, kind: str) -> dict[Key, Any]:
+        """The objects of kind as stored (compact(): some pods as their address alone); read only."""
+        return self._objects[kind]
+
     def mark_synced(self, kind: str) -> None:
         self._synced.add(kind)
         self._all_synced = all(k in self._synced for k in self.kinds)
