@@ -156,6 +156,25 @@ def parse_query(data: bytes) -> Request:
     return Request(data, id, flags, labels, qtype, qclass, question_end, edns)
 
 
+def with_payload(data: bytes, question_end: int, payload: int) -> bytes:
+    """The query in data with its OPT record's UDP payload size set to payload (bufsize), so a
+    plugin that sends data on (forward) asks with that size; data itself when it has no OPT record."""
+    _, _, _, ancount, nscount, arcount = HEADER.unpack_from(data)
+    offset = question_end
+    try:
+        for _ in range(ancount + nscount):
+            offset = _skip_rr(data, offset)[4]
+        for _ in range(arcount):
+            rtype, _, _, rdata_start, offset = _skip_rr(data, offset)
+            if rtype == OPT:
+                # TYPE, CLASS (= the payload size, RFC 6891 section 6.1.2), TTL, RDLENGTH, RDATA.
+                at = rdata_start - 8
+                return data[:at] + payload.to_bytes(2, "big") + data[at + 2 :]
+    except (ValueError, struct.error):
+        pass  # not reached for a query parse_query accepted
+    return data
+
+
 def error_reply(id: int, flags: int, rcode: int) -> bytes:
     """A bare header answer (no question) for packets we cannot parse past the header."""
     # Keep opcode, RD and CD from the query, set QR, clear the rest (RFC 1035 section 4.1.1).
