@@ -217,6 +217,9 @@ class App:
                 reused = previous.services.get(service_key) if previous else None
                 if reused is not None and getattr(reused, "config", None) == use.config:
                     gen.services[service_key] = reused
+                    # Now this generation's to stop (at the next reload unless kept again, or at
+                    # exit): without it a service kept across a reload was never stopped.
+                    gen.started.append(reused)
                 else:
                     gen.services[service_key] = use.spec.service(use.config, self)
         try:
