@@ -47,7 +47,7 @@ class Handler:
         while isinstance(next, Handler):
             rules += next.rules
             next = next.next
-        self.next = next
+        self.next: Next = next
         self.rules: tuple[Rule, ...] = rules
 
     def attach(self, info: BlockInfo) -> None:
