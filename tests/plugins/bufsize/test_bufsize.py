@@ -14,9 +14,8 @@ import dns.rdatatype
 import pytest
 from dnslib import EDNS0, DNSRecord
 
-from conftest import kdns_server
+from conftest import kdns_server, plugin_config
 from kdns import plugins
-from kdns.config import config_from_text
 from kdns.errors import ConfigError
 from kdns.plugins.bufsize.config import Config
 from kdns.plugins.bufsize.handler import Handler
@@ -29,16 +28,10 @@ README = Path(plugins.__file__).parent / "bufsize" / "README.md"
 EXAMPLE = re.compile(r"~~~ corefile\n(.*?)~~~", re.S)
 
 
-def bufsize_config(line: str) -> Config:
-    config = config_from_text(f".:53 {{\n    whoami\n    {line}\n}}\n", "Corefile")
-    (use,) = [u for u in config.blocks[0].plugins if u.name == "bufsize"]
-    return use.config  # type: ignore[no-any-return]
-
-
 # CoreDNS plugin/bufsize/setup_test.go TestSetupBufsize.
 @pytest.mark.parametrize("line, size", [("bufsize", 1232), ('bufsize "1220"', 1220), ("bufsize 512", 512), ("bufsize 4096", 4096)])
 def test_setup_good(line: str, size: int) -> None:
-    assert bufsize_config(line).size == size
+    assert plugin_config("bufsize", line).size == size
 
 
 @pytest.mark.parametrize(
@@ -54,7 +47,7 @@ def test_setup_good(line: str, size: int) -> None:
 )
 def test_setup_bad(line: str, words: str) -> None:
     with pytest.raises(ConfigError) as info:
-        bufsize_config(line)
+        plugin_config("bufsize", line)
     assert (info.value.file, info.value.line, info.value.directive) == ("Corefile", 3, "bufsize")
     assert words in info.value.message
 

@@ -12,9 +12,8 @@ import dns.rdataclass
 import pytest
 from dnslib import CLASS, QTYPE, RCODE, DNSRecord
 
-from conftest import kdns_server
+from conftest import kdns_server, plugin_config
 from kdns import __version__, plugins
-from kdns.config import config_from_text
 from kdns.errors import ConfigError
 from kdns.plugins.chaos.config import Config
 from kdns.plugins.chaos.handler import Handler
@@ -24,12 +23,6 @@ from kdns.server.wire import parse_query
 
 README = Path(plugins.__file__).parent / "chaos" / "README.md"
 EXAMPLE = re.compile(r"~~~ corefile\n(.*?)~~~", re.S)
-
-
-def chaos_config(line: str) -> Config:
-    config = config_from_text(f".:53 {{\n    {line}\n}}\n", "Corefile")
-    (use,) = config.blocks[0].plugins
-    return use.config  # type: ignore[no-any-return]
 
 
 # CoreDNS plugin/chaos/setup_test.go TestSetupChaos, and the defaults.
@@ -44,13 +37,13 @@ def chaos_config(line: str) -> Config:
     ],
 )
 def test_setup_good(line: str, version: str, authors: tuple[str, ...]) -> None:
-    assert chaos_config(line) == Config(version, authors)
+    assert plugin_config("chaos", line) == Config(version, authors)
 
 
 def test_setup_unknown_property() -> None:
     with pytest.raises(ConfigError) as info:
-        chaos_config("chaos v2 {\n        unknown\n    }")
-    assert (info.value.file, info.value.line, info.value.directive) == ("Corefile", 3, "chaos")
+        plugin_config("chaos", "chaos v2 {\n        unknown\n    }")
+    assert (info.value.file, info.value.line, info.value.directive) == ("Corefile", 4, "chaos")
     assert "unknown property 'unknown'" in info.value.message
 
 

@@ -14,9 +14,8 @@ import pytest
 from dnslib import EDNS0, DNSRecord, EDNSOption
 from plugins.kubernetes.k8s_cases import FIXTURES
 
-from conftest import kdns_server
+from conftest import kdns_server, plugin_config
 from kdns import plugins
-from kdns.config import config_from_text
 from kdns.errors import ConfigError
 from kdns.plugins.nsid.config import Config
 from kdns.plugins.nsid.handler import Handler
@@ -28,12 +27,6 @@ README = Path(plugins.__file__).parent / "nsid" / "README.md"
 EXAMPLE = re.compile(r"~~~ corefile\n(.*?)~~~", re.S)
 
 
-def nsid_config(lines: str) -> Config:
-    config = config_from_text(f".:53 {{\n    whoami\n{lines}\n}}\n", "Corefile")
-    (use,) = [u for u in config.blocks[0].plugins if u.name == "nsid"]
-    return use.config  # type: ignore[no-any-return]
-
-
 # CoreDNS plugin/nsid/setup_test.go TestSetupNsid.
 @pytest.mark.parametrize(
     "line, data",
@@ -41,7 +34,7 @@ def nsid_config(lines: str) -> Config:
      ('nsid "tf 2"', "tf 2"), ("nsid Use The Force", "Use The Force")],
 )
 def test_setup_good(line: str, data: str) -> None:
-    assert nsid_config(f"    {line}").data == data
+    assert plugin_config("nsid", line).data == data
 
 
 @pytest.mark.parametrize(
@@ -50,7 +43,7 @@ def test_setup_good(line: str, data: str) -> None:
 )
 def test_setup_bad(lines: str, line: int, words: str) -> None:
     with pytest.raises(ConfigError) as info:
-        nsid_config(lines)
+        plugin_config("nsid", lines)
     assert (info.value.file, info.value.line, info.value.directive) == ("Corefile", line, "nsid")
     assert words in info.value.message
 

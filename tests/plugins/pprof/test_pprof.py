@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from conftest import RunningServer, kdns_server
+from conftest import RunningServer, kdns_server, plugin_config
 from kdns import plugins
 from kdns.config import config_from_text
 from kdns.errors import ConfigError
@@ -21,12 +21,6 @@ from kdns.plugins.pprof.config import Config
 
 README = Path(plugins.__file__).parent / "pprof" / "README.md"
 EXAMPLE = re.compile(r"~~~ corefile\n(.*?)~~~", re.S)
-
-
-def pprof_config(lines: str) -> Config:
-    config = config_from_text(f".:53 {{\n    whoami\n{lines}\n}}\n", "Corefile")
-    (use,) = [u for u in config.blocks[0].plugins if u.name == "pprof"]
-    return use.config  # type: ignore[no-any-return]
 
 
 # CoreDNS plugin/pprof/setup_test.go TestPProf: the rows that load.
@@ -43,7 +37,7 @@ def pprof_config(lines: str) -> Config:
     ],
 )
 def test_setup_good(lines: str, expected: Config) -> None:
-    assert pprof_config(lines) == expected
+    assert plugin_config("pprof", lines) == expected
 
 
 # The rows that must fail, with the line named and the words of the message.
@@ -63,7 +57,7 @@ def test_setup_good(lines: str, expected: Config) -> None:
 )
 def test_setup_bad(lines: str, line: int, words: str) -> None:
     with pytest.raises(ConfigError) as info:
-        pprof_config(lines)
+        plugin_config("pprof", lines)
     assert (info.value.file, info.value.line, info.value.directive) == ("Corefile", line, "pprof")
     assert words in info.value.message
 
