@@ -182,18 +182,24 @@ def error_reply(id: int, flags: int, rcode: int) -> bytes:
     return HEADER.pack(id, out_flags, 0, 0, 0, 0)
 
 
+def split_options(options: bytes) -> list[tuple[int, bytes]]:
+    """(code, data) of each option in OPT rdata (RFC 6891 section 6.1.2); a cut-off tail is left out."""
+    out = []
+    offset = 0
+    while offset + 4 <= len(options):
+        code, size = struct.unpack_from("!HH", options, offset)
+        out.append((code, options[offset + 4 : offset + 4 + size]))
+        offset += 4 + size
+    return out
+
+
 def with_opt(req: Request, msg: DNSRecord, options: bytes = b"") -> DNSRecord:
     """msg with exactly one OPT record of ours when the query had one (RFC 6891 section 7),
     carrying options (wire form, Response.edns_options)."""
     if req.edns is None:
         return msg
     msg.ar = [rr for rr in msg.ar if rr.rtype != OPT]
-    opts = []
-    offset = 0
-    while offset + 4 <= len(options):
-        code, size = struct.unpack_from("!HH", options, offset)
-        opts.append(EDNSOption(code, options[offset + 4 : offset + 4 + size]))
-        offset += 4 + size
+    opts = [EDNSOption(code, data) for code, data in split_options(options)]
     # Extended RCODE 0: a dnslib header holds only 4 RCODE bits (BADVERS has its own builder).
     msg.ar.append(EDNS0(udp_len=OUR_PAYLOAD, flags="do" if req.edns.do else "", opts=opts))
     return msg

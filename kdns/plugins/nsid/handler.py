@@ -17,7 +17,7 @@ import struct
 from kdns.plugins.nsid.config import Config
 from kdns.request import Request
 from kdns.response import Response
-from kdns.server.wire import NSID
+from kdns.server.wire import NSID, split_options
 from kdns.types import Next
 
 
@@ -37,11 +37,6 @@ class Handler:
 
 
 def _without_nsid(options: bytes) -> bytes:
-    kept = []
-    offset = 0
-    while offset + 4 <= len(options):
-        code, size = struct.unpack_from("!HH", options, offset)
-        if code != NSID:
-            kept.append(options[offset : offset + 4 + size])
-        offset += 4 + size
-    return b"".join(kept)
+    return b"".join(
+        struct.pack("!HH", code, len(data)) + data for code, data in split_options(options) if code != NSID
+    )
