@@ -236,7 +236,7 @@ def pack(req: Request, msg: DNSRecord, options: bytes = b"") -> tuple[bytes, boo
     return _cut(packed, limit), True
 
 
-def _pack_dnslib(req: Request, msg: DNSRecord, options: bytes) -> tuple[bytes, bool]:
+def _pack_dnslib(req: Request, msg: DNSRecord, options: bytes = b"") -> tuple[bytes, bool]:
     """pack() for messages the fast packer leaves to dnslib (rare record types)."""
     msg = with_opt(req, msg, options)
     data = bytes(msg.pack())
