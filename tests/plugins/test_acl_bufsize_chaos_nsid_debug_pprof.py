@@ -124,3 +124,52 @@ async def test_load_answer_reload_and_refuse_broken_variants(tmp_path: Path, cap
             # The running config keeps serving, unchanged.
             assert (await behaviour(server))["chaos"] == [(b"v2",)]
     assert logging.getLogger().level == before
+
+
+# The shape OpenShift's dns-operator writes: bufsize in every block, and a chaos block.
+OPENSHIFT = """\
+corp.example:5353 {
+    forward . 10.0.0.53 {
+        policy random
+    }
+    errors
+    log . {
+        class error
+    }
+    bufsize 1232
+    cache 900 {
+        denial 9984 30
+    }
+}
+.:5353 {
+    bufsize 1232
+    errors
+    log . {
+        class error
+    }
+    health {
+        lameduck 20s
+    }
+    ready
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }
+    prometheus 127.0.0.1:9153
+    forward . 10.0.0.10 {
+        policy sequential
+    }
+    cache 900 {
+        denial 9984 30
+    }
+    reload
+}
+hostname.bind:5353 {
+    chaos
+}
+"""
+
+
+def test_openshift_corefile_loads() -> None:
+    blocks = config_from_text(OPENSHIFT, "Corefile").blocks
+    assert [[use.name for use in b.plugins if use.name in SIX] for b in blocks] == [["bufsize"], ["bufsize"], ["chaos"]]
