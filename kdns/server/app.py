@@ -21,6 +21,12 @@ from kdns.server.udp import UdpServer, serve_udp, udp_socket
 
 log = logging.getLogger(__name__)
 
+# Plugins that must see every query of their block, so its repeats are never answered from the
+# fast-path table: log (a line per query) and acl (a decision per client address; a table shared
+# by all clients would hand one client's allowed answer to another it blocks). Other blocks on the
+# same listener keep the fast path: an entry is only ever stored by the block its name routes to.
+SLOW_PATH_PLUGINS = frozenset(("log", "acl"))
+
 
 class Generation:
     """What one config built: its blocks, routes per listen address, and lifecycle services."""
@@ -188,9 +194,12 @@ class App:
         gen = Generation()
         for bc in config.blocks:
             head, handlers = build_chain(bc.plugins)
-            fast = all(use.name != "log" for use in bc.plugins)
+            names = {use.name for use in bc.plugins}
+            fast = not names & SLOW_PATH_PLUGINS
             block = Block([key.zone for key in bc.keys], head, handlers, fast, self)
             block.plugin_names = [use.name for use in bc.plugins]
+            block.debug = "debug" in names
+            block.udp_size_cap = _bufsize(bc) or block.udp_size_cap
             hosts = _bind_hosts(bc) or [self.default_host]
             seen: set[tuple[str, int]] = set()
             for key in bc.keys:
@@ -210,6 +219,9 @@ class App:
                 reused = previous.services.get(service_key) if previous else None
                 if reused is not None and getattr(reused, "config", None) == use.config:
                     gen.services[service_key] = reused
+                    # Now this generation's to stop (at the next reload unless kept again, or at
+                    # exit): without it a service kept across a reload was never stopped.
+                    gen.started.append(reused)
                 else:
                     gen.services[service_key] = use.spec.service(use.config, self)
         for bc, block in zip(config.blocks, gen.blocks):
@@ -388,6 +400,13 @@ def _located(use: PluginUse, hook: Callable[..., None], *args: Any) -> None:
         raise use.directive.error(e.message) from None
     except KdnsError as e:
         raise use.directive.error(str(e)) from None
+
+
+def _bufsize(bc: Any) -> int | None:
+    for use in bc.plugins:
+        if use.name == "bufsize":
+            return int(use.config.size)
+    return None
 
 
 def _bind_hosts(bc: Any) -> list[str]:
