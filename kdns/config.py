@@ -88,9 +88,15 @@ def _block(block: ServerBlock, default_port: int) -> BlockConfig:
             )
         seen[name] = directive
         uses.append(PluginUse(name, spec, spec.parse(directive), directive))
-    # sorted() is stable: a plugin given on several lines keeps its lines in Corefile order.
-    uses.sort(key=lambda use: plugins.ORDER.index(use.name))
+    # sorted() is stable: a plugin given on several lines keeps its lines in Corefile order, unless
+    # it ranks them (PluginSpec.precedence).
+    uses.sort(key=_chain_position)
     return BlockConfig(keys, tuple(uses), block.file, block.line)
+
+
+def _chain_position(use: PluginUse) -> tuple[int, int]:
+    rank = use.spec.precedence
+    return plugins.ORDER.index(use.name), rank(use.config) if rank else 0
 
 
 def _listen_hosts(block: BlockConfig) -> list[str]:

@@ -390,3 +390,61 @@ def request(
     req.client = ("127.0.0.1", 40000)
     req.server = "dns://:53"
     return req
+
+
+@dataclass
+class Unbound:
+    """A running unbound answering DNS-over-TLS on 127.0.0.1:port."""
+
+    port: int
+    directory: str
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        with open(os.path.join(self.directory, "unbound.log"), errors="replace") as f:
+            return f.read()
+
+
+@contextlib.asynccontextmanager
+async def unbound_tls(
+    pem: str, key: str, records: list[str], port: int = 0,
+) -> AsyncIterator[Unbound]:
+    """A real unbound (Debian's) serving `records` (zone text) over TLS only, with certificate pem
+    and key. Names outside the
+    records are NXDOMAIN from a static `.` zone, so nothing is ever asked of the Internet, and
+    `. IN NS` (forward's health probe) is answered. port 0: a free one. Skips when unbound is missing.
+    """
+    binary = shutil.which("unbound") or ("/usr/sbin/unbound" if os.path.exists("/usr/sbin/unbound") else None)
+    if binary is None:
+        pytest.skip("unbound is not installed (Debian package unbound)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for attempt in range(5):
+            bound = port or free_port()
+            lines = [
+                "server:", f"  interface: 127.0.0.1@{bound}", f"  tls-port: {bound}",
+                f'  tls-service-key: "{key}"', f'  tls-service-pem: "{pem}"',
+                '  username: ""', '  chroot: ""', f'  directory: "{tmp}"', '  pidfile: ""',
+                "  use-syslog: no", f'  logfile: "{tmp}/unbound.log"', "  verbosity: 1",
+                "  do-ip6: no", "  access-control: 127.0.0.0/8 allow",
+                '  local-zone: "." static', '  local-data: ". 3600 IN NS ns.root.test."',
+                '  local-data: ". 3600 IN SOA ns.root.test. hostmaster.root.test. 1 7200 1800 86400 60"',
+                *(f'  local-data: "{rr}"' for rr in records),
+            ]
+            conf = os.path.join(tmp, "unbound.conf")
+            with open(conf, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            proc = subprocess.Popen([binary, "-d", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                if await _wait_listening(bound, proc):
+                    yield Unbound(bound, tmp, proc)
+                    return
+                with open(os.path.join(tmp, "unbound.log"), errors="replace") as f:
+                    output = f.read()
+                if port or "in use" not in output or attempt == 4:
+                    raise RuntimeError(f"unbound did not start: {output}")
+            finally:
+                stop_process(proc)
