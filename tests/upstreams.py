@@ -80,7 +80,7 @@ class FakeUpstream:
         loop = asyncio.get_running_loop()
         for _ in range(20):
             udp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            udp_sock.bind((self.host, 0))
+            udp_sock.bind((self.host, self.port))  # port 0 (the default): a free one
             port = udp_sock.getsockname()[1]
             try:
                 self._tcp = await asyncio.start_server(self._serve_tcp, self.host, port)

@@ -100,7 +100,8 @@ def _port(text: str, whole: str) -> int:
     return port
 
 
-def parse(d: Directive) -> Config:
+def from_and_to(d: Directive) -> tuple[str, list[Upstream]]:
+    """The FROM zone and the TO... upstreams of `forward FROM TO...` (and of `proxy`)."""
     d.expect_args(2)
     from_zone = _from_zone(d)
     upstreams: list[Upstream] = []
@@ -110,7 +111,11 @@ def parse(d: Directive) -> Config:
         raise d.error(f"more than {MAX_UPSTREAMS} upstreams configured: {len(upstreams)}")
     if not upstreams:
         raise d.error("no upstreams configured")
+    return from_zone, upstreams
 
+
+def parse(d: Directive) -> Config:
+    from_zone, upstreams = from_and_to(d)
     opts: dict[str, Any] = {}
     tls_args: list[str] = []
     server_name: str | None = None
