@@ -448,3 +448,11 @@ async def unbound_tls(
                     raise RuntimeError(f"unbound did not start: {output}")
             finally:
                 stop_process(proc)
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 4.0) -> bool:
+    """Whether condition() became true within timeout seconds (health checks run in the background)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+    return True

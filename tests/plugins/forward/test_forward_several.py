@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import dns.rcode
+import dns.rdatatype
 from prometheus_client import REGISTRY
 
 from kdns.plugins.forward.handler import Handler
 from tests.conftest import kdns_server
-from tests.upstreams import FakeUpstream, dnsmasq
+from tests.upstreams import FakeUpstream, dnsmasq, eventually
 
 
 def sample(name: str, labels: dict[str, str]) -> float:
@@ -102,10 +103,7 @@ async def test_health_checks_are_per_instance():
             lab.behaviour.silent = True
             msg = await server.query("www.lab.example.", timeout=8)
             assert msg.rcode() == dns.rcode.SERVFAIL
-            for _ in range(200):
-                if lab_proxy.down():
-                    break
-                await asyncio.sleep(0.02)
+            assert await eventually(lab_proxy.down)
             assert lab_proxy.down() and not world_proxy.down()
             assert lab.probes() and not world.probes()
             assert answers(await server.query("www.example.org.")) == ["192.0.2.30"]
@@ -113,8 +111,5 @@ async def test_health_checks_are_per_instance():
             assert sample("coredns_forward_healthcheck_failures_total", {"to": world.address}) == 0
 
             lab.behaviour.silent = False
-            for _ in range(200):
-                if not lab_proxy.down():
-                    break
-                await asyncio.sleep(0.02)
+            assert await eventually(lambda: not lab_proxy.down())
             assert answers(await server.query("www.lab.example.")) == ["192.0.2.20"]

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from kdns.plugins.forward.config import Timeouts, parse
 from kdns.plugins.forward.handler import Handler
 from tests.tlscerts import SERVER_NAME, Certs, make_certs
-from tests.upstreams import directive, request, unbound_tls
+from tests.upstreams import directive, eventually, request, unbound_tls
 
 RECORDS = [
     "www.example.test. 60 IN A 192.0.2.53",
@@ -153,11 +153,7 @@ async def test_an_unverifiable_upstream_is_never_trusted_and_goes_down(certs, se
             assert resp.error.startswith(f"upstream {ub.address}: tls:"), resp.error
             assert not await proxy.check()
             with caplog.at_level(logging.WARNING, logger="kdns.plugins.forward"):
-                for _ in range(100):
-                    if proxy.down():
-                        break
-                    await asyncio.sleep(0.02)
-            assert proxy.down(), problem
+                assert await eventually(proxy.down), problem
             assert f"upstream {ub.address} is down" in caplog.text
         finally:
             await h.stop()
@@ -191,17 +187,28 @@ async def test_upstream_going_away_and_coming_back(certs):
         # Gone: the kept connection is dead and no new one can be made.
         resp = await h(request("www.example.test."))
         assert resp.rcode == RCODE.SERVFAIL
-        for _ in range(100):
-            if proxy.down():
-                break
-            await asyncio.sleep(0.02)
-        assert proxy.down()
+        assert await eventually(proxy.down)
         async with unbound_tls(str(certs.server), str(certs.server_key), RECORDS, port=port):
-            for _ in range(200):
-                if not proxy.down():
-                    break
-                await asyncio.sleep(0.02)
-            assert not proxy.down()
+            assert await eventually(lambda: not proxy.down())
             assert addresses(await h(request("www.example.test."))) == ["192.0.2.53"]
     finally:
         await h.stop()
+
+
+async def test_dig_through_kdns_forwarding_over_tls_with_cache(certs):
+    from tests.conftest import kdns_server
+
+    async with unbound_tls(str(certs.server), str(certs.server_key), RECORDS) as ub:
+        corefile = f"""
+        . {{
+            forward . tls://{ub.address} {{
+                tls {certs.ca}
+                tls_servername {SERVER_NAME}
+            }}
+            cache 30
+        }}
+        """
+        async with kdns_server(corefile) as server:
+            assert (await server.dig("+short", "www.example.test")).split() == ["192.0.2.53"]
+            assert (await server.dig("+tcp", "+short", "www.example.test", "AAAA")).split() == ["2001:db8::53"]
+            assert "status: NXDOMAIN" in await server.dig("nope.example.test")
