@@ -71,7 +71,8 @@ def start(directory: str, knot_port: int, cpus: str = str(procs.LOAD_CPU), timeo
     ]
     with open(conf, "w", encoding="ascii") as f:
         f.write("\n".join(lines) + "\n")
-    server = procs.start("unbound", [unbound(), "-d", "-c", conf], plain, os.path.join(directory, "unbound.log"), cpus=cpus)
+    log_path = os.path.join(directory, "unbound.log")
+    server = procs.start("unbound", [unbound(), "-d", "-c", conf], plain, log_path, cpus=cpus)
     try:
         server.wait_ready_dns("cluster.local.", timeout)
     except BaseException:

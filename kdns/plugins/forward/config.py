@@ -5,14 +5,13 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import ssl
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dnslib import RCODE
 
 from kdns.corefile.tree import Directive, Token, to_integer
-from kdns.plugins.forward import tls
+from kdns.plugins.forward.tls import TLS_PORT, TlsClient
 from kdns.plugins.forward.resolvconf import nameservers
 from kdns.server.http import split_host_port
 
@@ -74,7 +73,7 @@ class Config:
     max_connect_attempts: int = 0
     failfast_all_unhealthy: bool = False
     failover_rcodes: frozenset[int] = frozenset()
-    tls: tls.TlsClient = field(default_factory=tls.TlsClient)
+    tls: TlsClient = field(default_factory=TlsClient)
     timeouts: Timeouts = field(default_factory=Timeouts)
 
 
@@ -89,7 +88,7 @@ def parse_upstream(text: str) -> Upstream:
         ip = ipaddress.ip_address(host)
     except ValueError:
         raise ValueError(f"not an IP address or file: '{text}'") from None
-    default = tls.PORT if over_tls else 53
+    default = TLS_PORT if over_tls else 53
     return Upstream(str(ip), default if port is None else _port(port, text), over_tls)
 
 
@@ -180,15 +179,15 @@ def precedence(config: Config) -> int:
 def _tls_client(
     d: Directive, lines: list[Directive], args: list[str], server_name: str | None,
     upstreams: list[Upstream],
-) -> tls.TlsClient:
-    client = tls.TlsClient.from_args(args, server_name)
+) -> TlsClient:
+    client = TlsClient.from_args(args, server_name)
     if not any(u.tls for u in upstreams):
         # As CoreDNS, accepted; but a reader may believe the traffic is encrypted when it is not.
         lines[0].warn("tls options apply only to tls:// upstreams, and this forward has none")
         return client
     try:
         client.context()
-    except (OSError, ssl.SSLError) as e:
+    except OSError as e:  # ssl.SSLError included
         opt = next((line for line in lines if line.name.text == "tls"), lines[0])
         files = ", ".join(f for f in (client.cert, client.key, client.ca) if f) or "system CAs"
         raise opt.error(f"cannot load TLS certificates ({files}): {e.strerror or e}") from None

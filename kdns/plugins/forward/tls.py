@@ -12,7 +12,7 @@ import ssl
 from dataclasses import dataclass
 
 # RFC 7858 section 3.1: DNS-over-TLS listens on port 853.
-PORT = 853
+TLS_PORT = 853
 
 
 @dataclass(frozen=True)

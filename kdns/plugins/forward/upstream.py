@@ -40,7 +40,6 @@ class CachedConnClosed(UpstreamError):
     """A pooled TCP connection the upstream had closed meanwhile; retried on a fresh one."""
 
 
-
 def matcher(qid: int, labels: tuple[bytes, ...], qtype: int, qclass: int) -> Matcher:
     """A test that a packet is the answer to exactly this question with this ID."""
     want = tuple(label.lower() for label in labels)
