@@ -212,3 +212,47 @@ async def test_dig_through_kdns_forwarding_over_tls_with_cache(certs):
             assert (await server.dig("+short", "www.example.test")).split() == ["192.0.2.53"]
             assert (await server.dig("+tcp", "+short", "www.example.test", "AAAA")).split() == ["2001:db8::53"]
             assert "status: NXDOMAIN" in await server.dig("nope.example.test")
+
+
+async def test_kdns_process_on_uvloop_pipelines_over_tls(certs, tmp_path):
+    import signal
+    import sys
+
+    import dns.asyncquery
+    import dns.message
+
+    from tests.upstreams import free_port
+
+    async with unbound_tls(str(certs.server), str(certs.server_key), RECORDS) as ub:
+        async with Relay(ub.port) as relay:
+            port = free_port()
+            corefile = tmp_path / "Corefile"
+            corefile.write_text(
+                f".:{port} {{\n bind 127.0.0.1\n forward . tls://{relay.address} {{\n"
+                f"  tls {certs.ca}\n  tls_servername {SERVER_NAME}\n }}\n}}\n"
+            )
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "kdns", "-conf", str(corefile),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )
+            try:
+                async def ask(name: str) -> dns.message.Message:
+                    q = dns.message.make_query(name, "A")
+                    return await dns.asyncquery.udp(q, "127.0.0.1", port=port, timeout=2)
+
+                for _ in range(100):
+                    try:
+                        first = await ask("www.example.test.")
+                        break
+                    except dns.exception.Timeout:
+                        assert proc.returncode is None
+                else:
+                    raise AssertionError("kdns did not answer")
+                assert [rr.to_text() for rrset in first.answer for rr in rrset] == ["192.0.2.53"]
+                msgs = await asyncio.gather(*(ask(f"n{i}.example.test.") for i in range(30)))
+                assert all(m.rcode() == dns.rcode.NXDOMAIN for m in msgs)
+                assert relay.accepted == 1
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                out, _ = await proc.communicate()
+            assert proc.returncode == 0, out.decode()

@@ -118,3 +118,9 @@ def test_several_proxy_lines_longest_zone_first():
     corefile = ". {\n proxy . 10.0.0.1\n proxy example.org 10.0.0.2\n}\n"
     uses = config_from_text(corefile).blocks[0].plugins
     assert [(u.name, u.config.from_zone) for u in uses] == [("proxy", "example.org."), ("proxy", ".")]
+
+
+def test_forward_lines_come_before_proxy_lines_as_in_coredns_1_4():
+    corefile = ". {\n proxy example.org 10.0.0.1\n forward . 10.0.0.2\n}\n"
+    uses = config_from_text(corefile).blocks[0].plugins
+    assert [(u.name, u.config.from_zone) for u in uses] == [("forward", "."), ("proxy", "example.org.")]

@@ -86,3 +86,26 @@ async def test_proxy_resolv_conf_answers_as_its_forward_spelling(upstream_on_53,
         assert await answers(server) == legacy
     assert len(upstream_on_53.client_queries()) == 2 * asked
     assert legacy[0][3] == [["192.0.2.1", "www.example.org.", "30"]]  # served, through the cache's cap
+
+
+
+def test_the_warning_as_kdns_prints_it(tmp_path):
+    import subprocess
+    import sys
+
+    corefile = tmp_path / "Corefile"
+    corefile.write_text(". {\n    bind 127.0.0.1\n    errors\n    proxy . 10.0.0.10 {\n        spray\n    }\n}\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kdns", "-conf", str(corefile), "-dns.port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline().rstrip("\n")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert first == (
+        f"[WARN] plugin/proxy: {corefile}:4: proxy is CoreDNS's forwarder before 1.5 and CoreDNS 1.5 "
+        "and later refuse it; kdns runs it as: forward . 10.0.0.10"
+    )
