@@ -96,7 +96,7 @@ def _block(block: ServerBlock, default_port: int) -> BlockConfig:
 
 def _chain_position(use: PluginUse) -> tuple[int, int]:
     rank = use.spec.precedence
-    return plugins.ORDER.index(use.name), rank(use.config) if rank else 0
+    return plugins.ORDER.index(use.spec.chain_as or use.name), rank(use.config) if rank else 0
 
 
 def _listen_hosts(block: BlockConfig) -> list[str]:

@@ -7,5 +7,8 @@ from kdns.plugins.forward.config import precedence
 from kdns.plugins.forward.handler import Handler
 from kdns.plugins.proxy.config import parse
 
-# As CoreDNS 1.4's proxy: several lines in a block, the longest FROM zone first.
-PLUGIN = PluginSpec(name="proxy", parse=parse, handler=Handler, once=False, precedence=precedence)
+# As CoreDNS 1.4's proxy: several lines in a block, the longest FROM zone first; ranked with the
+# block's forward lines, so that writing a proxy line as the forward line it runs as changes nothing.
+PLUGIN = PluginSpec(
+    name="proxy", parse=parse, handler=Handler, once=False, precedence=precedence, chain_as="forward",
+)

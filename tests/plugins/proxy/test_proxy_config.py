@@ -120,7 +120,10 @@ def test_several_proxy_lines_longest_zone_first():
     assert [(u.name, u.config.from_zone) for u in uses] == [("proxy", "example.org."), ("proxy", ".")]
 
 
-def test_forward_lines_come_before_proxy_lines_as_in_coredns_1_4():
-    corefile = ". {\n proxy example.org 10.0.0.1\n forward . 10.0.0.2\n}\n"
+def test_proxy_lines_rank_with_forward_lines():
+    # Written as the forward lines they run as, they would rank the same: nothing changes meaning.
+    corefile = ". {\n proxy . 10.0.0.1\n forward . 10.0.0.2\n proxy example.org 10.0.0.3\n whoami\n}\n"
     uses = config_from_text(corefile).blocks[0].plugins
-    assert [(u.name, u.config.from_zone) for u in uses] == [("forward", "."), ("proxy", "example.org.")]
+    assert [(u.name, getattr(u.config, "from_zone", None)) for u in uses] == [
+        ("proxy", "example.org."), ("proxy", "."), ("forward", "."), ("whoami", None),
+    ]
