@@ -437,7 +437,10 @@ async def unbound_tls(
                     yield Unbound(bound)
                     return
                 log = os.path.join(tmp, "unbound.log")
-                output = open(log, errors="replace").read() if os.path.exists(log) else ""
+                output = ""
+                if os.path.exists(log):
+                    with open(log, errors="replace") as f:
+                        output = f.read()
                 if port or "in use" not in output or attempt == 4:
                     raise RuntimeError(f"unbound did not start: {output}")
             finally:
