@@ -39,5 +39,7 @@ class TlsClient:
         context.verify_mode = ssl.CERT_REQUIRED
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         if self.cert is not None:
-            context.load_cert_chain(self.cert, self.key)
+            # An encrypted key fails here: without a password callback, OpenSSL would prompt on the
+            # terminal and hang the load.
+            context.load_cert_chain(self.cert, self.key, password=lambda: b"")
         return context

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from kdns.errors import ConfigError
@@ -172,6 +174,12 @@ def test_tls_arguments_as_coredns_reads_them(tmp_path):
     with pytest.raises(ConfigError, match="cannot load TLS certificates") as e:
         config(base + f" tls {certs.client} {certs.server_key} {certs.ca}\n}}")
     assert e.value.line == 3
+    # So is an encrypted key (no prompt for its password: kdns runs without a terminal).
+    encrypted = tmp_path / "encrypted.key"
+    subprocess.run(["openssl", "ec", "-in", str(certs.client_key), "-aes256", "-passout", "pass:secret",
+                    "-out", str(encrypted)], check=True, capture_output=True)
+    with pytest.raises(ConfigError, match=f"cannot load TLS certificates \\({certs.client}, {encrypted}\\)"):
+        config(base + f" tls {certs.client} {encrypted}\n}}")
 
 
 def test_tls_options_without_tls_upstreams_warn(caplog):
