@@ -65,8 +65,10 @@ def parse(d: Directive) -> Config:
             spray = True
         elif name == "protocol":
             _protocol(opt, opts, lines)
+        elif name == "report_health":
+            raise opt.error("report_health has no equivalent in forward")
         else:
-            raise opt.error(f"unknown property '{name}': proxy's {name} has no equivalent in forward")
+            raise opt.unknown_option()
     # proxy sprays to a random upstream when all are down only with `spray`; forward always does,
     # unless failfast_all_unhealthy_upstreams.
     if not spray:
