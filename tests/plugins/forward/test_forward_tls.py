@@ -256,3 +256,21 @@ async def test_kdns_process_on_uvloop_pipelines_over_tls(certs, tmp_path):
                 proc.send_signal(signal.SIGTERM)
                 out, _ = await proc.communicate()
             assert proc.returncode == 0, out.decode()
+
+
+async def test_a_server_that_never_finishes_the_handshake_is_down(certs):
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # reads the ClientHello and never answers
+        writer.close()
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    address = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    fast = Timeouts(read=0.3, total=1.0, connect=0.3, health=0.2)
+    h = make(f"forward . tls://{address} {{\n tls {certs.ca}\n max_fails 2\n health_check 50ms\n}}", fast)
+    try:
+        resp = await h(request("www.example.test."))
+        assert resp.rcode == RCODE.SERVFAIL and "tls: connect timeout" in resp.error
+        assert await eventually(h.proxies[0].down)
+    finally:
+        await h.stop()
+        server.close()
