@@ -10,7 +10,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from kdns.config import Config, load_config
+from kdns.config import Config, load_config, provider_of
 from kdns.errors import ConfigError
 from kdns.metrics import DNS
 from kdns.server.chain import build_chain
@@ -186,6 +186,7 @@ class App:
             self.building = gen
         for bc in config.blocks:
             head, handlers = build_chain(bc.plugins)
+            _connect(bc.plugins, handlers)
             fast = all(use.name != "log" for use in bc.plugins)
             block = Block([key.zone for key in bc.keys], head, handlers, fast, self)
             block.plugin_names = [use.name for use in bc.plugins]
@@ -353,6 +354,16 @@ def _feed_invalidations(routes: list[tuple[str, Block]], invalidate: Any) -> Non
             invalidators = getattr(handler, "invalidators", None)
             if invalidators is not None and invalidate not in invalidators:
                 invalidators.append(invalidate)
+
+
+def _connect(uses: Any, handlers: list[Any]) -> None:
+    """Hand each handler that needs another plugin of its block (PluginSpec.needs) that plugin's
+    handler; the config check has made sure it implements the interface asked for."""
+    by_use = dict(zip((id(u) for u in uses if u.spec.handler is not None), handlers))
+    for use in uses:
+        provider = provider_of(use, uses)
+        if provider is not None:
+            by_use[id(use)].connect(by_use[id(provider)])
 
 
 def _bind_hosts(bc: Any) -> list[str]:

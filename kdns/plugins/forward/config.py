@@ -11,7 +11,7 @@ from typing import Any
 from dnslib import RCODE
 
 from kdns.corefile.tree import Directive, Token, to_integer
-from kdns.plugins.forward.resolvconf import nameservers
+from kdns.resolvconf import nameservers
 from kdns.server.http import split_host_port
 
 log = logging.getLogger(__name__)
