@@ -362,16 +362,17 @@ class ClusterIndex:
     def replace(self, kind: str, objects: Iterable[dict[str, Any]] | Slim | PodNamespaces) -> set[Tag]:
         """Make the objects of kind exactly these (after a list); returns the touched tags.
 
-        objects are raw dicts, or a Slim batch of them. A malformed object is logged and left out
-        (as if it did not exist).
+        objects are raw dicts, or the batch slim(kind) gave. A malformed object is logged and left
+        out (as if it did not exist).
         """
         if KINDS.get(kind) is None or kind not in self.kinds:
             return set()
         if self._pod_namespaces is not None and kind == "Pod":
+            if isinstance(objects, Slim):
+                raise TypeError("pods tracked for autopath are listed into slim('Pod'), a PodNamespaces")
             if not isinstance(objects, PodNamespaces):
-                batch_ns = PodNamespaces()
-                batch_ns.add(objects)
-                objects = batch_ns
+                raws, objects = objects, PodNamespaces()
+                objects.add(raws)
             self._pod_namespaces = objects
             return set()
         if isinstance(objects, PodNamespaces):

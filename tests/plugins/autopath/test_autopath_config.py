@@ -4,6 +4,7 @@ link to the plugin named by `@NAME` (PluginSpec.needs)."""
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,14 @@ def test_an_absent_plugin_leaves_autopath_idle_with_a_warning(caplog: pytest.Log
 
 def test_listed_by_plugins() -> None:
     assert "autopath" in available()
+
+
+
+def test_readme_examples_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).parents[3] / "kdns/plugins/autopath/README.md").read_text()
+    examples = re.findall(r"~~~ corefile\n(.*?)~~~", readme, re.S)
+    assert len(examples) == 2
+    (tmp_path / "my-resolv.conf").write_text("search domain1 domain2\n")
+    monkeypatch.chdir(tmp_path)
+    assert autopath_config(examples[0]).search == ("domain1.", "domain2.", "")
+    assert autopath_config(examples[1]).plugin == "kubernetes"

@@ -4,6 +4,8 @@ plugin/k8s_external/setup_test.go as a table, errors naming file and line."""
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +72,17 @@ def test_without_kubernetes_a_warning(caplog: pytest.LogCaptureFixture) -> None:
 def test_listed_by_plugins() -> None:
     names = available()
     assert names.index("k8s_external") < names.index("kubernetes")
+
+
+
+def test_readme_examples_load() -> None:
+    readme = (Path(__file__).parents[3] / "kdns/plugins/k8s_external/README.md").read_text()
+    examples = re.findall(r"~~~ corefile\n(.*?)~~~", readme, re.S)
+    assert len(examples) == 2
+    configs = []
+    for text in examples:
+        config = config_from_text(text, "README.md", 53)
+        (use,) = [u for u in config.blocks[0].plugins if u.name == "k8s_external"]
+        configs.append(use.config)
+    assert configs == [Config(zones=("example.org.",)),
+                       Config(zones=("example.org.",), apex="ns", ttl=30, headless=True)]
