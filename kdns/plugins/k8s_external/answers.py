@@ -23,14 +23,14 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from socket import AF_INET, AF_INET6, inet_pton
 
 from dnslib import QTYPE, RCODE, RR
 
-from kdns.message import Labels, Parts, Record
+from kdns.message import Labels, Record
 from kdns.plugins.k8s_external.config import Config
 from kdns.plugins.kubernetes.index import ClusterIndex, Tag
 from kdns.plugins.kubernetes.objects import Port
+from kdns.plugins.kubernetes.records import address_rdata, address_records
 
 _A, _AAAA, _SRV, _SOA, _NS, _CNAME = QTYPE.A, QTYPE.AAAA, QTYPE.SRV, QTYPE.SOA, QTYPE.NS, QTYPE.CNAME
 _NOERROR, _NXDOMAIN = int(RCODE.NOERROR), int(RCODE.NXDOMAIN)
@@ -184,7 +184,7 @@ class Answers:
                 answer.rr.append(Record(qname, _CNAME, self.ttl, (tuple(h.host.encode().split(b".")),)))
                 answer.chase.append(h.host)
                 continue
-            rtype, parts = _address(h.host)
+            rtype, parts = address_rdata(h.host)
             if rtype == qtype:
                 answer.rr.append(Record(qname, rtype, self.ttl, parts))
 
@@ -202,16 +202,11 @@ class Answers:
                 answer.rr.append(Record(qname, _SRV, self.ttl, (_SRV_FIXED.pack(0, weight, h.port), target)))
             if _is_ip(h.host) and (target, h.host) not in glue:
                 glue.add((target, h.host))
-                rtype, parts = _address(h.host)
+                rtype, parts = address_rdata(h.host)
                 answer.ar.append(Record(target, rtype, self.ttl, parts))
 
     def _addresses(self, owner: Labels, ips: Sequence[str], qtype: int | None) -> list[RR]:
-        out: list[RR] = []
-        for ip in dict.fromkeys(ips):
-            rtype, parts = _address(ip)
-            if qtype is None or qtype == rtype:
-                out.append(Record(owner, rtype, self.ttl, parts))
-        return out
+        return address_records(owner, ips, qtype, self.ttl)
 
 
 _NS_TAGS: set[Tag] = {("svc", *NS_SERVICE), ("ns", NS_SERVICE[0])}
@@ -238,15 +233,9 @@ def _port_matches(p: Port | None, port: str, protocol: str) -> bool:
 
 @lru_cache(maxsize=1 << 12)
 def _is_ip(host: str) -> bool:
+    """An address, not a load balancer's hostname (Service.external_ips holds both)."""
     try:
-        _address(host)
+        address_rdata(host)
     except OSError:
         return False
     return True
-
-
-@lru_cache(maxsize=1 << 12)
-def _address(ip: str) -> tuple[int, Parts]:
-    if ":" in ip:
-        return _AAAA, inet_pton(AF_INET6, ip)
-    return _A, inet_pton(AF_INET, ip)

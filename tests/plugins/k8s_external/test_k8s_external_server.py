@@ -9,7 +9,6 @@ a SOA's serial (the time of the index's last change) is compared as 0.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +19,12 @@ import dns.rcode
 import dns.rrset
 import pytest
 from conftest import RunningServer, kdns_server
+from plugins.kubernetes.k8s_cases import Case, records
 from upstreams import Dnsmasq, dnsmasq
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SOA = "example.com. 5 IN SOA ns1.dns.example.com. hostmaster.dns.example.com. 0 7200 1800 86400 5"
 CLIENTS = ("127.0.0.1", "127.0.0.21", "127.0.0.22")
-
-
-@dataclass
-class Case:
-    qname: str
-    qtype: str
-    rcode: str = "NOERROR"
-    answer: Sequence[str] = ()
-    ns: Sequence[str] = ()
-    extra: Sequence[str] = ()
 
 
 def nx(qname: str, qtype: str = "A") -> Case:
@@ -144,19 +134,9 @@ def corefile(upstream: Dnsmasq, options: str = "") -> str:
     """
 
 
-def norm(rrsets: Sequence[dns.rrset.RRset]) -> list[str]:
-    out = []
-    for rrset in rrsets:
-        for line in rrset.to_text().splitlines():
-            fields = line.split()
-            if fields[3] == "SOA":
-                fields[6] = "0"
-            out.append(" ".join(fields))
-    return sorted(out)
-
-
-def zone_text(lines: Sequence[str]) -> list[str]:
-    return sorted(" ".join(line.split()) for line in lines)
+def norm(rrsets: Sequence[dns.rrset.RRset]) -> list[tuple[str, int, int, str]]:
+    """A section's records, sorted, as k8s_cases.records() makes them of zone text."""
+    return records([rrset.to_text() for rrset in rrsets])
 
 
 async def ask(server: RunningServer, qname: str, qtype: str, source: str = "127.0.0.1", **kw: Any) -> dns.message.Message:
@@ -171,9 +151,9 @@ async def check_cases(server: RunningServer, cases: Sequence[Case]) -> None:
             where = f"{case.qname} {case.qtype} from {client}"
             assert dns.rcode.to_text(r.rcode()) == case.rcode, where
             assert r.flags & dns.flags.AA, where
-            assert norm(r.answer) == zone_text(case.answer), where
-            assert norm(r.authority) == zone_text(case.ns), where
-            assert norm(r.additional) == zone_text(case.extra), where
+            assert norm(r.answer) == records(case.answer), where
+            assert norm(r.authority) == records(case.ns), where
+            assert norm(r.additional) == records(case.extra), where
 
 
 async def test_external(upstream: Dnsmasq) -> None:
@@ -204,7 +184,7 @@ async def test_fallthrough(upstream: Dnsmasq) -> None:
         assert dns.rcode.to_text(r.rcode()) == "REFUSED"
         assert not r.flags & dns.flags.AA
         r = await ask(server, "svc1.testns.example.com.", "A")
-        assert norm(r.answer) == ["svc1.testns.example.com. 5 IN A 1.2.3.4"]
+        assert norm(r.answer) == records(["svc1.testns.example.com. 5 IN A 1.2.3.4"])
 
 
 async def test_readme_example(tmp_path: Path) -> None:
@@ -255,7 +235,7 @@ async def test_service_changes_are_answered_at_once(upstream: Dnsmasq) -> None:
         kubernetes.index.apply("Service", "MODIFIED", changed)
         assert svc1 not in stored_names(server) and svc6 in stored_names(server)
         r = await ask(server, "svc1.testns.example.com.", "A")
-        assert norm(r.answer) == ["svc1.testns.example.com. 5 IN A 1.2.3.4", "svc1.testns.example.com. 5 IN A 5.6.7.8"]
+        assert norm(r.answer) == records(["svc1.testns.example.com. 5 IN A 1.2.3.4", "svc1.testns.example.com. 5 IN A 5.6.7.8"])
 
         # A load balancer address appears for a service that had none: its NXDOMAIN goes.
         lb = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc7", "namespace": "testns"},
@@ -264,7 +244,7 @@ async def test_service_changes_are_answered_at_once(upstream: Dnsmasq) -> None:
         kubernetes.index.apply("Service", "ADDED", lb)
         assert svc7 not in stored_names(server) and svc6 in stored_names(server)
         r = await ask(server, "svc7.testns.example.com.", "A")
-        assert norm(r.answer) == ["svc7.testns.example.com. 5 IN A 9.9.9.7"]
+        assert norm(r.answer) == records(["svc7.testns.example.com. 5 IN A 9.9.9.7"])
 
         # The service goes: NXDOMAIN at once.
         kubernetes.index.apply("Service", "DELETED", changed)
