@@ -22,6 +22,7 @@ from kdns.request import Request
 from kdns.resolvconf import search_domains
 from kdns.response import Response
 from kdns.types import BlockInfo, Next
+from kdns.zones import matching_zone
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class Handler:
     def autopath(self, req: Request) -> tuple[str, ...] | None:
         """The search path of the pod asking (CoreDNS Kubernetes.AutoPath), None when the name is
         outside our zones or the address is no running pod's."""
-        zone = self._zone_text(req.qname_lower)
+        zone = matching_zone(req.qname_lower, self.zones)
         if zone is None:
             return None
         namespace = self.index.client_namespace(_client_ip(req.client[0]))
@@ -85,7 +86,7 @@ class Handler:
     def could_autopath(self, qname: str) -> bool:
         """qname is `<ns>.svc.<zone>` or below it for a zone of ours: the first search path element
         of the pods of some namespace."""
-        zone = self._zone_text(qname)
+        zone = matching_zone(qname, self.zones)
         if zone is None:
             return False
         rest = qname[: len(qname) - len(zone)] if zone != "." else qname
@@ -94,13 +95,6 @@ class Handler:
 
     def external_index(self) -> ClusterIndex:
         return self.index
-
-    def _zone_text(self, qname: str) -> str | None:
-        """The most specific zone of ours qname is in (lowercase, fully qualified), or None."""
-        for zone, _ in self._zones:
-            if zone == "." or qname == zone or qname.endswith("." + zone):
-                return zone
-        return None
 
     def _changed(self, tags: set[Hashable]) -> None:
         for invalidate in list(self.invalidators):
