@@ -86,7 +86,8 @@ class Handler:
         first: Response | None = None
         tags: Tags = set() if shared else None
         for i, suffix in enumerate(search):
-            sub = _sub_request(req, base + _labels(suffix))
+            # The first candidate is the question itself, as the client spelled it.
+            sub = req if i == 0 else _sub_request(req, base + _labels(suffix))
             if sub is None:
                 continue
             resp = await self.next(sub)
@@ -101,8 +102,7 @@ class Handler:
                 return resp
             metrics.success.labels(req.server).inc()
             return Response(_cnamed(req, resp.msg), plugin=resp.plugin, tags=tags, error=resp.error)
-        if first is None:
-            return await self.next(req)
+        assert first is not None
         return Response(first.msg, plugin=first.plugin, tags=tags, error=first.error)
 
 

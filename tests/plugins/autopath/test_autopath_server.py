@@ -123,6 +123,10 @@ async def test_kubernetes_search_paths(upstream: Dnsmasq, host_search: None, pod
 
 async def test_dig_sees_the_cname(upstream: Dnsmasq, host_search: None) -> None:
     async with kdns_server(kubernetes_corefile(upstream)) as server:
+        # The question comes back as asked, 0x20 spelling and all, completed or not.
+        for name in (f"WWW.example.test.Demo.{Z}", f"Nothing.Demo.{Z}", f"Web.Demo.{Z}"):
+            r = await ask(server, POD_A, name)
+            assert r.question[0].name.to_text(omit_final_dot=False) == name
         out = await server.dig("-b", POD_A, f"www.example.test.demo.{Z}", "+noall", "+answer")
         assert out.split() == (
             f"www.example.test.demo.{Z} 60 IN CNAME www.example.test. www.example.test. 60 IN A 192.0.2.10"
