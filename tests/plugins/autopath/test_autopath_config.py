@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from kdns.cli import main
 from kdns.config import config_from_text
 from kdns.errors import ConfigError
-from kdns.plugins import available
 from kdns.plugins.autopath.config import Config
 
 RESOLV_CONF = """\
@@ -93,8 +93,10 @@ def test_an_absent_plugin_leaves_autopath_idle_with_a_warning(caplog: pytest.Log
     assert "Corefile:2: no 'kubernetes' plugin in this server block: autopath passes every query on" in caplog.text
 
 
-def test_listed_by_plugins() -> None:
-    assert "autopath" in available()
+def test_listed_by_plugins(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-plugins"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert "dns.autopath" in listed and listed.index("dns.autopath") < listed.index("dns.kubernetes")
 
 
 

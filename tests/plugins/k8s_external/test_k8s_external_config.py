@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from kdns.cli import main
 from kdns.config import config_from_text
 from kdns.errors import ConfigError
-from kdns.plugins import available
 from kdns.plugins.k8s_external.config import Config
 
 
@@ -69,9 +69,10 @@ def test_without_kubernetes_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     assert "Corefile:2: no 'kubernetes' plugin in this server block: k8s_external passes every query on" in caplog.text
 
 
-def test_listed_by_plugins() -> None:
-    names = available()
-    assert names.index("k8s_external") < names.index("kubernetes")
+def test_listed_by_plugins(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-plugins"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert "dns.k8s_external" in listed and listed.index("dns.k8s_external") < listed.index("dns.kubernetes")
 
 
 
