@@ -97,7 +97,7 @@ class Answers:
         if qtype == _NS:
             target = (b"ns1", self.apex) + zone
             glue = self._addresses(target, self._ns_addresses(), None)
-            return Answer(rr=[Record(zone, _NS, self.ttl, (target,))], ar=glue, tags=_NS_TAGS)
+            return Answer(rr=[Record(zone, _NS, self.ttl, (target,))], ar=glue, tags=set(_NS_TAGS))
         return self._negative(_NOERROR, zone, set())
 
     def _sub_apex(self, rel: Sequence[str], qname: Labels, zone: Labels, qtype: int) -> Answer:
@@ -106,7 +106,7 @@ class Answers:
         if len(rel) != 2 or rel[0] != "ns1":
             return self._negative(_NXDOMAIN, zone, set())
         rr = self._addresses(qname, self._ns_addresses(), qtype) if qtype in (_A, _AAAA) else []
-        return Answer(rr=rr, tags=_NS_TAGS) if rr else self._negative(_NOERROR, zone, _NS_TAGS)
+        return Answer(rr=rr, tags=set(_NS_TAGS)) if rr else self._negative(_NOERROR, zone, set(_NS_TAGS))
 
     def _ns_addresses(self) -> list[str]:
         svc = self.index.service(*NS_SERVICE)
@@ -209,7 +209,8 @@ class Answers:
         return address_records(owner, ips, qtype, self.ttl)
 
 
-_NS_TAGS: set[Tag] = {("svc", *NS_SERVICE), ("ns", NS_SERVICE[0])}
+# What the name server's records depend on (each answer gets its own copy).
+_NS_TAGS: frozenset[Tag] = frozenset({("svc", *NS_SERVICE), ("ns", NS_SERVICE[0])})
 
 
 def _ports(ports: Sequence[Port]) -> Sequence[Port | None]:

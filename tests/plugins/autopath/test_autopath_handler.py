@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dnslib import QTYPE, RCODE, RR, DNSRecord
+from dnslib import RCODE, RR, DNSRecord
 
 import kdns.plugins.kubernetes.handler as kubernetes_handler
 from kdns.plugins.autopath.config import Config
