@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench import apisync, dnsperf, kdnsserver, knot, measure, procs, unbound
+from bench import autopath as bench_autopath
 from bench import report as fmt
 from bench.cluster import S1, S2, Cluster, ClusterSpec, write_queries
 from bench.report import Report, Row
@@ -222,11 +223,14 @@ class Bench:
                     fig.latency = fig.loads[rate]
 
     def start_kdns(
-        self, files: Files, tag: str, workers: int = 1, profile: str = "", pods: str = "insecure", manifests: str = ""
+        self, files: Files, tag: str, workers: int = 1, profile: str = "", pods: str = "insecure", manifests: str = "",
+        autopath: bool = False,
     ) -> procs.ServerProcess:
         assert self.knot is not None
         ports = kdnsserver.Ports.pick()
-        corefile = kdnsserver.cluster_corefile(ports, self.knot.port, manifests=manifests or files.manifests, pods=pods)
+        corefile = kdnsserver.cluster_corefile(
+            ports, self.knot.port, manifests=manifests or files.manifests, pods=pods, autopath=autopath
+        )
         server = kdnsserver.start(
             os.path.join(self.work, "run"), corefile, ports, workers=workers, tag=tag, profile=profile
         )
@@ -694,6 +698,29 @@ class Bench:
                 )
             )
 
+    def autopath(self, s2p: Files) -> None:
+        """autopath's pod index (any `pods` mode; here insecure) and the queries it saves a pod."""
+        server = self.start_kdns(s2p, "kdns-autopath", pods="insecure", autopath=True)
+        try:
+            sync, rss = server.serving_seconds, server.rss()
+        finally:
+            server.stop()
+        sec = f"{s2p.cluster.spec.name.split()[0]} + {s2p.cluster.spec.pods:,} pods, autopath @kubernetes, pods insecure"
+        self.report.add(Row(sec, "sync: start -> ready and answering (manifests)", fmt.secs(sync)))
+        if self.s2_rss is not None:
+            added = rss - self.s2_rss
+            self.report.add(
+                Row(sec, "RSS added by the pod index (address -> namespace)", fmt.mb(added),
+                    target="≤ 30 MB", verdict=fmt.verdict(added, 30e6))
+            )
+        pod, other = bench_autopath.measure(os.path.join(self.work, "autopath"))
+        sec = "autopath: getaddrinfo of an outside name, ndots:5"
+        self.report.add(Row(sec, "queries kdns receives without autopath (no pod's address)", str(other.queries)))
+        self.report.add(
+            Row(sec, "queries kdns receives with autopath (from a pod)", str(pod.queries), target="2",
+                verdict="ok" if pod.queries == 2 and pod.address == other.address != "" else "**missed**")
+        )
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
@@ -748,6 +775,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.section("empty cluster", bench.baseline)
         bench.section("S2", lambda: bench.s2(s2))
         bench.section("S2 + pods", lambda: bench.pods(s2p))
+        bench.section("autopath", lambda: bench.autopath(s2p))
         bench.section("profile", lambda: bench.profile(s1))
     finally:
         if bench.knot is not None:

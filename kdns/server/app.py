@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from prometheus_client import REGISTRY
 
-from kdns.config import BlockConfig, Config, PluginUse, load_config
+from kdns.config import BlockConfig, Config, PluginUse, load_config, provider_of
 from kdns.errors import ConfigError, KdnsError
 from kdns.metrics import DNS
 from kdns.server.chain import build_chain
@@ -194,6 +194,7 @@ class App:
         gen = Generation()
         for bc in config.blocks:
             head, handlers = build_chain(bc.plugins)
+            _connect(bc.plugins, handlers)
             names = {use.name for use in bc.plugins}
             fast = not names & SLOW_PATH_PLUGINS
             block = Block([key.zone for key in bc.keys], head, handlers, fast, self)
@@ -402,11 +403,19 @@ def _located(use: PluginUse, hook: Callable[..., None], *args: Any) -> None:
         raise use.directive.error(str(e)) from None
 
 
-def _bufsize(bc: Any) -> int | None:
+def _bufsize(bc: BlockConfig) -> int | None:
     for use in bc.plugins:
         if use.name == "bufsize":
             return int(use.config.size)
     return None
+def _connect(uses: Sequence[PluginUse], handlers: list[Any]) -> None:
+    """Hand each handler that needs another plugin of its block (PluginSpec.needs) that plugin's
+    handler; the config check has made sure it implements the interface asked for."""
+    by_use = dict(zip((id(u) for u in uses if u.spec.handler is not None), handlers))
+    for use in uses:
+        provider = provider_of(use, uses)
+        if provider is not None:
+            by_use[id(use)].connect(by_use[id(provider)])
 
 
 def _bind_hosts(bc: Any) -> list[str]:

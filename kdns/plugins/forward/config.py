@@ -12,7 +12,7 @@ from dnslib import RCODE
 
 from kdns.corefile.tree import Directive, Token, to_integer
 from kdns.plugins.forward.tls import TLS_PORT, TlsClient
-from kdns.plugins.forward.resolvconf import nameservers
+from kdns.resolvconf import nameservers
 from kdns.server.http import split_host_port
 
 log = logging.getLogger(__name__)
