@@ -6,8 +6,10 @@ import asyncio
 import json
 import os
 
+import yaml
 from plugins.kubernetes.k8s_cases import ask, config, handler
 
+from kdns.plugins.kubernetes import manifests
 from kdns.plugins.kubernetes.index import ClusterIndex
 from kdns.plugins.kubernetes.manifests import ManifestSource, load
 
@@ -97,6 +99,29 @@ def test_broken_shapes_are_clear_errors_naming_the_file(tmp_path, caplog) -> Non
         # libyaml's own composer would overflow the C stack here (SIGSEGV, no error at all)
         "deep.yaml": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
         "deep-block.yaml": ("- " * 100_000 + "x\n", "nested too deeply"),
+    }
+    for name, (text, why) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        caplog.clear()
+        assert not ManifestSource([str(path)], ClusterIndex()).reload()
+        assert f"{path}: {why}" in caplog.text
+
+
+def test_yaml_that_libyaml_refuses_is_read_by_pyyamls_own_parser(tmp_path, caplog, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # PyYAML 6.0.4's libyaml refuses flow collections nested past 1,000 levels with a YAMLError
+    # of its own, where 6.0.3 got as far as the composer's RecursionError; kdns gives the same
+    # answer for both. A loader that refuses every document stands for libyaml on any version.
+    class Refusing(yaml.SafeLoader):
+        def __init__(self, stream: str) -> None:
+            raise yaml.YAMLError("refused")
+
+    monkeypatch.setattr(manifests, "_LOADER", Refusing)
+    (tmp_path / "good.yaml").write_text(SERVICE.format(ip="10.0.0.1"))
+    assert [s["spec"]["clusterIP"] for s in load([str(tmp_path / "good.yaml")])["Service"]] == ["10.0.0.1"]
+    cases = {
+        "deep.yaml": ("[" * 100_000 + "]" * 100_000, "nested too deeply to be a manifest"),
+        "broken.yaml": ("kind: Service\nmetadata: {name: [\n", ""),
     }
     for name, (text, why) in cases.items():
         path = tmp_path / name
