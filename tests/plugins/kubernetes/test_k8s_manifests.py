@@ -92,6 +92,16 @@ def test_pods_only_when_needed(tmp_path) -> None:  # type: ignore[no-untyped-def
     assert plain.pods_by_ip("10.2.0.1") == ()
 
 
+def assert_refused(tmp_path, caplog, cases: dict[str, tuple[str, str]]) -> None:  # type: ignore[no-untyped-def]
+    """Each file (name: (text, why)) is refused on its own, with an error naming it and saying why."""
+    for name, (text, why) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        caplog.clear()
+        assert not ManifestSource([str(path)], ClusterIndex()).reload()
+        assert f"{path}: {why}" in caplog.text
+
+
 def test_broken_shapes_are_clear_errors_naming_the_file(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
     cases = {
         "items.yaml": ("kind: List\nitems: 5\n", "the items of a List are not a list"),
@@ -100,12 +110,7 @@ def test_broken_shapes_are_clear_errors_naming_the_file(tmp_path, caplog) -> Non
         "deep.yaml": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
         "deep-block.yaml": ("- " * 100_000 + "x\n", "nested too deeply"),
     }
-    for name, (text, why) in cases.items():
-        path = tmp_path / name
-        path.write_text(text)
-        caplog.clear()
-        assert not ManifestSource([str(path)], ClusterIndex()).reload()
-        assert f"{path}: {why}" in caplog.text
+    assert_refused(tmp_path, caplog, cases)
 
 
 def test_yaml_that_libyaml_refuses_is_read_by_pyyamls_own_parser(tmp_path, caplog, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -123,12 +128,7 @@ def test_yaml_that_libyaml_refuses_is_read_by_pyyamls_own_parser(tmp_path, caplo
         "deep.yaml": ("[" * 100_000 + "]" * 100_000, "nested too deeply to be a manifest"),
         "broken.yaml": ("kind: Service\nmetadata: {name: [\n", ""),
     }
-    for name, (text, why) in cases.items():
-        path = tmp_path / name
-        path.write_text(text)
-        caplog.clear()
-        assert not ManifestSource([str(path)], ClusterIndex()).reload()
-        assert f"{path}: {why}" in caplog.text
+    assert_refused(tmp_path, caplog, cases)
 
 
 def test_a_list_met_twice_through_yaml_aliases_is_an_error_not_a_hang(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
