@@ -12,7 +12,6 @@ from kdns.corefile.tree import Directive, ServerBlock
 from kdns.errors import ConfigError
 from conftest import KUBEADM_COREFILE
 
-REPO = Path(__file__).resolve().parents[2]
 KUBEADM_PLUGINS = {
     "errors", "health", "ready", "kubernetes", "prometheus", "forward", "cache", "loop", "reload",
     "loadbalance",
@@ -67,15 +66,6 @@ def test_kubeadm_corefile() -> None:
     assert zones(block) == [(".", 53)]
     assert (block.file, block.line) == ("Corefile", 1)
     assert tree(block.directives) == KUBEADM_TREE
-
-
-def test_the_readmes_kubeadm_corefile_is_the_one_tested() -> None:
-    # The README promises this Corefile works as it is; the tests above and the live ones
-    # (tests/plugins/kubernetes/test_k8s_live_startup.py) use tests/fixtures/kubeadm.Corefile.
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("The kubeadm Corefile works as it is:", 1)[1]
-    block = section.split("```", 2)[1]
-    assert block.lstrip("\n") == KUBEADM
 
 
 def test_kubeadm_unknown_until_plugins_exist() -> None:

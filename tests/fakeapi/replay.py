@@ -1,8 +1,8 @@
 """Stand-ins for the watch loop's collaborators: a scripted transport and a recording index.
 
-ReplayTransport plays recorded bodies and event streams (tests/fakeapi/recordings/) to a Watcher exactly as
-they were recorded, without HTTP; RecordingIndex records every call the watch loop makes and
-keeps the resulting state (key "namespace/name" -> raw object) for comparisons.
+ReplayTransport plays recorded bodies and event streams (recordings/) to a Watcher exactly as they
+were recorded, without HTTP; RecordingIndex records every call the watch loop makes and keeps the
+resulting state (key "namespace/name" -> raw object) for comparisons.
 """
 
 from __future__ import annotations

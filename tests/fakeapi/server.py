@@ -1,7 +1,8 @@
 """A fake kube-apiserver for tests: the list/watch protocol as recorded from kube-apiserver v1.36.2.
 
 The recordings (recordings/ beside this file, see its README.md) are the specification;
-tests/plugins/kubernetes/test_fakeapi_recorded.py checks this server's bytes against them. What it serves:
+tests/plugins/kubernetes/test_fakeapi_recorded.py checks this server's bytes against them.
+What it serves:
 
 - Namespaces, Services, EndpointSlices (discovery.k8s.io/v1), Pods, Endpoints; one shared
   resourceVersion counter raised by every write of any kind.
