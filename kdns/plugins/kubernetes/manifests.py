@@ -86,13 +86,21 @@ def manifest_files(paths: Sequence[str]) -> list[str]:
     return out
 
 
-def _documents(path: str) -> Iterator[Any]:
+def _documents(path: str) -> list[Any]:
     with open(path, encoding="utf-8") as f:
         text = f.read()
     if path.endswith(".json"):
-        yield json.loads(text)
-    else:
-        yield from yaml.load_all(text, Loader=_LOADER)
+        return [json.loads(text)]
+    try:
+        return list(yaml.load_all(text, Loader=_LOADER))
+    except yaml.YAMLError:
+        if _LOADER is yaml.SafeLoader:
+            raise
+        # libyaml refuses some YAML that PyYAML's own parser reads: from PyYAML 6.0.4 on (the
+        # libyaml its wheels carry), collections nested past 1,000 levels, with an error of its own
+        # where 6.0.3 reached the composer's RecursionError. PyYAML's parser is the reference: it
+        # reads the document, or raises its own error, RecursionError for that nesting as before.
+        return list(yaml.load_all(text, Loader=yaml.SafeLoader))
 
 
 def _flatten(doc: Any, path: str) -> Iterator[dict[str, Any]]:
@@ -131,7 +139,7 @@ def _with_kind(item: Any, kind: str) -> Any:
 def _file_objects(path: str) -> list[tuple[str, tuple[str, str], dict[str, Any]]]:
     """(kind, (namespace, name), object) of the kinds DNS uses in one file; ManifestError."""
     try:
-        docs = list(_documents(path))
+        docs = _documents(path)
     except (OSError, ValueError, yaml.YAMLError) as e:
         raise ManifestError(f"{path}: {e}") from None
     except RecursionError:
