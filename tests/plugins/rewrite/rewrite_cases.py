@@ -69,10 +69,16 @@ class Zone:
             resp.msg.rr = rr
             return resp
         rrs = [rr for text in self.records for rr in RR.fromZone(text)]
-        mine = [rr for rr in rrs if str(rr.rname).lower() == req.qname_lower]
-        rcode = self.rcode if mine else RCODE.NXDOMAIN
+        name = req.qname_lower
+        rcode = self.rcode if any(str(rr.rname).lower() == name for rr in rrs) else RCODE.NXDOMAIN
         resp = req.answer(rcode, plugin="zone", aa=True)
-        resp.msg.rr = [rr for rr in mine if rr.rtype == req.qtype or rr.rtype == QTYPE.CNAME]
+        for _ in range(8):  # follow CNAMEs inside the zone
+            mine = [rr for rr in rrs if str(rr.rname).lower() == name]
+            resp.msg.rr += [rr for rr in mine if rr.rtype == req.qtype or rr.rtype == QTYPE.CNAME]
+            cname = [rr for rr in mine if rr.rtype == QTYPE.CNAME]
+            if not cname or req.qtype == QTYPE.CNAME:
+                break
+            name = str(cname[0].rdata.label).lower()
         return resp
 
     @property
