@@ -90,9 +90,10 @@ class Handler:
             else:
                 record_rules.append(rule)
         if record_rules:
-            msg.auth = [_apply(record_rules, rr) for rr in msg.auth]
-            msg.rr = [_apply(record_rules, rr) for rr in msg.rr]
-            msg.ar = [_apply(record_rules, rr) for rr in msg.ar]
+            asked = tuple(label.lower() for label in req.labels)
+            msg.auth = [_apply(record_rules, rr, req.labels, asked) for rr in msg.auth]
+            msg.rr = [_apply(record_rules, rr, req.labels, asked) for rr in msg.rr]
+            msg.ar = [_apply(record_rules, rr, req.labels, asked) for rr in msg.ar]
         if st.asker_depends:
             out.tags = None
         return out
@@ -132,11 +133,17 @@ class Handler:
         return False
 
 
-def _apply(rules: list[RecordRule], rr: RR) -> RR:
+def _apply(rules: list[RecordRule], rr: RR, labels: tuple[bytes, ...], asked: tuple[bytes, ...]) -> RR:
+    """rr through the rules; an owner mapped back to the asked name takes the asker's spelling
+    (CoreDNS writes it lowercased): it then compresses to the question, so a 0x20 asker sees its own
+    case, the fast path echoes each asker's, and loadbalance's shuffle can move the records."""
     if rr.rtype == 41:  # OPT: its TTL field is the extended RCODE and flags
         return rr
     for rule in rules:
         rr = rule.apply(rr)
+    owner = owner_labels(rr)
+    if owner != labels and tuple(label.lower() for label in owner) == asked:
+        rr = RR(DNSLabel(labels), rr.rtype, rr.rclass, rr.ttl, rr.rdata)
     return rr
 
 

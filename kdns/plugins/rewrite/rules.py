@@ -54,7 +54,7 @@ class Rewriting:
         return self.name != req.qname_lower or self.qtype != req.qtype or self.qclass != req.qclass
 
     def spelling(self, name: str) -> str:
-        """name, in the asker's own spelling when it is the asker's name (so owners echo 0x20 case)."""
+        """name, in the asker's own spelling when it is the asker's name (CoreDNS's state.QName())."""
         return self.req.qname if name == self.req.qname_lower else name
 
     def edns_options(self) -> list[tuple[int, bytes]]:
@@ -250,7 +250,7 @@ class NameRule:
         if not self.auto:
             return self.answers
         # CoreDNS's auto answer: the new name, and names below it, mapped back to the old one.
-        remap = RemapRewriter(new, st.spelling(name))
+        remap = RemapRewriter(new, name)
         return (NameResponseRule(remap), ValueResponseRule(remap), *self.answers)
 
 
