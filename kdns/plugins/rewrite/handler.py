@@ -22,7 +22,7 @@ from kdns.message import Message, Question, owner_labels
 from kdns.plugins.rewrite.config import Config
 from kdns.plugins.rewrite.names import BadName, to_labels, to_text
 from kdns.plugins.rewrite.rules import (
-    STOP, CnameTarget, RcodeResponseRule, RecordRule, Rewriting,
+    STOP, CnameTarget, RcodeResponseRule, RecordRule, Rewriting, Rule,
 )
 from kdns.request import Edns, Request
 from kdns.response import Response
@@ -36,6 +36,9 @@ _DEFAULT_PAYLOAD = 4096
 
 
 class Handler:
+    next: Next
+    rules: tuple[Rule, ...]
+
     def __init__(self, next: Next, config: Config) -> None:
         rules = config.rules
         if isinstance(next, Handler):
