@@ -179,3 +179,43 @@ async def test_readme_example_with_whoami_and_edns0() -> None:
         assert msg.rcode() == dns.rcode.NOERROR and msg.question[0].name.to_text() == "example.org."
         # The client's own OPT comes back as kdns's, without the option meant for the chain.
         assert msg.edns == 0 and list(msg.options) == []
+
+
+HEADLESS = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: demo}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: demo}
+spec: {clusterIP: None}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: db-1, namespace: demo, labels: {kubernetes.io/service-name: db}}
+addressType: IPv4
+endpoints:
+- {addresses: [10.244.0.1]}
+- {addresses: [10.244.0.2]}
+- {addresses: [10.244.0.3]}
+"""
+
+
+async def test_rewritten_headless_answers_are_shuffled_on_the_fast_path(tmp_path: Path) -> None:
+    # The owners mapped back are the asker's own labels (pointers to the question), so the stored
+    # answer's address run can be reordered on every hit, as loadbalance does for plain names.
+    (tmp_path / "db.yaml").write_text(HEADLESS)
+    async with kdns_server(corefile(SUFFIX, tmp_path)) as server:
+        orders = set()
+        for _ in range(30):
+            msg = await server.query("db.demo.example.com", "A")
+            assert {r.name.to_text() for r in msg.answer} == {"db.demo.example.com."}
+            orders.add(tuple(rd.address for r in msg.answer for rd in r))
+        assert {frozenset(o) for o in orders} == {frozenset({"10.244.0.1", "10.244.0.2", "10.244.0.3"})}
+        entries = [
+            e for s in server.app.sockets.values() for k, e in s.listener.table.entries.items()
+            if k == fast_path_key("db.demo.example.com", "A", False)
+        ]
+        assert entries and entries[0].runs
+        assert len(orders) > 1
