@@ -172,16 +172,16 @@ def name_rule(mode: str, args: list[str]) -> r.NameRule:
     if match == r.EXACT:
         # As CoreDNS: the replacement is compiled as a pattern too (isValidRegexPattern(to, from)).
         valid_regex(target, source, at + 1)
-        return r.NameRule(mode, match, source, target, auto=True, answers=answers)
+        return r.NameRule(mode, r.Replacer(match, source, target), auto=True, answers=answers)
     if match == r.REGEX:
         pattern = valid_regex(source, target, 1)
-        return r.NameRule(mode, match, "", normalize(target), pattern=pattern, auto=auto, answers=answers)
+        return r.NameRule(mode, r.Replacer(match, "", normalize(target), pattern), auto=auto, answers=answers)
     if match == r.SUFFIX and auto:
         # CoreDNS: for a suffix the answer is mapped back by swapping the suffixes.
         back = r.SuffixRewriter(target, source)
         answers = (r.NameResponseRule(back), r.ValueResponseRule(back), *answers)
         auto = False
-    return r.NameRule(mode, match, source, target, auto=auto, answers=answers)
+    return r.NameRule(mode, r.Replacer(match, source, target), auto=auto, answers=answers)
 
 
 def answer_rules(match: str, args: list[str], offset: int) -> tuple[bool, tuple[r.ResponseRule, ...]]:
@@ -242,19 +242,19 @@ def class_rule(mode: str, args: list[str]) -> r.ClassRule:
     return r.ClassRule(mode, values[0], values[1])
 
 
-def _name_match(args: list[str], what: str) -> r.NameMatch:
+def _name_match(args: list[str], what: str) -> r.Replacer:
     """The FROM part of a ttl or rcode rule: `[TYPE] NAME`."""
     if len(args) == 1:
-        return r.NameMatch(r.EXACT, normalize(args[0]))
+        return r.Replacer(r.EXACT, normalize(args[0]), "")
     match = args[0].lower()
     if match == r.REGEX:
-        return r.NameMatch(match, "", regex(args[1], 1, f"regex pattern in a {what} rule"))
+        return r.Replacer(match, "", "", regex(args[1], 1, f"regex pattern in a {what} rule"))
     if match not in r.MATCH_TYPES:
         raise RuleError(f"{what} rule supports only exact, prefix, suffix, substring, and regex name matching", 0)
-    return r.NameMatch(match, normalize(args[1]))
+    return r.Replacer(match, normalize(args[1]), "")
 
 
-def ttl_rule(mode: str, args: list[str]) -> r.TtlRule:
+def ttl_rule(mode: str, args: list[str]) -> r.AnswerRule:
     if len(args) < 2:
         raise RuleError(f"too few ({len(args)}) arguments for a ttl rule", -1)
     if len(args) > 3:
@@ -263,7 +263,7 @@ def ttl_rule(mode: str, args: list[str]) -> r.TtlRule:
     span = ttl_span(text)
     if span is None:
         raise RuleError(f"invalid TTL '{text}' for a ttl rule", len(args) - 1)
-    return r.TtlRule(mode, _name_match(args[:-1], "ttl"), r.TtlResponseRule(*span))
+    return r.AnswerRule(mode, _name_match(args[:-1], "ttl"), r.TtlResponseRule(*span))
 
 
 def ttl_span(text: str) -> tuple[int, int] | None:
@@ -285,7 +285,7 @@ def ttl_span(text: str) -> tuple[int, int] | None:
     return low, high
 
 
-def rcode_rule(mode: str, args: list[str]) -> r.RcodeRule:
+def rcode_rule(mode: str, args: list[str]) -> r.AnswerRule:
     if len(args) < 3:
         raise RuleError(f"too few ({len(args)}) arguments for a rcode rule", -1)
     if len(args) > 4:
@@ -297,7 +297,7 @@ def rcode_rule(mode: str, args: list[str]) -> r.RcodeRule:
         raise RuleError(f"invalid replacement RCODE '{args[-1]}' for a rcode rule", len(args) - 1)
     if new > 15:
         raise RuleError(f"replacement RCODE '{args[-1]}' is an extended RCODE, which kdns does not write", len(args) - 1)
-    return r.RcodeRule(mode, _name_match(args[:-2], "rcode"), r.RcodeResponseRule(old, new))
+    return r.AnswerRule(mode, _name_match(args[:-2], "rcode"), r.RcodeResponseRule(old, new))
 
 
 def rcode_value(text: str) -> int | None:
@@ -317,7 +317,7 @@ def cname_rule(mode: str, args: list[str]) -> r.CnameRule:
     else:
         raise RuleError(f"too few ({len(args)}) arguments for a cname rule", -1)
     pattern = regex(source, 1) if match == r.REGEX else None
-    return r.CnameRule(mode, match, source, target, pattern)
+    return r.CnameRule(mode, r.Replacer(match, source, target, pattern))
 
 
 def _uint(text: str, bits: int) -> int | None:

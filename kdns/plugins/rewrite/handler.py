@@ -107,7 +107,7 @@ class Handler:
             if rr.rtype != _CNAME:
                 continue
             target = str(rr.rdata.label)
-            new = rule.rule.target_for(target)
+            new = rule.rule.replace(target)
             if new is None:
                 continue
             try:

@@ -213,39 +213,41 @@ def _with(rr: RR, owner: str | None = None, target: str | None = None, ttl: int 
 
 
 @dataclass(frozen=True)
-class NameRule:
-    mode: str
+class Replacer:
+    """What a name becomes under a match type (name rules, CNAME targets; ttl and rcode rules use
+    only whether it matches): None when the name does not match."""
+
     match: str  # one of MATCH_TYPES
     source: str  # normalized FROM (exact, prefix, suffix, substring)
     replacement: str
     pattern: re.Pattern[str] | None = None  # regex
+
+    def __call__(self, name: str) -> str | None:
+        if self.match == EXACT:
+            return self.replacement if name == self.source else None
+        if self.match == PREFIX:
+            return self.replacement + name[len(self.source) :] if name.startswith(self.source) else None
+        if self.match == SUFFIX:
+            return name[: len(name) - len(self.source)] + self.replacement if name.endswith(self.source) else None
+        if self.match == SUBSTRING:
+            return name.replace(self.source, self.replacement) if self.source in name else None
+        assert self.pattern is not None
+        m = self.pattern.search(name)
+        return None if m is None else substitute(self.replacement, m)
+
+
+@dataclass(frozen=True)
+class NameRule:
+    mode: str
+    replace: Replacer
     auto: bool = False
     answers: tuple[ResponseRule, ...] = ()
 
     def rewrite(self, st: Rewriting) -> tuple[ResponseRule, ...] | None:
         name = st.name
-        if self.match == EXACT:
-            if name != self.source:
-                return None
-            new = self.replacement
-        elif self.match == PREFIX:
-            if not name.startswith(self.source):
-                return None
-            new = self.replacement + name[len(self.source) :]
-        elif self.match == SUFFIX:
-            if not name.endswith(self.source):
-                return None
-            new = name[: len(name) - len(self.source)] + self.replacement
-        elif self.match == SUBSTRING:
-            if self.source not in name:
-                return None
-            new = name.replace(self.source, self.replacement)
-        else:
-            assert self.pattern is not None
-            m = self.pattern.search(name)
-            if m is None:
-                return None
-            new = substitute(self.replacement, m)
+        new = self.replace(name)
+        if new is None:
+            return None
         st.name = new
         if not self.auto:
             return self.answers
@@ -255,44 +257,15 @@ class NameRule:
 
 
 @dataclass(frozen=True)
-class NameMatch:
-    """Which question names a ttl or rcode rule applies to."""
+class AnswerRule:
+    """`ttl` and `rcode` rules: the query is left as it is; a matching name leaves a response rule."""
 
-    match: str
-    source: str
-    pattern: re.Pattern[str] | None = None
-
-    def __call__(self, name: str) -> bool:
-        if self.match == EXACT:
-            return name == self.source
-        if self.match == PREFIX:
-            return name.startswith(self.source)
-        if self.match == SUFFIX:
-            return name.endswith(self.source)
-        if self.match == SUBSTRING:
-            return self.source in name
-        assert self.pattern is not None
-        return self.pattern.search(name) is not None
-
-
-@dataclass(frozen=True)
-class TtlRule:
     mode: str
-    matches: NameMatch
-    response: TtlResponseRule
+    matches: Replacer  # only whether it matches counts (its replacement is "")
+    response: TtlResponseRule | RcodeResponseRule
 
     def rewrite(self, st: Rewriting) -> tuple[ResponseRule, ...] | None:
-        return (self.response,) if self.matches(st.name) else None
-
-
-@dataclass(frozen=True)
-class RcodeRule:
-    mode: str
-    matches: NameMatch
-    response: RcodeResponseRule
-
-    def rewrite(self, st: Rewriting) -> tuple[ResponseRule, ...] | None:
-        return (self.response,) if self.matches(st.name) else None
+        return None if self.matches(st.name) is None else (self.response,)
 
 
 @dataclass(frozen=True)
@@ -327,29 +300,10 @@ class CnameRule:
     are the new target's, looked up through the server's own chain (CoreDNS's upstream lookup)."""
 
     mode: str
-    match: str
-    source: str
-    replacement: str
-    pattern: re.Pattern[str] | None = None
+    replace: Replacer
 
     def rewrite(self, st: Rewriting) -> tuple[ResponseRule, ...] | None:
         return (CnameTarget(self),)
-
-    def target_for(self, target: str) -> str | None:
-        """The new target for a CNAME pointing at target, or None when the rule does not apply."""
-        if self.match == EXACT:
-            return self.replacement if target == self.source else None
-        if self.match == PREFIX:
-            return self.replacement + target[len(self.source) :] if target.startswith(self.source) else None
-        if self.match == SUFFIX:
-            if not target.endswith(self.source):
-                return None
-            return target[: len(target) - len(self.source)] + self.replacement
-        if self.match == SUBSTRING:
-            return target.replace(self.source, self.replacement) if self.source in target else None
-        assert self.pattern is not None
-        m = self.pattern.search(target)
-        return None if m is None else substitute(self.replacement, m)
 
 
 @dataclass(frozen=True)
@@ -466,4 +420,4 @@ def _variable(name: str, st: Rewriting) -> bytes:
 
 
 ResponseRule = NameResponseRule | ValueResponseRule | TtlResponseRule | RcodeResponseRule | CnameTarget
-Rule = NameRule | TtlRule | RcodeRule | TypeRule | ClassRule | CnameRule | Edns0Rule
+Rule = NameRule | AnswerRule | TypeRule | ClassRule | CnameRule | Edns0Rule

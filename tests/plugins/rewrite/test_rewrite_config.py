@@ -240,7 +240,7 @@ def test_block_forms() -> None:
     ))
     assert len(config.rules) == 1 and isinstance(config.rules[0], r.NameRule) and config.rules[0].answers
     config = parse(directive("rewrite continue {\n  ttl regex (.*)\\.coredns\\.rocks 15\n}"))
-    assert [type(x) for x in config.rules] == [r.TtlRule] and config.rules[0].mode == "continue"
+    assert [type(x) for x in config.rules] == [r.AnswerRule] and config.rules[0].mode == "continue"
     # kdns extension: several rules in one block, each line a rule (answer lines join the one above).
     config = parse(directive(
         "rewrite continue {\n  name suffix .example.com .svc.cluster.local answer auto\n"
