@@ -14,6 +14,7 @@ take the tags away, so such an answer is never served to another asker.
 
 from __future__ import annotations
 
+import logging
 import struct
 
 from dnslib import QTYPE, RCODE, RR, DNSLabel
@@ -28,6 +29,8 @@ from kdns.request import Edns, Request
 from kdns.response import Response
 from kdns.server.packer import HEADER, QUESTION_TAIL
 from kdns.types import Next
+
+log = logging.getLogger(__name__)
 
 _SERVFAIL = int(RCODE.SERVFAIL)
 _CNAME = int(QTYPE.CNAME)
@@ -51,10 +54,8 @@ class Handler:
         self.rules = rules
 
     async def __call__(self, req: Request) -> Response:
-        st: Rewriting | None = None
+        st = Rewriting(req)
         for rule in self.rules:
-            if st is None:
-                st = Rewriting(req)
             before = st.name
             found = rule.rewrite(st)
             if found is None:
@@ -69,10 +70,10 @@ class Handler:
                     return resp
             if rule.mode == STOP:
                 break
-        if st is None or not (st.response_rules or st.changed_question() or st.edns_touched):
+        query_changed = st.changed_question() or st.edns_touched
+        if not (query_changed or st.response_rules):
             return await self.next(req)
-        inner = rewritten_request(req, st) if (st.changed_question() or st.edns_touched) else req
-        resp = await self.next(inner)
+        resp = await self.next(rewritten_request(req, st) if query_changed else req)
         return await self.revert(req, st, resp)
 
     async def revert(self, req: Request, st: Rewriting, resp: Response) -> Response:
@@ -106,7 +107,7 @@ class Handler:
         for rr in msg.rr:
             if rr.rtype != _CNAME:
                 continue
-            target = str(rr.rdata.label)
+            target = to_text(rr.rdata.label.label)
             new = rule.rule.replace(target)
             if new is None:
                 continue
@@ -123,7 +124,9 @@ class Handler:
             if req.resolve is not None:
                 try:
                     found = await req.resolve(to_text(labels), st.qtype)
-                except Exception:
+                except Exception as e:
+                    # As CoreDNS: a failed upstream lookup leaves the CNAMEs alone in the answer.
+                    log.debug("rewrite: looking up CNAME target %s failed: %s", to_text(labels), e)
                     found = None
                 if found is not None:
                     wanted = tuple(label.lower() for label in labels)

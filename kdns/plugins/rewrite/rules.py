@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from dnslib import CNAME, MX, NS, RR, SOA, SRV, DNSLabel
 
 from kdns.message import owner_labels
-from kdns.plugins.rewrite.names import to_text
+from kdns.plugins.rewrite.names import to_labels, to_text
 
 if TYPE_CHECKING:
     from kdns.request import Request
@@ -148,7 +148,7 @@ class ValueResponseRule:
         target = _target(rr)
         if target is None:
             return rr
-        name = str(target)
+        name = to_text(target.label)
         new = self.rewrite(name)
         return rr if new == name else _with(rr, target=new)
 
@@ -192,8 +192,6 @@ def _target(rr: RR) -> DNSLabel | None:
 
 def _with(rr: RR, owner: str | None = None, target: str | None = None, ttl: int | None = None) -> RR:
     """A copy of rr with a new owner, rdata name or TTL (records in an answer are never changed in place)."""
-    from kdns.plugins.rewrite.names import to_labels
-
     rdata = rr.rdata
     if target is not None:
         label = DNSLabel(to_labels(target))

@@ -313,7 +313,8 @@ async def test_readme_answer_mismatch_without_answer_rule() -> None:
     h = handler(r"rewrite name regex (.*)-(us-west-1)\.coredns\.rocks {1}.service.{2}.consul", Zone(ANSWERS))
     resp = await h(query("ftp-us-west-1.coredns.rocks."))
     assert str(resp.msg.questions[0].qname) == "ftp-us-west-1.coredns.rocks."
-    assert zone_text(resp.msg.rr) == [" ".join(a.split()) for a in (x.replace(" 0 IN", " 0 IN") for x in ANSWERS)]
+    # Without an answer rule the records keep the names they were found under (the README's mismatch).
+    assert zone_text(resp.msg.rr) == ANSWERS
 
 
 @pytest.mark.parametrize("rules", [
