@@ -157,7 +157,7 @@ def name_rule(mode: str, args: list[str]) -> r.NameRule:
         match, source, target = r.EXACT, normalize(args[0]), normalize(args[1])
         at = 0
     else:
-        match, source, target = args[0].lower(), normalize(args[1]), normalize(args[2])
+        match, source, target = args[0].lower(), _operand(args[0], args[1]), _operand(args[0], args[2])
         at = 1
     if match not in r.MATCH_TYPES:
         raise RuleError(
@@ -251,7 +251,14 @@ def _name_match(args: list[str], what: str) -> r.Replacer:
         return r.Replacer(match, "", "", regex(args[1], 1, f"regex pattern in a {what} rule"))
     if match not in r.MATCH_TYPES:
         raise RuleError(f"{what} rule supports only exact, prefix, suffix, substring, and regex name matching", 0)
-    return r.Replacer(match, normalize(args[1]), "")
+    return r.Replacer(match, _operand(match, args[1]), "")
+
+
+def _operand(match: str, text: str) -> str:
+    """FROM or TO of a non-regex match, as CoreDNS reads it: whole names (exact, suffix) lowercased
+    and fully qualified; prefix and substring lowercased only, so they may match within a label
+    (`prefix api- svc-` rewrites api-prod.example; CoreDNS partial_test.go)."""
+    return text.lower() if match.lower() in (r.PREFIX, r.SUBSTRING) else normalize(text)
 
 
 def ttl_rule(mode: str, args: list[str]) -> r.AnswerRule:

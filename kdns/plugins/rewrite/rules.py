@@ -5,8 +5,7 @@ changes it and returns the response rules that must be applied to the answer; th
 restores the asker's question and applies them. Rules are frozen: they are shared by every query.
 
 Names are matched as CoreDNS matches them: the question's name in presentation form, lowercased,
-with its trailing dot; FROM and TO arguments normalized the way CoreDNS's plugin.Name().Normalize()
-does (lowercased, a dot appended), so `name prefix foo bar` matches names starting with `foo.`.
+with its trailing dot (config.py reads FROM and TO the same way).
 """
 
 from __future__ import annotations

@@ -292,3 +292,34 @@ def test_re2_is_ascii() -> None:
     assert compile_re2(r"\d").search("\u0663") is None
     assert compile_re2(r"^\w+$").search("é") is None
     assert isinstance(compile_re2("a"), re.Pattern)
+
+
+# TestParse (setup_test.go), as Corefile text.
+@pytest.mark.parametrize("text,ok", [
+    ("rewrite", False),
+    ("rewrite name", False),
+    ("rewrite name a.com b.com", True),
+    ("rewrite stop {\n    name regex foo bar\n    answer name bar foo\n}", True),
+    ("rewrite stop name regex foo bar answer name bar foo", True),
+    ("rewrite stop {\n    answer name bar foo\n    name regex foo bar\n}", False),
+])
+def test_setup_table(text: str, ok: bool) -> None:
+    if ok:
+        assert parse(directive(text)).rules
+    else:
+        with pytest.raises(ConfigError):
+            parse(directive(text))
+
+
+def test_setup_answer_rule_first_names_the_rule() -> None:
+    with pytest.raises(ConfigError, match="must begin with a name rule"):
+        parse(directive("rewrite stop {\n    answer name bar foo\n    name regex foo bar\n}"))
+
+
+def test_setup_trailing_name_line_is_another_answer_rule() -> None:
+    # setup_test.go's parser of 2019 refused a `name` line after the answer rule ("unexpected
+    # trailing arguments"); the current one (parseAnswerRules: `answer` may be left out after the
+    # first) reads it as a second answer name rule, and so does kdns.
+    config = parse(directive("rewrite stop {\n    name regex foo bar\n    answer name bar foo\n    name baz qux\n}"))
+    (rule,) = config.rules
+    assert isinstance(rule, r.NameRule) and len(rule.answers) == 2

@@ -415,3 +415,80 @@ async def test_stop_on_one_line_ends_rewriting_for_the_lines_after() -> None:
     assert zone.last.qname == "c.example."
     # CoreDNS maps each rewrite back by its own rule: c is mapped to b, then nothing maps b to a.
     assert str(resp.msg.questions[0].qname) == "a.example."
+
+
+# TestPartialRewrite (partial_test.go): prefix and substring match within a label; for name, ttl
+# and rcode rules alike.
+PARTIAL = [
+    ("prefix", "API-", "SVC-", "api-prod.example.", "svc-prod.example."),
+    ("substring", "-API-", "-SVC-", "my-api-prod.example.", "my-svc-prod.example."),
+    ("prefix", "API.", "SVC-", "api.prod.example.", "svc-prod.example."),
+    ("substring", "API.", "SVC-", "my.api.prod.example.", "my.svc-prod.example."),
+    ("prefix", "API.", "SVC.", "api.prod.example.", "svc.prod.example."),
+    ("substring", "API.", "SVC.", "my.api.prod.example.", "my.svc.prod.example."),
+    ("exact", "API.PROD.EXAMPLE", "SVC.PROD.EXAMPLE", "api.prod.example.", "svc.prod.example."),
+    ("suffix", "PROD.EXAMPLE", "STAGING.EXAMPLE", "api.prod.example.", "api.staging.example."),
+]
+
+
+@pytest.mark.parametrize("field", ["name", "ttl", "rcode"])
+@pytest.mark.parametrize("match,source,target,asked,rewritten", PARTIAL)
+async def test_partial_rewrite(field: str, match: str, source: str, target: str, asked: str, rewritten: str) -> None:
+    zone = Zone()
+    arg = {"name": target, "ttl": "60", "rcode": "NOERROR NXDOMAIN"}[field]
+    resp = await handler(f"rewrite stop {field} {match} {source} {arg}", zone)(query(asked))
+    if field == "name":
+        assert zone.last.qname == rewritten
+    elif field == "ttl":
+        assert [rr.ttl for rr in resp.msg.rr] == [60]
+    else:
+        assert resp.rcode == RCODE.NXDOMAIN
+
+
+# TestResponseReverter (reverter_test.go), stop and continue: the asker's question comes back,
+# whatever the records (noRevert, an internal switch of CoreDNS's tests, has no Corefile form).
+REVERTER = [
+    ("core.dns.rocks.", "A", ["dns.core.rocks. 5 IN A 10.0.0.1"], ["core.dns.rocks. 5 IN A 10.0.0.1"]),
+    ("core.dns.rocks.", "SRV", ["dns.core.rocks. 5 IN SRV 0 100 100 srv1.dns.core.rocks."],
+     ["core.dns.rocks. 5 IN SRV 0 100 100 srv1.dns.core.rocks."]),
+    ("core.dns.rocks.", "HINFO", [r"dns.core.rocks. 5 IN HINFO \# 18 08494e54454c2d3634085248454c20372e34"], None),
+    ("core.dns.rocks.", "A", ["dns.core.rocks. 5 IN A 10.0.0.1", "dns.core.rocks. 5 IN A 10.0.0.2"],
+     ["core.dns.rocks. 5 IN A 10.0.0.1", "core.dns.rocks. 5 IN A 10.0.0.2"]),
+]
+
+
+@pytest.mark.parametrize("mode", ["stop", "continue"])
+@pytest.mark.parametrize("asked,qtype,records,expected", REVERTER)
+async def test_response_reverter(mode: str, asked: str, qtype: str, records: list[str], expected: list[str] | None) -> None:
+    rules = rf"rewrite {mode} name regex (core)\.(dns)\.(rocks) {{2}}.{{1}}.{{3}} answer name (dns)\.(core)\.(rocks) {{2}}.{{1}}.{{3}}"
+    zone = Zone(records)
+    resp = await handler(rules, zone)(query(asked, qtype))
+    q = resp.msg.questions[0]
+    assert (str(q.qname), QTYPE.get(q.qtype)) == (asked, qtype)
+    assert zone.last.qname == "dns.core.rocks."
+    if expected is not None:
+        assert zone_text(resp.msg.rr) == expected
+
+
+@pytest.mark.parametrize("mode", ["stop", "continue"])
+async def test_srv_response_reverter(mode: str) -> None:
+    # TestSrvResponseReverter. The SRV target is a record's value: in the current plugin it is mapped
+    # back by an `answer value` rule (README: "will be rewritten if the answer value rule is specified").
+    async def srv(req: Request) -> Response:
+        resp = req.answer(plugin="zone", aa=True)
+        resp.msg.rr = RR.fromZone("my.cluster.local. 5 IN SRV 0 100 100 srv1.my.cluster.local.")
+        resp.msg.ar = RR.fromZone("srv1.my.cluster.local. 5 IN A 10.0.0.1")
+        return resp
+
+    rules = (
+        rf"rewrite {mode} name regex (.*)\.domain\.uk {{1}}.cluster.local "
+        r"answer name (.*)\.cluster\.local {1}.domain.uk answer value (.*)\.cluster\.local {1}.domain.uk"
+    )
+    resp = await handler(rules, srv)(query("my.domain.uk.", "SRV"))
+    assert str(resp.msg.questions[0].qname) == "my.domain.uk."
+    assert zone_text(resp.msg.rr) == ["my.domain.uk. 5 IN SRV 0 100 100 srv1.my.domain.uk."]
+    assert zone_text(resp.msg.ar) == ["srv1.my.domain.uk. 5 IN A 10.0.0.1"]
+    # Without the value rule, only owner names are mapped back.
+    rules = rf"rewrite {mode} name regex (.*)\.domain\.uk {{1}}.cluster.local answer name (.*)\.cluster\.local {{1}}.domain.uk"
+    resp = await handler(rules, srv)(query("my.domain.uk.", "SRV"))
+    assert zone_text(resp.msg.rr) == ["my.domain.uk. 5 IN SRV 0 100 100 srv1.my.cluster.local."]
