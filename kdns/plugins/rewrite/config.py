@@ -19,7 +19,7 @@ from kdns.corefile.tree import Directive, Token
 from kdns.errors import ConfigError
 from kdns.plugins.rewrite import rules as r
 from kdns.plugins.rewrite.names import normalize
-from kdns.plugins.rewrite.re2 import compile_re2
+from kdns.plugins.rewrite.re2 import backtracks, compile_re2
 
 FIELDS = ("name", "class", "type", "edns0", "ttl", "cname", "rcode")
 # miekg/dns StringToClass.
@@ -47,6 +47,32 @@ class RuleError(ValueError):
 
 def parse(d: Directive) -> Config:
     """One `rewrite` line (or block): its rules, in order."""
+    config = _parse(d)
+    for rule in config.rules:
+        for pattern in _patterns(rule):
+            if backtracks(pattern):
+                d.warn(
+                    f"rewrite: the pattern {pattern.pattern!r} repeats a repeat; unlike CoreDNS's RE2, "
+                    "Python's regular expressions may take very long on some names: prefer a pattern "
+                    "without nested repeats"
+                )
+    return config
+
+
+def _patterns(rule: r.Rule) -> list[re.Pattern[str]]:
+    found = []
+    if isinstance(rule, (r.NameRule, r.CnameRule)):
+        found.append(rule.replace.pattern)
+    if isinstance(rule, r.AnswerRule):
+        found.append(rule.matches.pattern)
+    if isinstance(rule, r.NameRule):
+        for answer in rule.answers:
+            if isinstance(answer, (r.NameResponseRule, r.ValueResponseRule)) and isinstance(answer.rewrite, r.RegexRewriter):
+                found.append(answer.rewrite.pattern)
+    return [p for p in found if p is not None]
+
+
+def _parse(d: Directive) -> Config:
     tokens = list(d.args)
     if len(tokens) >= 2:
         if d.block is not None:

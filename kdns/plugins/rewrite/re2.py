@@ -12,6 +12,7 @@ inside brackets, which Python may read as set operations.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # Go's regexp/syntax: perl_groups.go and the POSIX (ASCII) classes of RE2.
 _POSIX = {
@@ -189,3 +190,38 @@ def _char_class(p: str, i: int) -> tuple[str, int]:
         else:
             out.append(c)
         j += 1
+
+
+def backtracks(compiled: re.Pattern[str]) -> bool:
+    """True for the textbook shapes that make a backtracking engine exponential, a repeated group
+    that holds nothing but a repeat (`(a+)+`, `(\\w*)*`): RE2 runs them in linear time, Python's re
+    may take minutes on a crafted 60-byte name. Best effort: the parser is CPython's own."""
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        tree = _parser.parse(compiled.pattern, compiled.flags)
+    except Exception:
+        return False
+    repeats = (_parser.MAX_REPEAT, _parser.MIN_REPEAT)
+
+    def only_repeat(items: list[Any]) -> bool:
+        while len(items) == 1 and items[0][0] is _parser.SUBPATTERN:
+            items = list(items[0][1][-1])
+        if len(items) == 1 and items[0][0] is _parser.BRANCH:
+            return any(only_repeat(list(branch)) for branch in items[0][1][1])
+        return len(items) == 1 and items[0][0] in repeats and items[0][1][1] > 1
+
+    def walk(items: Any) -> bool:
+        for op, av in items:
+            if op in repeats:
+                if av[1] > 1 and only_repeat(list(av[2])):
+                    return True
+                if walk(av[2]):
+                    return True
+            elif op is _parser.SUBPATTERN and walk(av[-1]):
+                return True
+            elif op is _parser.BRANCH and any(walk(branch) for branch in av[1]):
+                return True
+        return False
+
+    return walk(tree)

@@ -323,3 +323,27 @@ def test_setup_trailing_name_line_is_another_answer_rule() -> None:
     config = parse(directive("rewrite stop {\n    name regex foo bar\n    answer name bar foo\n    name baz qux\n}"))
     (rule,) = config.rules
     assert isinstance(rule, r.NameRule) and len(rule.answers) == 2
+
+
+def test_nested_repeats_are_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    # RE2 matches in linear time; Python's re backtracks. The textbook exponential shapes load (CoreDNS
+    # takes them) with one warning naming the line; ordinary patterns load silently.
+    caplog.set_level("WARNING")
+    parse(directive(r"rewrite name regex ^(a+)+\.example\.$ b.example answer auto"))
+    assert [r.getMessage() for r in caplog.records if "repeats a repeat" in r.getMessage()] != []
+    assert "Corefile:2" in caplog.text
+    caplog.clear()
+    for text in (r"rewrite name regex (.*)-(us-west-1)\.example\.org {1}.service.{2}.consul",
+                 r"rewrite ttl regex ([a-z]+\.)*example\. 30"):
+        parse(directive(text))
+    assert "repeats a repeat" not in caplog.text
+
+
+@pytest.mark.parametrize("pattern,risky", [
+    (r"(a+)+$", True), (r"(\w*)*x", True), (r"((a)+)*", True), (r"(a|b+)+", True), (r"x(?:(?:y+))+", True),
+    (r"([a-z]+\.)*example", False), (r"(.*)-(us-west-1)\.example", False), (r"a{2}", False),
+])
+def test_backtracking_shapes(pattern: str, risky: bool) -> None:
+    from kdns.plugins.rewrite.re2 import backtracks
+
+    assert backtracks(compile_re2(pattern)) is risky
