@@ -219,3 +219,56 @@ async def test_rewritten_headless_answers_are_shuffled_on_the_fast_path(tmp_path
         ]
         assert entries and entries[0].runs
         assert len(orders) > 1
+
+
+KUBERNETES_SERVICE = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: default}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: kubernetes, namespace: default}
+spec:
+  clusterIP: 10.96.0.1
+  ports:
+  - {name: https, port: 443, protocol: TCP}
+"""
+
+
+async def test_vcluster_default_corefile(tmp_path: Path) -> None:
+    # vcluster's CoreDNS ConfigMap (its ports, probes and forward left out): node names of the virtual
+    # cluster answered with the kubernetes service's address. No answer rule: the records keep the
+    # service's name, the question is the asker's, as in CoreDNS.
+    (tmp_path / "NodeHosts").write_text("10.0.0.5 node-a\n")
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "kubernetes.yaml").write_text(KUBERNETES_SERVICE)
+    cf = f"""
+    .:0 {{
+        errors
+        rewrite name regex .*\\.nodes\\.vcluster\\.com kubernetes.default.svc.cluster.local
+        kubernetes cluster.local in-addr.arpa ip6.arpa {{
+            manifests {manifests}
+            pods insecure
+            fallthrough in-addr.arpa ip6.arpa
+        }}
+        hosts {tmp_path / "NodeHosts"} {{
+            ttl 60
+            reload 15s
+            fallthrough
+        }}
+        cache 30
+        loop
+        loadbalance
+    }}
+    """
+    async with kdns_server(cf) as server:
+        out = await server.dig("node-a.nodes.vcluster.com", "A")
+        assert "status: NOERROR" in out and ";node-a.nodes.vcluster.com.\t" in out
+        assert answers(out) == ["kubernetes.default.svc.cluster.local. 5 IN A 10.96.0.1"]
+        msg = await server.query("node-a.nodes.vcluster.com", "A")
+        assert [rd.address for r in msg.answer for rd in r] == ["10.96.0.1"]
+        assert on_fast_path(server, "node-a.nodes.vcluster.com")
+        # Other names as the rest of the chain answers them (hosts, its TTL capped by cache 30).
+        assert answers(await server.dig("node-a", "A")) == ["node-a. 30 IN A 10.0.0.5"]
