@@ -3,9 +3,8 @@
 Read as CoreDNS reads it (plugin/rewrite setup.go, rewrite.go newRule): a line with fewer than two
 arguments takes the words of its block as the rest of the rule, all lines joined, so
 `rewrite stop { name regex A B \\n answer name C D }` is one rule. kdns extension: when the joined
-words are not one valid rule and the block has several lines, each line starting with a field name
-is a rule of its own (lines starting with `answer` belong to the rule above), all with the block's
-mode. Every mistake is a ConfigError naming file, line and the word at fault.
+words are not one valid rule and the block has several lines, each line is a rule of its own (a
+line starting with `answer` belongs to the rule above it), all with the block's mode. Every mistake is a ConfigError naming file, line and the word at fault.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from kdns.plugins.rewrite import rules as r
 from kdns.plugins.rewrite.names import normalize
 from kdns.plugins.rewrite.re2 import backtracks, compile_re2
 
-FIELDS = ("name", "class", "type", "edns0", "ttl", "cname", "rcode")
 # miekg/dns StringToClass.
 CLASSES = {"IN": 1, "CS": 2, "CH": 3, "HS": 4, "NONE": 254, "ANY": 255}
 # miekg/dns StringToRcode; kdns writes a 4-bit RCODE, so only 0-15 can be a rewrite's result.
@@ -52,7 +50,7 @@ def parse(d: Directive) -> Config:
         for pattern in _patterns(rule):
             if backtracks(pattern):
                 d.warn(
-                    f"rewrite: the pattern {pattern.pattern!r} repeats a repeat; unlike CoreDNS's RE2, "
+                    f"the pattern {pattern.pattern!r} repeats a repeat; unlike CoreDNS's RE2, "
                     "Python's regular expressions may take very long on some names: prefer a pattern "
                     "without nested repeats"
                 )
@@ -150,7 +148,7 @@ def new_rule(args: list[str]) -> r.Rule:
             return rcode_rule(mode, rest)
     except RuleError as e:
         raise shifted(e) from None
-    raise RuleError(f"invalid rule type {args[0]!r}" if start == 1 else f"invalid rule type {args[1]!r}", start - 1)
+    raise RuleError(f"invalid rule type {args[start - 1]!r}", start - 1)
 
 
 def regex(pattern: str, index: int, what: str = "regex matching pattern") -> re.Pattern[str]:
