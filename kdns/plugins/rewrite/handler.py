@@ -95,9 +95,15 @@ class Handler:
                 record_rules.append(rule)
         if record_rules:
             asked = tuple(label.lower() for label in req.labels)
-            msg.auth = [_apply(record_rules, rr, req.labels, asked) for rr in msg.auth]
-            msg.rr = [_apply(record_rules, rr, req.labels, asked) for rr in msg.rr]
-            msg.ar = [_apply(record_rules, rr, req.labels, asked) for rr in msg.ar]
+            try:
+                msg.auth = [_apply(record_rules, rr, req.labels, asked) for rr in msg.auth]
+                msg.rr = [_apply(record_rules, rr, req.labels, asked) for rr in msg.rr]
+                msg.ar = [_apply(record_rules, rr, req.labels, asked) for rr in msg.ar]
+            except BadName as e:
+                # An answer rule made a name no message can carry: as a bad question rewrite.
+                resp = req.answer(_SERVFAIL, plugin="rewrite")
+                resp.error = f"invalid name after rewrite: {e}"
+                return resp
         if st.asker_depends:
             out.tags = None
         return out

@@ -24,6 +24,7 @@ rewrite continue name prefix a b
 rewrite continue name suffix .x. .fuzz. answer auto
 rewrite continue name substring b. bb. answer value (.*) {1}
 rewrite continue name exact c.fuzz. d.fuzz.
+rewrite continue name regex ^(.*)\.a\.fuzz\.$ {1}.fuzz answer name ^(.*)\.fuzz\.$ {1}{1}.a.fuzz
 rewrite continue type ANY HINFO
 rewrite continue class CH IN
 rewrite continue ttl regex .* 10-20

@@ -492,3 +492,10 @@ async def test_srv_response_reverter(mode: str) -> None:
     rules = rf"rewrite {mode} name regex (.*)\.domain\.uk {{1}}.cluster.local answer name (.*)\.cluster\.local {{1}}.domain.uk"
     resp = await handler(rules, srv)(query("my.domain.uk.", "SRV"))
     assert zone_text(resp.msg.rr) == ["my.domain.uk. 5 IN SRV 0 100 100 srv1.my.cluster.local."]
+
+
+async def test_answer_rule_making_an_overlong_name_is_servfail() -> None:
+    rules = r"rewrite name regex ^(.*)\.a\.$ {1}.b answer name ^(.*)\.b\.$ {1}{1}{1}.a"
+    resp = await handler(rules, Zone())(query("x" * 40 + ".a."))
+    assert resp.rcode == RCODE.SERVFAIL and "invalid name after rewrite" in (resp.error or "")
+    assert str(resp.msg.questions[0].qname) == "x" * 40 + ".a."
