@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from dnslib import EDNS0, QTYPE, RCODE, RR, DNSRecord, EDNSOption
+import dns.flags
+from dnslib import QTYPE, RCODE, RR
 
 from kdns.corefile.parser import parse as parse_corefile
 from kdns.corefile.tree import Directive
@@ -36,12 +37,17 @@ def query(
     name: str, qtype: str | int = "A", qclass: int = 1, options: Sequence[tuple[int, bytes]] | None = None,
     do: bool = False, client: tuple[str, int] = ("10.240.0.1", 40212), proto: str = "udp",
 ) -> Request:
-    """A parsed query as the server hands it on; options: EDNS options (an OPT record is added)."""
-    q = DNSRecord.question(name, qtype if isinstance(qtype, str) else QTYPE.get(qtype))
-    q.q.qclass = qclass
+    """A parsed query as the server hands it on; options: EDNS options (an OPT record is added).
+    Made by dnspython, which reads any presentation name (escaped dots and bytes included)."""
+    import dns.edns
+    import dns.message
+
+    rdtype = qtype if isinstance(qtype, int) else QTYPE.reverse[qtype]
+    q = dns.message.make_query(name, rdtype, qclass)
     if options is not None or do:
-        q.add_ar(EDNS0(udp_len=4096, flags="do" if do else "", opts=[EDNSOption(c, d) for c, d in options or ()]))
-    req = parse_query(bytes(q.pack()))
+        opts = [dns.edns.GenericOption(c, d) for c, d in options or ()]
+        q.use_edns(0, dns.flags.DO if do else 0, 4096, options=opts)
+    req = parse_query(q.to_wire())
     req.client = client
     # CoreDNS's test.ResponseWriter: the local address is 127.0.0.1 port 53.
     req.local = ("127.0.0.1", 53) if ":" not in client[0] else ("::1", 53)

@@ -53,7 +53,8 @@ def test_random_questions_through_every_rule(name: str, qtype: str, qclass: int,
     text = _wire_name(name)
     if text is None:
         return  # not a name a client can send
-    records = [f"{text} 300 IN A 192.0.2.1"] if len(text) < 200 else []
+    # The zone-text next plugin reads plain names only (dnslib has no escapes in zone text).
+    records = [f"{text} 300 IN A 192.0.2.1"] if len(text) < 200 and "\\" not in text else []
 
     async def run() -> None:
         async def resolve(qname: str, t: int):  # type: ignore[no-untyped-def]
