@@ -72,7 +72,11 @@ class Handler:
                 break
         query_changed = st.changed_question() or st.edns_touched
         if not (query_changed or st.response_rules):
-            return await self.next(req)
+            resp = await self.next(req)
+            if st.asker_depends and resp.tags is not None:
+                resp = resp.copy()
+                resp.tags = None
+            return resp
         resp = await self.next(rewritten_request(req, st) if query_changed else req)
         return await self.revert(req, st, resp)
 

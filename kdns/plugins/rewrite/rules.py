@@ -332,6 +332,9 @@ class Edns0Rule:
     v6_bits: int = 0
 
     def rewrite(self, st: Rewriting) -> tuple[ResponseRule, ...] | None:
+        # Whether it applies depends on the asker's options and address, which the fast path's key
+        # does not hold: an answer that went through this rule is never kept for others.
+        st.asker_depends = True
         options = st.edns_options()
         code = EDNS0_NSID if self.kind == "nsid" else EDNS0_SUBNET if self.kind == "subnet" else self.code
         if self.variable:
@@ -371,7 +374,6 @@ class Edns0Rule:
 
     def _done(self, st: Rewriting) -> tuple[ResponseRule, ...]:
         st.edns_touched = True
-        st.asker_depends = True
         return ()
 
     def _subnet(self, st: Rewriting, old: bytes | None) -> bytes | None:

@@ -499,3 +499,13 @@ async def test_answer_rule_making_an_overlong_name_is_servfail() -> None:
     resp = await handler(rules, Zone())(query("x" * 40 + ".a."))
     assert resp.rcode == RCODE.SERVFAIL and "invalid name after rewrite" in (resp.error or "")
     assert str(resp.msg.questions[0].qname) == "x" * 40 + ".a."
+
+
+async def test_an_edns0_rule_that_does_nothing_still_keeps_the_answer_from_the_fast_path() -> None:
+    # `append` leaves an asker's own option alone: whether it applied depends on the asker.
+    async def tagged(req: Request) -> Response:
+        return Response(req.reply(), plugin="kubernetes", tags={"t"})
+
+    h = handler("rewrite edns0 local append 0xffee abc", tagged)
+    assert (await h(query("a.example.", options=[(0xFFEE, b"mine")]))).tags is None
+    assert (await h(query("a.example."))).tags is None
