@@ -21,11 +21,11 @@ from dnslib import QTYPE, RCODE, RR, DNSLabel
 
 from kdns.message import Message, Question, owner_labels
 from kdns.plugins.rewrite.config import Config
-from kdns.plugins.rewrite.names import BadName, to_labels, to_text
+from kdns.plugins.rewrite.names import BadName, to_labels
 from kdns.plugins.rewrite.rules import (
     STOP, CnameTarget, RcodeResponseRule, RecordRule, Rewriting, Rule,
 )
-from kdns.request import Edns, Request
+from kdns.request import Edns, Request, name_text
 from kdns.response import Response
 from kdns.server.packer import HEADER, QUESTION_TAIL
 from kdns.types import Next
@@ -117,7 +117,7 @@ class Handler:
         for rr in msg.rr:
             if rr.rtype != _CNAME:
                 continue
-            target = to_text(rr.rdata.label.label)
+            target = name_text(rr.rdata.label.label)
             new = rule.rule.replace(target)
             if new is None:
                 continue
@@ -133,10 +133,10 @@ class Handler:
             ]
             if req.resolve is not None:
                 try:
-                    found = await req.resolve(to_text(labels), st.qtype)
+                    found = await req.resolve(name_text(labels), st.qtype)
                 except Exception as e:
                     # As CoreDNS: a failed upstream lookup leaves the CNAMEs alone in the answer.
-                    log.debug("rewrite: looking up CNAME target %s failed: %s", to_text(labels), e)
+                    log.debug("rewrite: looking up CNAME target %s failed: %s", name_text(labels), e)
                     found = None
                 if found is not None:
                     wanted = tuple(label.lower() for label in labels)

@@ -1,12 +1,11 @@
 """Names as rewrite rules see them: presentation text, as CoreDNS matches and rewrites it.
 
 CoreDNS rewrites the question's name as text (escapes included) and checks the result with
-dns.IsDomainName; kdns does the same, and turns the result back into labels here.
+dns.IsDomainName; kdns does the same, and turns the result back into labels here (the other way is
+kdns.request.name_text).
 """
 
 from __future__ import annotations
-
-from kdns.request import name_text
 
 MAX_NAME = 255  # RFC 1035 section 2.3.4, in wire bytes
 MAX_LABEL = 63
@@ -70,6 +69,3 @@ def to_labels(text: str) -> tuple[bytes, ...]:
         raise BadName(f"name longer than {MAX_NAME} bytes: {text!r}")
     return tuple(labels)
 
-
-def to_text(labels: tuple[bytes, ...]) -> str:
-    return name_text(labels)

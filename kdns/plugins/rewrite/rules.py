@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Protocol
 from dnslib import CNAME, MX, NS, RR, SOA, SRV, DNSLabel
 
 from kdns.message import owner_labels
-from kdns.plugins.rewrite.names import to_labels, to_text
+from kdns.plugins.rewrite.names import to_labels
+from kdns.request import name_text
 
 if TYPE_CHECKING:
     from kdns.request import Request
@@ -132,7 +133,7 @@ class NameResponseRule:
     rewrite: Rewriter
 
     def apply(self, rr: RR) -> RR:
-        name = to_text(owner_labels(rr))
+        name = name_text(owner_labels(rr))
         new = self.rewrite(name)
         return rr if new == name else _with(rr, owner=new)
 
@@ -147,7 +148,7 @@ class ValueResponseRule:
         target = _target(rr)
         if target is None:
             return rr
-        name = to_text(target.label)
+        name = name_text(target.label)
         new = self.rewrite(name)
         return rr if new == name else _with(rr, target=new)
 
