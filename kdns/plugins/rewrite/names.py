@@ -7,8 +7,7 @@ kdns.request.name_text).
 
 from __future__ import annotations
 
-MAX_NAME = 255  # RFC 1035 section 2.3.4, in wire bytes
-MAX_LABEL = 63
+from kdns.server.wire import MAX_LABEL, MAX_NAME
 
 
 class BadName(ValueError):
