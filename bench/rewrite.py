@@ -9,8 +9,9 @@ kdns runs the kubeadm Corefile with one rule in front of the kubernetes plugin, 
 
 Two query files name every ClusterIP service of the cluster, as `<svc>.<ns>.svc.cluster.local` and
 as `<svc>.<ns>.example.com`. Both are asked once (the slow path stores their answers), then each is
-asked at the same fixed rate, in rounds that take the two in turn (the host's noise moves by the
-minute; see Bench.fixed_rates): the server's CPU per query, median round of each.
+asked at the same fixed rate, in rounds that take the two in turn, each first in every other round
+(the host's noise moves by the minute; see Bench.fixed_rates): the server's CPU per query, median
+round of each.
 """
 
 from __future__ import annotations
@@ -79,8 +80,10 @@ def measure_repeats(
                 break
         for datafile in (plain, rewritten):
             measure.fixed_rate(server, datafile, warm_rate, 3600, plan, max_runs=1)
-        for _ in range(plan.searches):
-            for datafile, values in ((plain, figures.plain), (rewritten, figures.rewritten)):
+        for round_ in range(plan.searches):
+            turns = [(plain, figures.plain), (rewritten, figures.rewritten)]
+            # Each goes first in every other round: neither always follows the other.
+            for datafile, values in turns if round_ % 2 == 0 else turns[::-1]:
                 load = measure.fixed_rate(server, datafile, rate, plan.fixed_seconds, plan)
                 values.append(load.us_per_query)
     finally:
