@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import yaml
@@ -26,7 +26,8 @@ from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
-from kdns.plugins.kubernetes.index import ClusterIndex, Slim, gc_paused
+from kdns.errors import KdnsError
+from kdns.plugins.kubernetes.index import ClusterIndex, PodNamespaces, Slim, gc_paused
 from kdns.plugins.kubernetes.objects import is_subdomain
 from kdns.server.poller import Poller, file_stamp
 
@@ -62,8 +63,8 @@ def _yaml_loader() -> Any:
 _LOADER = _yaml_loader()
 
 
-class ManifestError(Exception):
-    pass
+class ManifestError(KdnsError):
+    """A manifest file that cannot be read as Kubernetes objects; the message names the file."""
 
 
 def manifest_files(paths: Sequence[str]) -> list[str]:
@@ -181,13 +182,15 @@ def load(paths: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     return {kind: list(objs.values()) for kind, objs in by_kind.items()}
 
 
-def load_slim(paths: Sequence[str], kinds: Sequence[str]) -> dict[str, Slim]:
+def load_slim(
+    paths: Sequence[str], kinds: Sequence[str], slim: Callable[[str], Slim | PodNamespaces] = Slim
+) -> dict[str, Slim | PodNamespaces]:
     """load() for the index: the objects of kinds, converted file by file (ManifestError as load).
 
     Only one file's raw objects exist at a time, so reading a large cluster does not first build
     all of it as dicts (the peak would stay in the process's RSS).
     """
-    batches = {kind: Slim(kind) for kind in KNOWN}
+    batches = {kind: slim(kind) for kind in KNOWN}
     listed: set[str] = set()
     used: set[str] = set()
     for path in manifest_files(paths):
@@ -222,7 +225,7 @@ class ManifestSource:
         self._signature = self.signature()
         with gc_paused():
             try:
-                batches = load_slim(self.paths, self.index.kinds)
+                batches = load_slim(self.paths, self.index.kinds, self.index.slim)
             except ManifestError as e:
                 log.error("manifests not loaded, keeping the previous state: %s", e)
                 return False

@@ -17,6 +17,7 @@ from socket import AF_INET, AF_INET6, inet_pton
 
 from dnslib import QTYPE, RCODE, RR
 
+from kdns.corefile.keys import unreachable
 from kdns.message import Labels, Parts, Record, labels_of
 from kdns.plugins.kubernetes.config import Config
 from kdns.plugins.kubernetes.index import ClusterIndex, EndpointAddress, Tag
@@ -60,8 +61,10 @@ class Records:
         self.config = config
         self.ttl = config.ttl
         self.zones = tuple(zones)
-        forward = [z for z in self.zones if not z.endswith(".arpa.")]
-        # PTR targets live in the first forward zone (CoreDNS primaryZone).
+        forward = [z for z in self.zones if not z.endswith(".arpa.") and not unreachable(z)]
+        # PTR targets live in the first forward zone (CoreDNS primaryZone). Not in a zone written
+        # with a leading dot, which CoreDNS would pick when listed first, making PTR targets no
+        # message can carry: that zone serves nothing else either.
         self.primary = (forward or list(self.zones) or ["cluster.local."])[0]
         # The SOA of each zone spelling at the current serial: every negative answer carries one.
         # Records are never changed in place once answered (a plugin copies a Response first).
@@ -146,13 +149,7 @@ class Records:
         return svc
 
     def _addresses(self, owner: Labels, ips: Sequence[str], qtype: int | None) -> list[RR]:
-        """A/AAAA records of owner for the ips of the asked family (both when qtype is None)."""
-        out: list[RR] = []
-        for ip in dict.fromkeys(ips):
-            rtype, parts = _address(ip)
-            if qtype is None or qtype == rtype:
-                out.append(Record(owner, rtype, self.ttl, parts))
-        return out
+        return address_records(owner, ips, qtype, self.ttl)
 
     def _service(self, name: Name, qname: Labels, zone: Labels, qtype: int) -> Answer:
         ns, svc_name = name.namespace, name.service
@@ -302,9 +299,20 @@ class Records:
         return Answer(rr=rr, tags=tags)
 
 
+def address_records(owner: Labels, ips: Sequence[str], qtype: int | None, ttl: int) -> list[RR]:
+    """A/AAAA records of owner for the ips of the asked family (both when qtype is None)."""
+    out: list[RR] = []
+    for ip in dict.fromkeys(ips):
+        rtype, parts = address_rdata(ip)
+        if qtype is None or qtype == rtype:
+            out.append(Record(owner, rtype, ttl, parts))
+    return out
+
+
 @lru_cache(maxsize=1 << 16)
-def _address(ip: str) -> tuple[int, Parts]:
-    """The type and rdata of an address (normalised, as the index keeps them), packed once."""
+def address_rdata(ip: str) -> tuple[int, Parts]:
+    """The type and rdata of an address (normalised, as the index keeps them), packed once;
+    OSError when ip is no address."""
     if ":" in ip:
         return _AAAA, inet_pton(AF_INET6, ip)
     return _A, inet_pton(AF_INET, ip)
