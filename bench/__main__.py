@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from bench import apisync, dnsperf, kdnsserver, knot, measure, procs, unbound
 from bench import autopath as bench_autopath
+from bench import rewrite as rewrite_bench
 from bench import report as fmt
 from bench.cluster import S1, S2, Cluster, ClusterSpec, write_queries
 from bench.report import Report, Row
@@ -392,6 +393,30 @@ class Bench:
         self.report.notes.append(
             "kdns first queries, process by process: "
             + ", ".join(f"{a:.1f} µs (then {b:.1f})" for a, b in zip(firsts, agains))
+        )
+
+    def rewrite(self, s1: Files) -> None:
+        """A rewritten cluster name on repeat against the unrewritten one (bench/rewrite.py)."""
+        assert self.knot is not None
+        rate = self.plan.rates[0]
+        f = rewrite_bench.measure_repeats(self.work, s1.cluster, s1.manifests, self.knot.port, self.plan, rate, WARM_RATE)
+        plain, rewritten = f.median(f.plain), f.median(f.rewritten)
+        sec = f"{s1.cluster.spec.name} rewrite (fast path; median of {len(f.plain)} rounds)"
+        self.report.add(Row(sec, f"CPU per query, ClusterIP names asked again ({rate // 1000}k QPS)", fmt.us(plain)))
+        self.report.add(
+            Row(
+                sec,
+                "CPU per query, the same names as `<svc>.<ns>.example.com` through "
+                "`rewrite name suffix .example.com .svc.cluster.local answer auto`",
+                fmt.us(rewritten),
+                target="≤ 1.2x unrewritten",
+                verdict=f"{rewritten / plain:.2f}x; " + fmt.verdict(rewritten / plain, 1.2),
+            )
+        )
+        self.report.notes.append(
+            "kdns rewrite, round by round (unrewritten / rewritten): "
+            + ", ".join(f"{a:.1f} / {b:.1f} µs" for a, b in zip(f.plain, f.rewritten))
+            + ("; answers agree" if f.answers_agree else f"; answers differ: {f.first_difference}")
         )
 
     def workers(self, s1: Files) -> None:
@@ -768,6 +793,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("bench: knot did not start; see the table")
         bench.section("kdns on S1", lambda: bench.kdns_s1(s1))
         bench.section("kdns slow path", lambda: bench.slow_path(s1))
+        bench.section("kdns rewrite", lambda: bench.rewrite(s1))
         bench.section("kdns workers", lambda: bench.workers(s1))
         bench.section("kdns forward + cache", lambda: bench.forward(s1))
         bench.section("kdns forward over TLS", lambda: bench.forward_tls(s1))

@@ -78,9 +78,9 @@ def test_kubeadm_unknown_until_plugins_exist() -> None:
 
 
 def test_default_known_is_the_plugin_registry() -> None:
-    # `rewrite` is a CoreDNS plugin kdns does not have (not in ORDER).
-    with pytest.raises(ConfigError, match="unknown directive 'rewrite'"):
-        parse(". {\n  rewrite name a b\n}\n", "Corefile")
+    # `etcd` is a CoreDNS plugin kdns does not have (not in ORDER).
+    with pytest.raises(ConfigError, match="unknown directive 'etcd'"):
+        parse(". {\n  etcd skydns.local\n}\n", "Corefile")
 
 
 @pytest.mark.parametrize(
