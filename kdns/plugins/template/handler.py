@@ -132,7 +132,8 @@ class Handler:
         except ZoneFileError as e:
             bad = e.message
         if bad:
-            raise TemplateFailure(record, f"template: {record.section}: bad record {text!r}: {bad}", metrics.rr_failures)
+            shown = text if len(text) <= 120 else text[:117] + "..."
+            raise TemplateFailure(record, f"template: {record.section}: bad record {shown!r}: {bad}", metrics.rr_failures)
         return rr
 
     def _failed(self, req: Request, e: TemplateFailure, match_key: tuple[str, str, str, str, str]) -> Response:
@@ -182,8 +183,9 @@ def long_name(rr: RR) -> str | None:
     """Why rr cannot be sent (a name over 255 octets, RFC 1035 section 2.3.4), or None."""
     names = [rr.rname, *(v for v in vars(rr.rdata).values() if isinstance(v, DNSLabel))] if rr.rdata else [rr.rname]
     for label in names:
-        if sum(len(part) + 1 for part in label.label) + 1 > 255:
-            return f"name '{label}' is longer than 255 octets"
+        size = sum(len(part) + 1 for part in label.label) + 1
+        if size > 255:
+            return f"a name of {size} octets is longer than 255"
         if any(len(part) > 63 for part in label.label):
-            return f"a label of '{label}' is longer than 63 octets"
+            return "a label is longer than 63 octets"
     return None
