@@ -557,7 +557,8 @@ def _sprintf(args: list[Any]) -> str:
         else:
             return f"%!{v}({go_type(a)}={go_print(a)})"
         if width:
-            fill = "0" if "0" in flags and "-" not in flags and v in "dxXob" else " "
+            # Go pads with zeros for the 0 flag whatever the verb (fmt.Sprintf("%03s", "1") is "001").
+            fill = "0" if "0" in flags and "-" not in flags else " "
             body = body.ljust(int(width)) if "-" in flags else body.rjust(int(width), fill)
         return body
 
