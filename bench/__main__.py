@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench import apisync, dnsperf, kdnsserver, knot, measure, procs
+from bench import template as template_bench
 from bench import report as fmt
 from bench.cluster import S1, S2, Cluster, ClusterSpec, write_queries
 from bench.report import Report, Row
@@ -388,6 +389,12 @@ class Bench:
             + ", ".join(f"{a:.1f} µs (then {b:.1f})" for a, b in zip(firsts, agains))
         )
 
+    def template(self, s1: Files) -> None:
+        assert self.knot is not None
+        rows, notes = template_bench.measure_repeats(self.work, s1.manifests, s1.distinct, self.knot.port, self.plan)
+        self.report.rows.extend(rows)
+        self.report.notes.extend(notes)
+
     def workers(self, s1: Files) -> None:
         """Total CPU per query with 1 and 2 worker processes (all pinned to CPU 0), 16 client ports.
 
@@ -692,6 +699,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("bench: knot did not start; see the table")
         bench.section("kdns on S1", lambda: bench.kdns_s1(s1))
         bench.section("kdns slow path", lambda: bench.slow_path(s1))
+        bench.section("kdns template", lambda: bench.template(s1))
         bench.section("kdns workers", lambda: bench.workers(s1))
         bench.section("kdns forward + cache", lambda: bench.forward(s1))
         bench.section("programming latency", lambda: bench.programming(s1))
