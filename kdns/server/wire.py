@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from bisect import bisect_right
 
-from dnslib import EDNS0, RCODE, DNSRecord
+from dnslib import EDNS0, RCODE, DNSBuffer, DNSRecord
 
 from kdns.errors import WireError
 from kdns.request import Edns, Request
@@ -163,13 +163,25 @@ def error_reply(id: int, flags: int, rcode: int) -> bytes:
 
 
 def with_opt(req: Request, msg: DNSRecord) -> DNSRecord:
-    """msg with exactly one OPT record of ours when the query had one (RFC 6891 section 7)."""
+    """msg with exactly one OPT record of ours when the query had one (RFC 6891 section 7), carrying
+    the options a plugin put in an OPT record of its own."""
     if req.edns is None:
         return msg
+    options = [o for rr in msg.ar if rr.rtype == OPT and rr.rdata for o in rr.rdata]
     msg.ar = [rr for rr in msg.ar if rr.rtype != OPT]
     # Extended RCODE 0: a dnslib header holds only 4 RCODE bits (BADVERS has its own builder).
-    msg.ar.append(EDNS0(udp_len=OUR_PAYLOAD, flags="do" if req.edns.do else ""))
+    msg.ar.append(EDNS0(udp_len=OUR_PAYLOAD, flags="do" if req.edns.do else "", opts=options))
     return msg
+
+
+def plugin_options(msg: DNSRecord) -> bytes:
+    """The packed EDNS options of OPT records a plugin put in msg (an RFC 8914 extended error)."""
+    buffer = DNSBuffer()
+    for rr in msg.ar:
+        if rr.rtype == OPT and rr.rdata:
+            for option in rr.rdata:
+                option.pack(buffer)
+    return bytes(buffer.data)
 
 
 def badvers(req: Request) -> bytes:
@@ -186,6 +198,10 @@ def pack(req: Request, msg: DNSRecord) -> tuple[bytes, bool]:
     # than packing the rest of a typical answer. Its extended RCODE is always 0 here: a dnslib
     # header holds only 4 RCODE bits.
     opt = None if edns is None else (_OPT_DO if edns.do else _OPT_PLAIN)
+    if edns is not None and msg.ar:
+        options = plugin_options(msg)
+        if options:
+            opt = packer.opt_record(OUR_PAYLOAD, edns.do, options)
     packed = packer.pack(msg, opt)
     if packed is None:
         return _pack_dnslib(req, msg)

@@ -150,6 +150,25 @@ def test_answer_that_fits_is_whole_and_has_one_opt() -> None:
     assert len(opts) == 1 and opts[0].edns_do
 
 
+@pytest.mark.parametrize("rtype", ["A", "SSHFP"])
+def test_options_a_plugin_puts_in_an_opt_record_are_carried_in_ours(rtype: str) -> None:
+    """An extended DNS error (RFC 8914) a plugin adds is sent in the server's one OPT record, by the
+    fast packer and by dnslib's (rare types)."""
+    from dnslib import SSHFP, EDNSOption
+
+    ede = EDNSOption(15, b"\x00\x15Blocked")
+    rdata = A("192.0.2.1") if rtype == "A" else SSHFP(1, 1, b"\x12\x34")
+    for do in (False, True):
+        req = wire.parse_query(query(edns=1232, do=do))
+        msg = req.reply(rr=[RR("www.example.org", getattr(QTYPE, rtype), rdata=rdata)])
+        msg.ar.append(EDNS0(opts=[ede]))
+        out, _ = wire.pack(req, msg)
+        parsed = DNSRecord.parse(out)
+        (opt,) = [rr for rr in parsed.ar if rr.rtype == QTYPE.OPT]
+        assert [(o.code, o.data) for o in opt.rdata] == [(15, b"\x00\x15Blocked")]
+        assert opt.edns_do == do and opt.rclass == wire.OUR_PAYLOAD and len(parsed.rr) == 1
+
+
 def test_badvers_for_edns_version_above_zero() -> None:
     q = DNSRecord.question("example.org")
     q.add_ar(EDNS0(version=1))

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import struct
 from collections.abc import Sequence
 
-from dnslib import QTYPE, RCODE, RR, DNSLabel
+from dnslib import EDNS0, QTYPE, RCODE, RR, DNSLabel, EDNSOption
 
 from kdns.plugins.file.zonefile import ZoneFileError, parse_zone
 from kdns.plugins.template import metrics
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 PLUGIN = "template"
 _NXDOMAIN, _SERVFAIL = int(RCODE.NXDOMAIN), int(RCODE.SERVFAIL)
 _A, _AAAA, _CNAME = 1, 28, 5
+EDE = 15  # the Extended DNS Error option code (RFC 8914 section 2)
 _TYPE_NAMES: dict[int, str] = dict(QTYPE.forward)
 NO_TAGS: tuple[str, ...] = ()
 # CNAMEs a template may have followed through the chain within one query (a template answering
@@ -114,7 +116,13 @@ class Handler:
         if qtype in (_A, _AAAA) and any(rr.rtype == _CNAME for rr in answer):
             answer = await self._follow_cnames(answer, qtype)
             tags = None
-        msg = req.reply(c.rcode, aa=True, rr=answer, auth=sections["authority"], ar=sections["additional"])
+        extra = sections["additional"]
+        if c.ederror is not None and req.edns is not None:
+            # RFC 8914: the server writes its OPT record with this option in it (wire.pack). Only to
+            # a client that sent EDNS (RFC 6891 section 7); CoreDNS adds an OPT record regardless.
+            code, reason = c.ederror
+            extra.append(EDNS0(opts=[EDNSOption(EDE, struct.pack("!H", code) + reason.encode())]))
+        msg = req.reply(c.rcode, aa=True, rr=answer, auth=sections["authority"], ar=extra)
         return Response(msg, plugin=PLUGIN, tags=tags)
 
     def _record(self, record: RRTemplate, data: TemplateData) -> RR:

@@ -188,3 +188,24 @@ def test_plugins_flag_lists_template() -> None:
 
     assert "template" in plugins.available()
     assert plugins.available().index("template") < plugins.available().index("kubernetes")
+
+
+async def test_ederror_is_sent_as_an_extended_dns_error_to_edns_clients() -> None:
+    """README's .invalid example: NXDOMAIN, the SOA, and EDE 21 with its reason (RFC 8914)."""
+    from plugins.template.test_template_readme import INVALID
+
+    import dns.edns
+
+    async with kdns_server(INVALID.replace("forward . 8.8.8.8", "")) as server:
+        out = await server.dig("test.invalid", "A")
+        assert "status: NXDOMAIN" in out
+        assert "EDE: 21 (Not Supported): (Blocked according to RFC2606)" in out
+        for tcp in (False, True, False):
+            resp = await server.query("test.invalid.", "A", tcp=tcp, use_edns=0, want_dnssec=True)
+            assert resp.rcode() == dns.rcode.NXDOMAIN and resp.ednsflags & dns.flags.DO
+            (ede,) = [o for o in resp.options if o.otype == dns.edns.OptionType.EDE]
+            assert (ede.code, ede.text) == (21, "Blocked according to RFC2606")
+            assert [rrset.rdtype for rrset in resp.authority] == [dns.rdatatype.SOA]
+        # No EDNS in the question, none in the answer.
+        resp = await server.query("test.invalid.", "A", use_edns=False)
+        assert resp.rcode() == dns.rcode.NXDOMAIN and resp.edns < 0
