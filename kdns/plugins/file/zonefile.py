@@ -26,6 +26,11 @@ TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 NAME_FIELDS = {
     "CNAME": (0,), "NS": (0,), "PTR": (0,), "DNAME": (0,), "MX": (1,), "SRV": (3,), "SOA": (0, 1),
 }
+# The rdata attributes dnslib keeps those names in, in the same order.
+NAME_ATTRS = {
+    "CNAME": ("label",), "NS": ("label",), "PTR": ("label",), "DNAME": ("label",), "MX": ("label",),
+    "SRV": ("target",), "SOA": ("mname", "rname"),
+}
 # Exact RDATA field counts of the common types, so a short line is an error, not an IndexError.
 FIELD_COUNTS = {
     "A": 1, "AAAA": 1, "CNAME": 1, "NS": 1, "PTR": 1, "DNAME": 1, "MX": 2, "SRV": 4, "SOA": 7,
@@ -187,9 +192,49 @@ def _is_ttl(text: str) -> bool:
 def absolute(name: str, origin: DNSLabel) -> DNSLabel:
     if name == "@":
         return origin
-    if name.endswith(".") and not name.endswith("\\."):
+    if "\\" in name:
+        # dnslib's DNSLabel(str) splits at escaped dots and IDNA-encodes \DDD bytes: read them here.
+        labels, qualified = escaped_labels(name)
+        return DNSLabel(labels) if qualified else origin.add(labels)
+    if name.endswith("."):
         return DNSLabel(name)
     return origin.add(name)
+
+
+def escaped_labels(name: str) -> tuple[list[bytes], bool]:
+    """A name in presentation form as labels, RFC 1035 section 5.1 escapes read (\\X is X, \\DDD
+    the byte DDD); and whether it ended in an unescaped dot (fully qualified)."""
+    labels: list[bytes] = []
+    label = bytearray()
+    i, n = 0, len(name)
+    while i < n:
+        c = name[i]
+        if c == "\\":
+            digits = name[i + 1 : i + 4]
+            if len(digits) == 3 and digits.isdigit() and digits.isascii():
+                if int(digits) > 255:
+                    raise ValueError(f"escape '\\{digits}' in '{name}' is not a byte")
+                label.append(int(digits))
+                i += 4
+                continue
+            if i + 1 >= n:
+                raise ValueError(f"'{name}' ends in a lone backslash")
+            label.extend(name[i + 1].encode())
+            i += 2
+            continue
+        if c == ".":
+            if not label:
+                raise ValueError(f"empty label in '{name}'")
+            labels.append(bytes(label))
+            label = bytearray()
+        else:
+            label.extend(c.encode())
+        i += 1
+    if label:
+        labels.append(bytes(label))
+    if any(len(part) > 63 for part in labels):
+        raise ValueError(f"a label of '{name}' is longer than 63 octets")
+    return labels, name.endswith(".") and not label
 
 
 def parse_zone(text: str, origin: str, file: str, _depth: int = 0) -> list[Located]:
@@ -276,8 +321,9 @@ def _rdata(rtype: str, fields: list[str], origin: DNSLabel) -> RD:
             ipaddress.IPv6Address(fields[0])
     except ValueError:
         raise ValueError(f"invalid {'IPv4' if rtype == 'A' else 'IPv6'} address '{fields[0]}'") from None
-    for index in NAME_FIELDS.get(rtype, ()):
-        fields[index] = str(absolute(fields[index], origin))
+    names = {index: absolute(fields[index], origin) for index in NAME_FIELDS.get(rtype, ())}
+    for index, label in names.items():
+        fields[index] = str(label)
     if rtype == "SRV" and not all(f.isdigit() and int(f) < 65536 for f in fields[:3]):
         raise ValueError("SRV priority, weight and port must be numbers from 0 to 65535")
     if rtype == "MX" and not (fields[0].isdigit() and int(fields[0]) < 65536):
@@ -287,7 +333,11 @@ def _rdata(rtype: str, fields: list[str], origin: DNSLabel) -> RD:
     cls = RDMAP.get(rtype)
     if cls is None:
         raise ValueError(f"record type '{rtype}' cannot be read from a zone file")
-    return cls.fromZone(fields, origin)
+    rdata = cls.fromZone(fields, origin)
+    # fromZone reads the names from text again, which loses escaped dots and \\DDD bytes.
+    for index, attr in zip(NAME_FIELDS.get(rtype, ()), NAME_ATTRS.get(rtype, ())):
+        setattr(rdata, attr, names[index])
+    return rdata
 
 
 def _include(words: list[str], state: _State, records: list[Located], file: str, depth: int) -> None:

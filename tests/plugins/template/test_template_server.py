@@ -209,3 +209,24 @@ async def test_ederror_is_sent_as_an_extended_dns_error_to_edns_clients() -> Non
         # No EDNS in the question, none in the answer.
         resp = await server.query("test.invalid.", "A", use_edns=False)
         assert resp.rcode() == dns.rcode.NXDOMAIN and resp.edns < 0
+
+
+async def test_names_with_escaped_bytes_are_written_back_as_the_same_name() -> None:
+    """`.Name` is the presentation form (`\\.` for a dot inside a label, `\\DDD` for other bytes):
+    the record built from it has the asker's name, byte for byte (lowercased)."""
+    corefile = """
+    . {
+        template IN A example {
+            answer "{{ .Name }} 60 IN A 192.0.2.1"
+        }
+    }
+    """
+    import dns.name
+
+    async with kdns_server(corefile) as server:
+        for labels in ((b"a.b", b"example"), (b"sp ace", b"example"), (b"\xc8\x00", b"x\\y", b"example")):
+            name = dns.name.Name((*labels, b""))
+            resp = await server.query(name.to_text(), "A")
+            assert resp.rcode() == dns.rcode.NOERROR
+            (rrset,) = resp.answer
+            assert rrset.name.labels == tuple(label.lower() for label in name.labels)
