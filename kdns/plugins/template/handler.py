@@ -63,7 +63,8 @@ class Handler:
         self.config = config
         self.zones: tuple[str, ...] = config.zones or (".",)
         self.info: BlockInfo | None = None
-        self.cacheable = not config.per_request
+        # Its answers are a pure function of the question: kept on the fast path until a reload.
+        self.question_only = not config.per_request
         self.matches_any_class = config.qclass == ANY
         self.matches_any_type = config.qtype == ANY
         # RR templates already reported in the log (one line each, not one per query).
@@ -112,7 +113,7 @@ class Handler:
         except TemplateFailure as e:
             return self._failed(req, e, key)
         answer = sections["answer"]
-        tags = NO_TAGS if self.cacheable else None
+        tags = NO_TAGS if self.question_only else None
         if qtype in (_A, _AAAA) and any(rr.rtype == _CNAME for rr in answer):
             answer = await self._follow_cnames(answer, qtype)
             tags = None
@@ -151,7 +152,7 @@ class Handler:
         if id(record) not in self.reported:
             self.reported.add(id(record))
             log.warning("%s:%d: %s (for %s %s)", record.file, record.line, e, req.qname, req.type_name)
-        resp = Response(req.reply(_SERVFAIL), plugin=PLUGIN, tags=NO_TAGS if self.cacheable else None)
+        resp = Response(req.reply(_SERVFAIL), plugin=PLUGIN, tags=NO_TAGS if self.question_only else None)
         resp.error = str(e)
         return resp
 
