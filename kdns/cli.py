@@ -1,4 +1,8 @@
-"""Command line as CoreDNS's, so the same container args work: kdns -conf FILE -dns.port N ..."""
+"""Command line as CoreDNS's, so the same container args work: kdns -conf FILE -dns.port N ...
+
+kdns -validate -conf FILE (a kdns extension) checks a Corefile without serving it: parsed, every
+plugin built through the server's own code (App.check), nothing bound, the API not contacted.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +37,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-quiet", "--quiet", action="store_true", help="quiet mode (no initialization output)")
     p.add_argument("-workers", "--workers", type=int, default=0,
                    help="kdns extension: SO_REUSEPORT worker processes (default: the Corefile's `workers`, else 1)")
+    p.add_argument("-validate", "--validate", action="store_true",
+                   help="kdns extension: check the Corefile (parse it, build every plugin, read the files "
+                   "they read) without serving, print its warnings and errors, exit 0 or 1")
     return p
+
+
+class Tally(logging.Handler):
+    """Counts the warnings and the errors logged: -validate's verdict."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.warnings = 0
+        self.errors = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            self.errors += 1
+        else:
+            self.warnings += 1
 
 
 class KdnsFormatter(logging.Formatter):
@@ -68,10 +90,34 @@ def corefile_path(given: str | None) -> str | None:
     return given
 
 
-def read_config(path: str | None, port: int) -> Config:
+def read_config(path: str | None, port: int, errors: list[ConfigError] | None = None) -> Config:
     if path is None:
-        return config_from_text(DEFAULT_COREFILE, "<default>", port)
-    return load_config(path, port)
+        return config_from_text(DEFAULT_COREFILE, "<default>", port, errors)
+    return load_config(path, port, errors)
+
+
+def validate(path: str | None, port: int) -> int:
+    """kdns -validate: load the Corefile as the server would, without serving it. Every plugin line
+    that does not parse is printed (not only the first), then, if all did, what building them finds
+    (App.check: files read, nothing bound). Warnings (legacy forms) do not fail it; an error logged
+    while it was built (a plugin giving up on something) does."""
+    from kdns.server.app import App
+
+    tally = Tally()
+    logging.getLogger().addHandler(tally)
+    found: list[ConfigError] = []
+    try:
+        config = read_config(path, port, found)
+        if not found:
+            App(path or "", config, port).check()
+    except ConfigError as e:
+        found.append(e)
+    for error in found:
+        print(f"kdns: {error}", file=sys.stderr)
+    errors = len(found) + tally.errors
+    verdict = "not valid" if errors else "valid"
+    print(f"{path or '<default>'}: {verdict} ({tally.warnings} warnings, {errors} errors)")
+    return 1 if errors else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     path = corefile_path(args.conf)
     try:
+        if args.validate:
+            return validate(path, args.port)
         config = read_config(path, args.port)
     except ConfigError as e:
         print(f"kdns: {e}", file=sys.stderr)

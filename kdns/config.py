@@ -49,26 +49,34 @@ class Config:
     files: list[str]  # the Corefile and every file it imports: what reload watches
 
 
-def load_config(path: str, default_port: int = 53) -> Config:
-    """Read, parse and check the Corefile at path; ConfigError names file and line."""
-    return _build(parser.load_parsed(path), default_port)
+def load_config(path: str, default_port: int = 53, errors: list[ConfigError] | None = None) -> Config:
+    """Read, parse and check the Corefile at path; ConfigError names file and line.
+
+    errors (kdns -validate): a plugin line that does not parse is added to it and left out, so that
+    one run finds every such line; a Config loaded with errors is never to be served.
+    """
+    return _build(parser.load_parsed(path), default_port, errors)
 
 
-def config_from_text(text: str, filename: str = "Corefile", default_port: int = 53) -> Config:
+def config_from_text(
+    text: str, filename: str = "Corefile", default_port: int = 53, errors: list[ConfigError] | None = None,
+) -> Config:
     """Like load_config, for a Corefile given as text (imports are relative to filename)."""
-    return _build(parser.parse_text(text, filename), default_port)
+    return _build(parser.parse_text(text, filename), default_port, errors)
 
 
-def _build(parsed: parser.Parsed, default_port: int) -> Config:
+def _build(parsed: parser.Parsed, default_port: int, errors: list[ConfigError] | None) -> Config:
     if not parsed.blocks:
         file = parsed.files[0] if parsed.files else ""
         raise ConfigError("no server blocks in the Corefile", file, 1 if file else 0)
-    blocks = [_block(b, default_port) for b in parsed.blocks]
-    _check_overlap(blocks)
+    blocks = [_block(b, default_port, errors) for b in parsed.blocks]
+    if not errors:
+        # With lines left out (a `bind` among them), an overlap found now could be a false one.
+        _check_overlap(blocks)
     return Config(blocks, parsed.files)
 
 
-def _block(block: ServerBlock, default_port: int) -> BlockConfig:
+def _block(block: ServerBlock, default_port: int, errors: list[ConfigError] | None) -> BlockConfig:
     keys = [
         key if key.port is not None else dataclasses.replace(key, port=default_port)
         for key in block.keys
@@ -76,21 +84,28 @@ def _block(block: ServerBlock, default_port: int) -> BlockConfig:
     seen: dict[str, Directive] = {}
     uses: list[PluginUse] = []
     for directive in block.directives:
-        name = directive.name.text
-        spec = plugins.get(name)
-        assert spec is not None  # the parser has refused directives kdns has no plugin for
-        if spec.once and name in seen:
-            first = seen[name]
-            same_file = first.file == directive.file
-            at = f"line {first.line}" if same_file else f"{first.file}:{first.line}"
-            raise directive.error(
-                f"this plugin can only be used once per server block (first at {at})"
-            )
-        seen[name] = directive
-        uses.append(PluginUse(name, spec, spec.parse(directive), directive))
+        try:
+            uses.append(_use(directive, seen))
+        except ConfigError as e:
+            if errors is None:
+                raise
+            errors.append(e)
     # sorted() is stable: a plugin given on several lines keeps its lines in Corefile order.
     uses.sort(key=lambda use: plugins.ORDER.index(use.name))
     return BlockConfig(keys, tuple(uses), block.file, block.line)
+
+
+def _use(directive: Directive, seen: dict[str, Directive]) -> PluginUse:
+    name = directive.name.text
+    spec = plugins.get(name)
+    assert spec is not None  # the parser has refused directives kdns has no plugin for
+    if spec.once and name in seen:
+        first = seen[name]
+        same_file = first.file == directive.file
+        at = f"line {first.line}" if same_file else f"{first.file}:{first.line}"
+        raise directive.error(f"this plugin can only be used once per server block (first at {at})")
+    seen[name] = directive
+    return PluginUse(name, spec, spec.parse(directive), directive)
 
 
 def _listen_hosts(block: BlockConfig) -> list[str]:

@@ -22,7 +22,7 @@ import dns.message
 import dns.rdatatype
 import pytest
 
-from kdns.config import load_config
+from kdns.config import config_from_text, load_config
 from kdns.server.app import App
 from kdns.server.settings import DEFAULT, ServerSettings
 
@@ -124,6 +124,14 @@ async def kdns_server(
             yield RunningServer(app, path)
         finally:
             await app.stop()
+
+
+def plugin_config(name: str, lines: str) -> Any:
+    """The parsed config of plugin `name` in a Corefile named "Corefile" whose line 3 on are lines
+    (line 1 opens the server block, line 2 is `whoami`); ConfigError as loading it raises."""
+    config = config_from_text(f".:53 {{\n    whoami\n{lines}\n}}\n", "Corefile")
+    (use,) = [u for u in config.blocks[0].plugins if u.name == name]
+    return use.config
 
 
 @pytest.fixture

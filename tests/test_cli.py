@@ -13,6 +13,7 @@ from pathlib import Path
 import dns.message
 import dns.query
 import dns.rcode
+import pytest
 
 from upstreams import FakeUpstream, free_port
 
@@ -170,15 +171,18 @@ def test_workers_share_the_port_reload_together_and_stop_together(tmp_path: Path
         assert not Path(f"/proc/{children[0]}").exists() or "Z" in Path(f"/proc/{children[0]}/stat").read_text().split()[2]
 
 
-def test_forwarding_loop_is_detected_and_kdns_exits_1(tmp_path: Path) -> None:
+@pytest.mark.parametrize("keys", [".", ".svc ."], ids=["root", "leading-dot-zone-first"])
+def test_forwarding_loop_is_detected_and_kdns_exits_1(tmp_path: Path, keys: str) -> None:
     port = free_port()
     corefile = tmp_path / "Corefile"
-    # forward points back at this very server: every forwarded query comes round again.
-    corefile.write_text(f".:{port} {{\n bind 127.0.0.1\n loop\n forward . 127.0.0.1:{port}\n}}\n")
+    # forward points back at this very server: every forwarded query comes round again. A first
+    # key written `.svc` gets no queries, so the probe goes in the next zone.
+    keys = " ".join(f"{key}:{port}" for key in keys.split())
+    corefile.write_text(f"{keys} {{\n bind 127.0.0.1\n loop\n forward . 127.0.0.1:{port}\n}}\n")
     with running(corefile) as proc:
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 1
-    assert "Loop (127.0.0.1:" in out and "HINFO" in out and "detected" in out
+    assert "Loop (127.0.0.1:" in out and "HINFO" in out and "detected for zone \".\"" in out
     assert "127.0.0.53" in out  # the likely cause is named
     assert "Traceback" not in out
 

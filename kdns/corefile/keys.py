@@ -96,7 +96,9 @@ def _normalize_name(host: str) -> str:
         return "."
     name = host[:-1] if host.endswith(".") else host
     labels = name.split(".")
-    for label in labels:
+    # A leading dot (".svc") passes CoreDNS's check (miekg/dns IsDomainName counts an empty first
+    # label) and stays in the zone: see unreachable().
+    for label in labels[1:] if len(labels) > 1 and not labels[0] else labels:
         if not label:
             raise ValueError("empty label in zone name")
         if not _LABEL.fullmatch(label):
@@ -105,6 +107,21 @@ def _normalize_name(host: str) -> str:
     if sum(len(label) + 1 for label in labels) + 1 > 255:
         raise ValueError("zone name longer than 255 octets")
     return name + "."
+
+
+def unreachable(zone: str) -> bool:
+    """A zone written with a leading dot (".svc." from `.svc`), as CoreDNS keeps it: its first label
+    is empty, which no name in a query has (a DNS name ends at its first empty label), so nothing
+    is ever served in it, in CoreDNS as in kdns."""
+    return zone.startswith(".") and zone != "."
+
+
+def unreachable_warning(text: str) -> str:
+    """The load-time warning for a zone written `text` that unreachable() holds for."""
+    return (
+        f"zone '{text}' begins with a dot: no query name falls in it (CoreDNS reads it so too), "
+        "so it serves nothing; delete it"
+    )
 
 
 def reverse_zones(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> list[str]:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kdns import plugins
-from kdns.corefile.keys import parse_key
+from kdns.corefile.keys import parse_key, unreachable, unreachable_warning
 from kdns.corefile.lexer import Word, tokenize
 from kdns.corefile.tree import Directive, ServerBlock, ServerKey, Token
 from kdns.errors import ConfigError
@@ -173,7 +173,10 @@ class _Parser:
         for token in key_tokens:
             if _is_snippet(token.text):
                 raise _err(token, f"snippet definition '{token.text}' must be the only key")
-            keys.extend(parse_key(token))
+            parsed = parse_key(token)
+            if any(unreachable(key.zone) for key in parsed):
+                log.warning("%s:%d: %s", token.file, token.line, unreachable_warning(token.text))
+            keys.extend(parsed)
         w = self.peek()
         if w is not None and w.kind == "open":
             opening = self.take()

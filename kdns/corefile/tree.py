@@ -101,9 +101,10 @@ class Directive:
     def zones(self, start: int = 0, stop: int | None = None) -> tuple[str, ...]:
         """Arguments start:stop read as zones the way server block keys are (CoreDNS's
         plugin.Host.NormalizeExact): lowercased, fully qualified, `dns://` and a port dropped, a CIDR
-        standing for its reverse zones; or a ConfigError naming the bad one."""
+        standing for its reverse zones; or a ConfigError naming the bad one. A zone written with a
+        leading dot is kept as CoreDNS keeps it, with a warning (keys.unreachable)."""
         # Imported here: keys.py is built on this module's Token and ServerKey.
-        from kdns.corefile.keys import parse_key
+        from kdns.corefile.keys import parse_key, unreachable, unreachable_warning
 
         zones: list[str] = []
         for token in self.args[start:stop]:
@@ -111,6 +112,8 @@ class Directive:
                 keys = parse_key(token, "zone")
             except ConfigError as e:
                 raise self.error(e.message, token) from None
+            if any(unreachable(key.zone) for key in keys):
+                self.warn(unreachable_warning(token.text), token)
             zones.extend(key.zone for key in keys)
         return tuple(zones)
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from prometheus_client import REGISTRY
 
-from kdns.config import Config, load_config
-from kdns.errors import ConfigError
+from kdns.config import BlockConfig, Config, PluginUse, load_config
+from kdns.errors import ConfigError, KdnsError
 from kdns.metrics import DNS
 from kdns.server.chain import build_chain
 from kdns.server.mux import Block, Listener
@@ -20,6 +20,12 @@ from kdns.server.tcp import TcpProtocol, TcpState, tcp_socket
 from kdns.server.udp import UdpServer, serve_udp, udp_socket
 
 log = logging.getLogger(__name__)
+
+# Plugins that must see every query of their block, so its repeats are never answered from the
+# fast-path table: log (a line per query) and acl (a decision per client address; a table shared
+# by all clients would hand one client's allowed answer to another it blocks). Other blocks on the
+# same listener keep the fast path: an entry is only ever stored by the block its name routes to.
+SLOW_PATH_PLUGINS = frozenset(("log", "acl"))
 
 
 class Generation:
@@ -180,15 +186,20 @@ class App:
 
     # --- building ---------------------------------------------------------------------------
 
-    async def _build(self, config: Config, previous: Generation | None) -> Generation:
+    def assemble(self, config: Config, previous: Generation | None = None) -> Generation:
+        """What config builds before anything starts: each block's chain and routes, the lifecycle
+        services (the previous generation's where unchanged), every handler attached to its block
+        (a zone file named by the block's keys is read then). No socket is opened and no start
+        hook runs, so `kdns -validate` checks a Corefile through this same code."""
         gen = Generation()
-        if previous is None:
-            self.building = gen
         for bc in config.blocks:
             head, handlers = build_chain(bc.plugins)
-            fast = all(use.name != "log" for use in bc.plugins)
+            names = {use.name for use in bc.plugins}
+            fast = not names & SLOW_PATH_PLUGINS
             block = Block([key.zone for key in bc.keys], head, handlers, fast, self)
             block.plugin_names = [use.name for use in bc.plugins]
+            block.debug = "debug" in names
+            block.udp_size_cap = _bufsize(bc) or block.udp_size_cap
             hosts = _bind_hosts(bc) or [self.default_host]
             seen: set[tuple[str, int]] = set()
             for key in bc.keys:
@@ -208,14 +219,33 @@ class App:
                 reused = previous.services.get(service_key) if previous else None
                 if reused is not None and getattr(reused, "config", None) == use.config:
                     gen.services[service_key] = reused
+                    # Now this generation's to stop (at the next reload unless kept again, or at
+                    # exit): without it a service kept across a reload was never stopped.
+                    gen.started.append(reused)
                 else:
                     gen.services[service_key] = use.spec.service(use.config, self)
+        for bc, block in zip(config.blocks, gen.blocks):
+            for use, handler in _handler_uses(bc, block):
+                attach = getattr(handler, "attach", None)
+                if attach is not None:
+                    _located(use, attach, block)
+        return gen
+
+    def check(self) -> None:
+        """kdns -validate: assemble the config, then run each handler's check(), which reads what
+        its start() would read (without the network); a ConfigError names the directive."""
+        gen = self.assemble(self.config)
+        for bc, block in zip(self.config.blocks, gen.blocks):
+            for use, handler in _handler_uses(bc, block):
+                check = getattr(handler, "check", None)
+                if check is not None:
+                    _located(use, check)
+
+    async def _build(self, config: Config, previous: Generation | None) -> Generation:
+        gen = self.assemble(config, previous)
+        if previous is None:
+            self.building = gen
         try:
-            for block in gen.blocks:
-                for handler in block.handlers:
-                    attach = getattr(handler, "attach", None)
-                    if attach is not None:
-                        attach(block)
             for started_key, service in gen.services.items():
                 if previous is not None and previous.services.get(started_key) is service:
                     continue
@@ -353,6 +383,30 @@ def _feed_invalidations(routes: list[tuple[str, Block]], invalidate: Any) -> Non
             invalidators = getattr(handler, "invalidators", None)
             if invalidators is not None and invalidate not in invalidators:
                 invalidators.append(invalidate)
+
+
+def _handler_uses(bc: BlockConfig, block: Block) -> list[tuple[PluginUse, Any]]:
+    """The block's handlers, each with the Corefile line it was built from."""
+    return list(zip([use for use in bc.plugins if use.spec.handler is not None], block.handlers))
+
+
+def _located(use: PluginUse, hook: Callable[..., None], *args: Any) -> None:
+    """hook(*args); a KdnsError it raises without a place names the plugin's Corefile line."""
+    try:
+        hook(*args)
+    except ConfigError as e:
+        if e.file:
+            raise
+        raise use.directive.error(e.message) from None
+    except KdnsError as e:
+        raise use.directive.error(str(e)) from None
+
+
+def _bufsize(bc: Any) -> int | None:
+    for use in bc.plugins:
+        if use.name == "bufsize":
+            return int(use.config.size)
+    return None
 
 
 def _bind_hosts(bc: Any) -> list[str]:

@@ -90,8 +90,8 @@ def pack(msg: DNSRecord, opt: bytes | None = None) -> Packed | None:
 
 
 def opt_record(payload: int, do: bool, options: bytes = b"") -> bytes:
-    """An OPT pseudo-record of version 0, extended RCODE 0, with these packed options (RFC 6891
-    section 6.1.2)."""
+    """An OPT pseudo-record of version 0, extended RCODE 0, with these options already in wire form
+    (RFC 6891 section 6.1.2)."""
     ttl = 0x8000 if do else 0
     return b"\x00" + RR_FIXED.pack(OPT, payload, ttl, len(options)) + options
 

@@ -4,7 +4,11 @@ right, and the paths and objects it names exist in deploy/."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -75,3 +79,20 @@ def test_doc_names_the_objects_deploy_creates() -> None:
     assert find(base, "Service", "kube-dns")["spec"]["clusterIP"] in DOC
     nodelocal = find(build(KUSTOMIZATIONS["nodelocal"]), "ConfigMap", "node-local-dns")["data"]["Corefile"]
     assert "bind 169.254.20.10" in nodelocal and "169.254.20.10" in DOC
+
+
+def test_validate_prints_what_the_doc_shows(tmp_path: Path) -> None:
+    # The Corefile of "Corefiles from older clusters" through the real `kdns -validate`.
+    section = DOC.split("## Corefiles from older clusters", 1)[1].split("\n## ", 1)[0]
+    (corefile,) = re.findall(r"^```corefile\n(.*?)^```", section, flags=re.S | re.M)
+    console_block = r"^```console\n\$ (kdns -validate -conf Corefile)\n(.*?)^```"
+    (console,) = re.findall(console_block, section, flags=re.S | re.M)
+    (tmp_path / "Corefile").write_text(corefile)
+    out = subprocess.run(
+        [sys.executable, "-m", "kdns", *console[0].split()[1:]], capture_output=True, text=True, timeout=60,
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert (out.returncode, out.stderr) == (0, "")
+    assert out.stdout == console[1]
+    assert "kubectl get cm coredns -n kube-system -o jsonpath='{.data.Corefile}' > Corefile && " \
+        "kdns -validate -conf Corefile" in section

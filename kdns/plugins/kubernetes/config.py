@@ -16,6 +16,7 @@
         startup_timeout DURATION
         manifests PATH...          # kdns: serve objects from YAML/JSON files instead of the API
         endpoints_legacy           # kdns: read core/v1 Endpoints instead of EndpointSlices
+        upstream [ADDRESS...]      # legacy (CoreDNS before 1.7): accepted, ignored, warned about
     }
 """
 
@@ -200,6 +201,15 @@ def parse(d: Directive) -> Config:
         elif name == "endpoints_legacy":
             o.expect_args(0, 0)
             opts["endpoints_legacy"] = True
+        elif name == "upstream":
+            # CoreDNS ignored it from 1.5 on (an ExternalName target is resolved through the
+            # server's own chain, as kdns always does) and refuses it since 1.7 (coredns#3737): a
+            # cluster whose ConfigMap still has it keeps its answers and is told what to change.
+            o.warn(
+                "'upstream' is obsolete and ignored: ExternalName targets outside the cluster are "
+                "resolved through this server block's own plugins (forward), as CoreDNS does since "
+                "1.5; delete this line (CoreDNS 1.7 and later refuse it)"
+            )
         else:
             raise o.unknown_option()
     if opts.get("manifests") and ("endpoint" in opts or "kubeconfig" in opts):

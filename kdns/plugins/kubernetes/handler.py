@@ -66,6 +66,14 @@ class Handler:
             zones = [zone for z in info.zones for zone in normalize_zone(z)]
             self._set_zones(tuple(dict.fromkeys(zones)))
 
+    def check(self) -> None:
+        """kdns -validate: read the manifests files as start() reads them (ManifestError naming a
+        broken one). The API is not contacted: its credentials often exist only in the cluster."""
+        if self.config.manifests:
+            from kdns.plugins.kubernetes.manifests import load_slim
+
+            load_slim(self.config.manifests, self.index.kinds)
+
     async def start(self) -> None:
         if self.config.manifests:
             from kdns.plugins.kubernetes.manifests import ManifestSource

@@ -26,6 +26,7 @@ from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
+from kdns.errors import KdnsError
 from kdns.plugins.kubernetes.index import ClusterIndex, Slim, gc_paused
 from kdns.plugins.kubernetes.objects import is_subdomain
 from kdns.server.poller import Poller, file_stamp
@@ -62,8 +63,8 @@ def _yaml_loader() -> Any:
 _LOADER = _yaml_loader()
 
 
-class ManifestError(Exception):
-    pass
+class ManifestError(KdnsError):
+    """A manifest file that cannot be read as Kubernetes objects; the message names the file."""
 
 
 def manifest_files(paths: Sequence[str]) -> list[str]:

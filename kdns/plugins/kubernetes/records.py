@@ -17,6 +17,7 @@ from socket import AF_INET, AF_INET6, inet_pton
 
 from dnslib import QTYPE, RCODE, RR
 
+from kdns.corefile.keys import unreachable
 from kdns.message import Labels, Parts, Record, labels_of
 from kdns.plugins.kubernetes.config import Config
 from kdns.plugins.kubernetes.index import ClusterIndex, EndpointAddress, Tag
@@ -60,8 +61,10 @@ class Records:
         self.config = config
         self.ttl = config.ttl
         self.zones = tuple(zones)
-        forward = [z for z in self.zones if not z.endswith(".arpa.")]
-        # PTR targets live in the first forward zone (CoreDNS primaryZone).
+        forward = [z for z in self.zones if not z.endswith(".arpa.") and not unreachable(z)]
+        # PTR targets live in the first forward zone (CoreDNS primaryZone). Not in a zone written
+        # with a leading dot, which CoreDNS would pick when listed first, making PTR targets no
+        # message can carry: that zone serves nothing else either.
         self.primary = (forward or list(self.zones) or ["cluster.local."])[0]
         # The SOA of each zone spelling at the current serial: every negative answer carries one.
         # Records are never changed in place once answered (a plugin copies a Response first).

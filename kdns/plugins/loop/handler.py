@@ -15,6 +15,7 @@ from typing import Any
 
 from dnslib import QTYPE, DNSRecord
 
+from kdns.corefile.keys import unreachable
 from kdns.plugins.loop.config import Config
 from kdns.request import Request
 from kdns.response import Response
@@ -29,15 +30,18 @@ class Handler:
         self.config = config
         self.block: Any = None
         self.probe = ""
+        self.zone = ""
         self.seen = 0
         self.active = False
         self.task: asyncio.Task[None] | None = None
 
     def attach(self, block: Any) -> None:
         self.block = block
-        zone = block.zones[0]
+        # A zone written with a leading dot gets no queries, so a probe in it could never come back.
+        zone = self.zone = next((z for z in block.zones if not unreachable(z)), "")
         labels = f"{random.getrandbits(63)}.{random.getrandbits(63)}"
-        self.probe = f"{labels}." if zone == "." else f"{labels}.{zone}"
+        if zone:
+            self.probe = f"{labels}." if zone == "." else f"{labels}.{zone}"
 
     async def __call__(self, req: Request) -> Response:
         if self.active and req.qtype == QTYPE.HINFO and req.qname_lower == self.probe:
@@ -47,7 +51,7 @@ class Handler:
                 host, port = self.target()
                 self.block.app.fail(
                     f'Loop ({req.client[0]}:{req.client[1]} -> {host}:{port}) detected for zone '
-                    f'"{self.block.zones[0]}", see https://coredns.io/plugins/loop#troubleshooting. '
+                    f'"{self.zone}", see https://coredns.io/plugins/loop#troubleshooting. '
                     f'Query: "HINFO {self.probe}". Likely cause: the upstream of forward (often '
                     f"/etc/resolv.conf naming a local resolver such as 127.0.0.53, or this server "
                     f"itself) sends queries back here."
@@ -63,6 +67,8 @@ class Handler:
         return host, port
 
     async def serving(self) -> None:
+        if not self.probe:
+            return
         self.active = True
         self.task = asyncio.get_running_loop().create_task(self.probe_loop())
 

@@ -23,7 +23,7 @@ import logging
 import struct
 from collections.abc import Sequence
 
-from dnslib import EDNS0, QTYPE, RCODE, RR, DNSLabel, EDNSOption
+from dnslib import QTYPE, RCODE, RR, DNSLabel
 
 from kdns.plugins.file.zonefile import ZoneFileError, parse_zone
 from kdns.plugins.template import metrics
@@ -67,6 +67,12 @@ class Handler:
         self.question_only = not config.per_request
         self.matches_any_class = config.qclass == ANY
         self.matches_any_type = config.qtype == ANY
+        # The Extended DNS Error option (code, length, INFO-CODE, EXTRA-TEXT), in wire form.
+        self.ede = b""
+        if config.ederror is not None:
+            code, reason = config.ederror
+            text = reason.encode()
+            self.ede = struct.pack("!HHH", EDE, 2 + len(text), code) + text
         # RR templates already reported in the log (one line each, not one per query).
         self.reported: set[int] = set()
 
@@ -117,14 +123,10 @@ class Handler:
         if qtype in (_A, _AAAA) and any(rr.rtype == _CNAME for rr in answer):
             answer = await self._follow_cnames(answer, qtype)
             tags = None
-        extra = sections["additional"]
-        if c.ederror is not None and req.edns is not None:
-            # RFC 8914: the server writes its OPT record with this option in it (wire.pack). Only to
-            # a client that sent EDNS (RFC 6891 section 7); CoreDNS adds an OPT record regardless.
-            code, reason = c.ederror
-            extra.append(EDNS0(opts=[EDNSOption(EDE, struct.pack("!H", code) + reason.encode())]))
-        msg = req.reply(c.rcode, aa=True, rr=answer, auth=sections["authority"], ar=extra)
-        return Response(msg, plugin=PLUGIN, tags=tags)
+        msg = req.reply(c.rcode, aa=True, rr=answer, auth=sections["authority"], ar=sections["additional"])
+        # RFC 8914: the server puts the option in its OPT record, so only a client that sent EDNS
+        # gets it (RFC 6891 section 7); CoreDNS adds an OPT record even to one that did not.
+        return Response(msg, plugin=PLUGIN, tags=tags, edns_options=self.ede)
 
     def _record(self, record: RRTemplate, data: TemplateData) -> RR:
         """The record an RR template writes for this query, or TemplateFailure."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from pathlib import Path
 
@@ -107,7 +108,6 @@ def test_relative_path_is_made_absolute(tmp_path: Path, monkeypatch: pytest.Monk
         ("hosts {\n reload often\n}", 3, "invalid duration"),
         ("hosts {\n no_reverse yes\n}", 3, "wrong argument count"),
         ("hosts {\n fallthrough\n frobnicate\n}", 4, "frobnicate"),
-        ("hosts {\n 10.0.0.1\n}", 3, "names no host"),
         ("hosts /tmp example.org", 2, "directory"),
         ("hosts /etc/hosts exa..mple.org", 2, "empty label"),
         ("hosts {\n ttl ²\n}", 3, "ttl must be"),
@@ -125,6 +125,24 @@ def test_bad_syntax(text: str, line: int, needle: str) -> None:
     assert (info.value.file, info.value.line) == ("Corefile", line)
     assert needle in str(info.value)
     assert info.value.directive == "hosts"
+
+
+def test_lines_coredns_skips_are_skipped_with_a_warning_naming_each(caplog: pytest.LogCaptureFixture) -> None:
+    # CoreDNS reads every unknown line before `fallthrough` as an inline hosts line and skips
+    # those without an address and a name: so does kdns, saying which line to delete.
+    with caplog.at_level(logging.WARNING):
+        config = parse(directive(
+            "hosts {\n 10.0.0.5 inline.example.org\n local-cache\n tll 30\n 10.0.0.6\n fallthrough\n}"
+        ))
+    assert config == parse(directive("hosts {\n 10.0.0.5 inline.example.org\n fallthrough\n}"))
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [
+        ("kdns.plugins.hosts", "Corefile:4: inline hosts line 'local-cache' does not begin with an "
+         "address: skipped, as CoreDNS skips it; delete it"),
+        ("kdns.plugins.hosts", "Corefile:5: inline hosts line 'tll 30' does not begin with an "
+         "address: skipped, as CoreDNS skips it; delete it"),
+        ("kdns.plugins.hosts", "Corefile:6: inline hosts line '10.0.0.6' names no host: skipped, "
+         "as CoreDNS skips it; delete it"),
+    ]
 
 
 # -- answers ---------------------------------------------------------------------------------

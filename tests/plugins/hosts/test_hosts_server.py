@@ -50,3 +50,22 @@ async def test_hosts_answers_and_ptr() -> None:
         # Unknown names fall through to whoami.
         out = await server.dig("other.example.org", "A")
         assert "_udp.other.example.org." in out
+
+
+async def test_a_junk_inline_line_changes_no_answer() -> None:
+    # A line CoreDNS skips (no address first) is skipped: the same answers as without it.
+    junk = COREFILE.replace("        ttl 60\n", "        ttl 60\n        local-cache enabled\n")
+    assert junk != COREFILE
+    questions = [("web.example.org", "A"), ("inline.example.org", "A"), ("www.example.org", "AAAA"),
+                 ("-x", "192.0.2.20"), ("local-cache", "A"), ("other.example.org", "A")]
+    async with kdns_server(COREFILE, **{"example.hosts": HOSTS}) as modern, \
+            kdns_server(junk, **{"example.hosts": HOSTS}) as legacy:
+        for question in questions:
+            before, after = await legacy.dig(*question), await modern.dig(*question)
+            assert answers(before) == answers(after) and status(before) == status(after), question
+
+
+def status(out: str) -> str:
+    match = re.search(r"status: (\w+)", out)
+    assert match is not None
+    return match.group(1)

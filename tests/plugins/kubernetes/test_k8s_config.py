@@ -77,7 +77,6 @@ def test_manifests_relative_to_corefile(tmp_path) -> None:  # type: ignore[no-un
 @pytest.mark.parametrize(
     "body,message",
     [
-        ("upstream 1.1.1.1", "upstream"),
         ("resyncperiod 5m", "resyncperiod"),
         ("ttl 3601", "ttl"),
         ("ttl -1", "ttl"),
