@@ -99,13 +99,18 @@ def parse(d: Directive) -> Config:
                 unknown = sorted(template.fields - gotemplate.DATA_FIELDS - {"Meta"})
                 if unknown:
                     # CoreDNS loads it and fails every query it matches: kdns does the same, and says so now.
-                    opt.warn(f"template uses .{unknown[0]}, which the data does not have: queries it matches will fail", token)
+                    opt.warn(
+                        f"template uses .{unknown[0]}, which the data does not have: queries it matches will fail",
+                        token,
+                    )
                 records.append(RRTemplate(name, template, token.file, token.line))
         elif name == "rcode":
             opt.no_block()
             (text,) = opt.expect_args(1, 1)
             if text in EXTENDED_RCODES:
-                raise opt.error(f"rcode {text} is an extended RCODE, which kdns's template cannot answer", opt.args[0])
+                raise opt.error(
+                    f"rcode {text} is an extended RCODE, which kdns's template cannot answer", opt.args[0]
+                )
             if text not in RCODES:
                 raise opt.error(f"unknown rcode {text}", opt.args[0])
             rcode = RCODES[text]

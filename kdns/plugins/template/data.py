@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from kdns.metrics import RCODE_NAMES
 from kdns.plugins.template.gotemplate import DATA_FIELDS, GoStruct
 from kdns.request import Request
 
 # miekg/dns ClassToString and OpcodeToString; unknown values print as "" (a missing map key).
 CLASS_NAMES = {1: "IN", 2: "CS", 3: "CH", 4: "HS", 254: "NONE", 255: "ANY"}
 OPCODE_NAMES = {0: "QUERY", 1: "IQUERY", 2: "STATUS", 4: "NOTIFY", 5: "UPDATE"}
+FLAG_NAMES = (
+    ("Response", "qr"), ("Authoritative", "aa"), ("Truncated", "tc"), ("RecursionDesired", "rd"),
+    ("RecursionAvailable", "ra"), ("Zero", "z"), ("AuthenticatedData", "ad"), ("CheckingDisabled", "cd"),
+)
 MSG_FIELDS = (
     "Id", "Response", "Opcode", "Authoritative", "Truncated", "RecursionDesired", "RecursionAvailable",
     "Zero", "AuthenticatedData", "CheckingDisabled", "Rcode", "Question",
@@ -62,20 +67,15 @@ class MessageData(GoStruct):
 
     def go_string(self) -> str:
         # miekg/dns Msg.String() for a query: header, OPT pseudosection, question.
-        names = (("Response", "qr"), ("Authoritative", "aa"), ("Truncated", "tc"), ("RecursionDesired", "rd"),
-                 ("RecursionAvailable", "ra"), ("Zero", "z"), ("AuthenticatedData", "ad"), ("CheckingDisabled", "cd"))
-        flags = "".join(f" {short}" for attr, short in names if getattr(self, attr))
-        from kdns.metrics import RCODE_NAMES
-
+        flags = "".join(f" {short}" for attr, short in FLAG_NAMES if getattr(self, attr))
+        opcode, status = OPCODE_NAMES.get(self.Opcode, ""), RCODE_NAMES.get(self.Rcode, "")
         text = (
-            f";; opcode: {OPCODE_NAMES.get(self.Opcode, '')}, status: {RCODE_NAMES.get(self.Rcode, '')}, id: {self.Id}\n"
-            f";; flags:{flags}; QUERY: 1, ANSWER: 0, AUTHORITY: 0, "
+            f";; opcode: {opcode}, status: {status}, id: {self.Id}\n"
+            f";; flags:{flags}; QUERY: 1, ANSWER: 0, AUTHORITY: 0, ADDITIONAL: 0\n"
         )
         if self._edns is not None:
             do = "flags: do; " if self._edns.do else "flags:; "
-            text += f"ADDITIONAL: 0\n\n;; OPT PSEUDOSECTION:\n; EDNS: version {self._edns.version}; {do}udp: {self._edns.payload}\n"
-        else:
-            text += "ADDITIONAL: 0\n"
+            text += f"\n;; OPT PSEUDOSECTION:\n; EDNS: version {self._edns.version}; {do}udp: {self._edns.payload}\n"
         return text + "\n;; QUESTION SECTION:\n" + self.Question[0].go_string() + "\n"
 
 
@@ -84,7 +84,8 @@ class TemplateData(GoStruct):
     __slots__ = ("Zone", "Name", "Regex", "Match", "Group", "Class", "Type", "_req")
 
     def __init__(
-        self, req: Request, zone: str, regex: str, match: list[str], group: dict[str, str], qclass: str, qtype: str,
+        self, req: Request, zone: str, regex: str, match: list[str], group: dict[str, str], qclass: str,
+        qtype: str,
     ) -> None:
         self.Zone = zone
         self.Name = req.qname_lower

@@ -125,6 +125,7 @@ _TOKEN = re.compile(
     r"""|(?P<field>(?:\.[A-Za-z_][A-Za-z0-9_]*)+|\.)|(?P<var>\$[A-Za-z0-9_]*)|(?P<ident>[A-Za-z_][A-Za-z0-9_]*)"""
     r"""|(?P<op>[|()]|:=|=|,)"""
 )
+_SPACE = (" ", "\t", "\r", "\n")  # what must follow `{{-` (else it is a negative number)
 _GO_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\", '"': '"'}
 
 
@@ -144,7 +145,7 @@ def parse(text: str) -> Template:
                 parts.append(chunk)
             break
         inner_start = start + 2
-        if text[inner_start : inner_start + 1] == "-" and text[inner_start + 1 : inner_start + 2] in (" ", "\t", "\r", "\n"):
+        if text[inner_start : inner_start + 1] == "-" and text[inner_start + 1 : inner_start + 2] in _SPACE:
             chunk = chunk.rstrip(" \t\r\n")
             inner_start += 2
         if chunk:

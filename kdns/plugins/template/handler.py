@@ -144,7 +144,8 @@ class Handler:
             bad = e.message
         if bad:
             shown = text if len(text) <= 120 else text[:117] + "..."
-            raise TemplateFailure(record, f"template: {record.section}: bad record {shown!r}: {bad}", metrics.rr_failures)
+            message = f"template: {record.section}: bad record {shown!r}: {bad}"
+            raise TemplateFailure(record, message, metrics.rr_failures)
         return rr
 
     def _failed(self, req: Request, e: TemplateFailure, match_key: tuple[str, str, str, str, str]) -> Response:

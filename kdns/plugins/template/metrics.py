@@ -31,7 +31,10 @@ class TemplateCollector(Collector):
     def collect(self) -> Iterator[CounterMetricFamily]:
         families = (
             (matches, "coredns_template_matches", "Counter of template regex matches.", _MATCH_LABELS),
-            (template_failures, "coredns_template_template_failures", "Counter of go template failures.", _FAILURE_LABELS),
+            (
+                template_failures, "coredns_template_template_failures", "Counter of go template failures.",
+                _FAILURE_LABELS,
+            ),
             (rr_failures, "coredns_template_rr_failures", "Counter of mis-templated RRs.", _FAILURE_LABELS),
         )
         for counts, name, text, labels in families:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from plugins.template.template_cases import chain
 
+from conftest import plugin_config
 from kdns.config import config_from_text
 from kdns.errors import ConfigError
 
@@ -164,9 +165,8 @@ REFUSED = [
 
 @pytest.mark.parametrize(("line", "named"), REFUSED)
 def test_refused_at_load_naming_file_line_and_construct(line: str, named: str) -> None:
-    corefile = f". {{\n    whoami\n    template IN A {{\n        {line}\n    }}\n}}\n"
     with pytest.raises(ConfigError) as e:
-        config_from_text(corefile, "Corefile")
+        plugin_config("template", f"    template IN A {{\n        {line}\n    }}")
     assert (e.value.file, e.value.line, e.value.directive) == ("Corefile", 4, "template")
     assert named in e.value.message
     assert str(e.value).startswith("Corefile:4: template: ")
@@ -180,8 +180,8 @@ def test_refused_at_load_naming_file_line_and_construct(line: str, named: str) -
 ])
 def test_bad_class_type_or_zone(text: str, named: str) -> None:
     with pytest.raises(ConfigError) as e:
-        config_from_text(f". {{\n{text}\n}}", "Corefile")
-    assert e.value.line == 2 and named in e.value.message
+        plugin_config("template", text)
+    assert e.value.line == 3 and named in e.value.message
 
 
 @pytest.mark.parametrize(("pattern", "matches", "misses"), [

@@ -215,3 +215,19 @@ async def test_a_cname_loop_between_templates_ends() -> None:
     resp = await templates.ask("a.loop.", "A")
     assert resp.rcode == 0 and 2 <= len(resp.msg.rr) <= 20
     assert {str(rr.rdata) for rr in resp.msg.rr} == {"a.loop.", "b.loop."}
+
+
+async def test_message_and_question_print_as_miekg_dns_prints_them() -> None:
+    """`{{ .Question }}` and `{{ .Message }}` are Go's String() of the query (dns.Question, dns.Msg)."""
+    from kdns.plugins.template.data import MessageData, QuestionData
+    from plugins.template.template_cases import query
+
+    req = query("Some.Example.", "MX", edns=True)
+    req.id = 4660
+    assert QuestionData(req).go_string() == ";Some.Example.\tIN\t MX"
+    assert MessageData(req).go_string() == (
+        ";; opcode: QUERY, status: NOERROR, id: 4660\n"
+        ";; flags: rd; QUERY: 1, ANSWER: 0, AUTHORITY: 0, ADDITIONAL: 0\n"
+        "\n;; OPT PSEUDOSECTION:\n; EDNS: version 0; flags:; udp: 1232\n"
+        "\n;; QUESTION SECTION:\n;Some.Example.\tIN\t MX\n"
+    )
