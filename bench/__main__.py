@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import apisync, dnsperf, kdnsserver, knot, measure, procs
+from bench import apisync, dnsperf, kdnsserver, knot, measure, procs, unbound
 from bench import template as template_bench
 from bench import report as fmt
 from bench.cluster import S1, S2, Cluster, ClusterSpec, write_queries
@@ -46,6 +46,8 @@ S2_QUICK = ClusterSpec(
 PODS_FULL = 150_000
 # Every name once (filling the fast path or a cache) at this rate, far below saturation.
 WARM_RATE = 5000
+# Forwarding every query (cache misses): a rate one core sustains over TLS and UDP alike.
+FORWARD_MISS_RATE = 2000
 PODS_QUICK = 15_000
 
 
@@ -57,10 +59,10 @@ def say(text: str) -> None:
 
 
 def ensure_tools() -> None:
-    """dnsperf and knotd from Debian when missing (apt-get as root)."""
+    """dnsperf, knotd, unbound and openssl from Debian when missing (apt-get as root)."""
     missing = [
         pkg
-        for tool, pkg in (("dnsperf", "dnsperf"), ("knotd", "knot"))
+        for tool, pkg in (("dnsperf", "dnsperf"), ("knotd", "knot"), ("unbound", "unbound"), ("openssl", "openssl"))
         if shutil.which(tool) is None and not os.path.exists(f"/usr/sbin/{tool}")
     ]
     if not missing:
@@ -540,6 +542,53 @@ class Bench:
         share = hits / (hits + misses) if hits + misses else 0.0
         self.report.add(Row(sec, "cache hit ratio during those runs", f"{share * 100:.1f}%"))
 
+    def forward_tls(self, s1: Files) -> None:
+        """CPU per query when every query is forwarded (a cache miss): over DNS-over-TLS and over
+        UDP, to the same unbound (in front of knot, on the load core), in rounds taken in turn."""
+        assert self.knot is not None
+        upstream = unbound.start(os.path.join(self.work, "unbound"), self.knot.port)
+        servers: dict[str, tuple[procs.ServerProcess, kdnsserver.Ports]] = {}
+        try:
+            for transport, address in (("udp", f"127.0.0.1:{upstream.plain_port}"),
+                                       ("tls", f"tls://127.0.0.1:{upstream.tls_port}")):
+                ports = kdnsserver.Ports.pick()
+                corefile = kdnsserver.forward_miss_corefile(ports, address, upstream.ca, unbound.SERVER_NAME)
+                servers[transport] = (
+                    kdnsserver.start(os.path.join(self.work, "run"), corefile, ports, tag=f"kdns-forward-{transport}"),
+                    ports,
+                )
+            rounds: dict[str, list[measure.Load]] = {"udp": [], "tls": []}
+            for _ in range(self.plan.searches):
+                for transport, (server, _ports) in servers.items():
+                    load = measure.fixed_rate(server, s1.mix, FORWARD_MISS_RATE, self.plan.fixed_seconds, self.plan)
+                    rounds[transport].append(load)
+                    say(f"  forward over {transport}: {load.us_per_query:.1f} µs/query, lost {load.result.lost}")
+            tls_ports = servers["tls"][1]
+            handshakes = kdnsserver.metric(tls_ports.metrics, "coredns_proxy_conn_cache_misses_total")
+        finally:
+            for server, _ports in servers.values():
+                server.stop()
+            upstream.server.stop()
+        median = {t: sorted(r, key=lambda load: load.us_per_query)[len(r) // 2] for t, r in rounds.items()}
+        sec = "forward, every query a cache miss (kdns -> unbound -> knot)"
+        rate = f"{FORWARD_MISS_RATE // 1000}k QPS, median of {self.plan.searches} rounds"
+        udp, tls = median["udp"], median["tls"]
+        self.report.add(Row(sec, f"CPU per query, plain UDP upstream ({rate})", fmt.us(udp.us_per_query)))
+        self.report.add(
+            Row(
+                sec,
+                f"CPU per query, DNS-over-TLS upstream ({rate}; one pipelined connection); "
+                f"{fmt.ratio(tls.us_per_query, udp.us_per_query)} UDP's",
+                fmt.us(tls.us_per_query),
+            )
+        )
+        self.report.add(Row(sec, "TLS connections made (handshakes) over all the rounds", f"{handshakes:.0f}"))
+        self.report.notes.append(
+            "forward over TLS / UDP, round by round: "
+            + ", ".join(f"{t.us_per_query:.1f} / {u.us_per_query:.1f} µs (lost {t.result.lost} / {u.result.lost})"
+                        for t, u in zip(rounds["tls"], rounds["udp"]))
+        )
+
     def programming(self, s1: Files) -> None:
         assert self.knot is not None
         result = apisync.programming(
@@ -702,6 +751,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.section("kdns template", lambda: bench.template(s1))
         bench.section("kdns workers", lambda: bench.workers(s1))
         bench.section("kdns forward + cache", lambda: bench.forward(s1))
+        bench.section("kdns forward over TLS", lambda: bench.forward_tls(s1))
         bench.section("programming latency", lambda: bench.programming(s1))
         bench.section("empty cluster", bench.baseline)
         bench.section("S2", lambda: bench.s2(s2))

@@ -74,6 +74,27 @@ def forward_corefile(ports: Ports, upstream: int) -> str:
 """
 
 
+def forward_miss_corefile(ports: Ports, upstream: str, ca: str = "", server_name: str = "") -> str:
+    """kdns forwarding to upstream (`127.0.0.1:PORT` or `tls://127.0.0.1:PORT`) through `cache 30`
+    that stores nothing: every query is a cache miss, the path of a name asked for the first time."""
+    tls = f"""
+        tls {ca}
+        tls_servername {server_name}""" if upstream.startswith("tls://") else ""
+    return f""".:{ports.dns} {{
+    bind 127.0.0.1
+    ready 127.0.0.1:{ports.ready}
+    prometheus 127.0.0.1:{ports.metrics}
+    forward . {upstream} {{
+        max_concurrent 1000{tls}
+    }}
+    cache 30 {{
+        disable success .
+        disable denial .
+    }}
+}}
+"""
+
+
 def start(
     directory: str,
     corefile: str,

@@ -90,8 +90,9 @@ def _block(block: ServerBlock, default_port: int, errors: list[ConfigError] | No
             if errors is None:
                 raise
             errors.append(e)
-    # sorted() is stable: a plugin given on several lines keeps its lines in Corefile order.
-    uses.sort(key=lambda use: plugins.ORDER.index(use.name))
+    # sorted() is stable: a plugin given on several lines keeps its lines in Corefile order, unless
+    # it ranks them (PluginSpec.precedence).
+    uses.sort(key=_chain_position)
     return BlockConfig(keys, tuple(uses), block.file, block.line)
 
 
@@ -106,6 +107,11 @@ def _use(directive: Directive, seen: dict[str, Directive]) -> PluginUse:
         raise directive.error(f"this plugin can only be used once per server block (first at {at})")
     seen[name] = directive
     return PluginUse(name, spec, spec.parse(directive), directive)
+
+
+def _chain_position(use: PluginUse) -> tuple[int, int]:
+    rank = use.spec.precedence
+    return plugins.ORDER.index(use.spec.chain_as or use.name), rank(use.config) if rank else 0
 
 
 def _listen_hosts(block: BlockConfig) -> list[str]:

@@ -43,6 +43,7 @@ ORDER: tuple[str, ...] = (
     "file",
     "loop",
     "forward",
+    "proxy",
     "whoami",
 )
 
@@ -57,6 +58,11 @@ class PluginSpec:
     service_key: Callable[[Any], Hashable] | None = None
     # Plugins that may appear only once per server block (CoreDNS rejects a second one).
     once: bool = True
+    # With once=False, the uses of a block are tried in ascending order of this key of their config,
+    # ties in Corefile order (forward: the longest FROM zone first).
+    precedence: Callable[[Any], int] | None = None
+    # Ranked in the chain together with this plugin's uses, as one of them (proxy runs as forward).
+    chain_as: str | None = None
     # The service listens on a port of its own (health, ready, prometheus): with `workers`, only the
     # first process runs it.
     listens: bool = False
