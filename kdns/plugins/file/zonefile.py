@@ -13,10 +13,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from dnslib import CLASS, QTYPE, RDMAP, RR, DNSLabel, RD
+from dnslib import QTYPE, RDMAP, RR, DNSLabel, RD
 
 from kdns.errors import KdnsError
 
+# The class names a record may carry (miekg/dns StringToClass, as CoreDNS reads zone text).
+CLASSES = {"IN": 1, "CS": 2, "CH": 3, "HS": 4, "NONE": 254, "ANY": 255}
 # RFC 1035 section 5.1 leaves the default TTL open; miekg/dns (CoreDNS) uses one hour.
 DEFAULT_TTL = 3600
 MAX_INCLUDE_DEPTH = 8
@@ -290,7 +292,7 @@ def _entry(entry: Entry, state: _State, records: list[Located], file: str, depth
     for _ in range(2):
         if words and ttl is None and _is_ttl(words[0]):
             ttl = parse_ttl(words.pop(0))
-        elif words and words[0].upper() in ("IN", "CH", "HS", "CS"):
+        elif words and words[0].upper() in CLASSES:
             rclass = words.pop(0).upper()
     if not words:
         raise ValueError("record without a type")
@@ -304,7 +306,7 @@ def _entry(entry: Entry, state: _State, records: list[Located], file: str, depth
     state.last_ttl = ttl
     state.owner = owner
     rdata = _rdata(rtype, words, state.origin)
-    rr = RR(owner, getattr(QTYPE, rtype), getattr(CLASS, rclass), ttl, rdata)
+    rr = RR(owner, getattr(QTYPE, rtype), CLASSES[rclass], ttl, rdata)
     records.append(Located(rr, file, entry.line))
 
 
@@ -322,8 +324,10 @@ def _rdata(rtype: str, fields: list[str], origin: DNSLabel) -> RD:
     except ValueError:
         raise ValueError(f"invalid {'IPv4' if rtype == 'A' else 'IPv6'} address '{fields[0]}'") from None
     names = {index: absolute(fields[index], origin) for index in NAME_FIELDS.get(rtype, ())}
-    for index, label in names.items():
-        fields[index] = str(label)
+    for index in names:
+        # fromZone would read the name from text again (losing escaped dots and \\DDD bytes, or
+        # failing on them): it gets the root, and the name read here replaces it below.
+        fields[index] = "."
     if rtype == "SRV" and not all(f.isdigit() and int(f) < 65536 for f in fields[:3]):
         raise ValueError("SRV priority, weight and port must be numbers from 0 to 65535")
     if rtype == "MX" and not (fields[0].isdigit() and int(fields[0]) < 65536):
@@ -334,7 +338,6 @@ def _rdata(rtype: str, fields: list[str], origin: DNSLabel) -> RD:
     if cls is None:
         raise ValueError(f"record type '{rtype}' cannot be read from a zone file")
     rdata = cls.fromZone(fields, origin)
-    # fromZone reads the names from text again, which loses escaped dots and \\DDD bytes.
     for index, attr in zip(NAME_FIELDS.get(rtype, ()), NAME_ATTRS.get(rtype, ())):
         setattr(rdata, attr, names[index])
     return rdata

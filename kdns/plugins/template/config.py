@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from dnslib import QTYPE, RCODE
 
 from kdns.corefile.tree import Directive
+from kdns.plugins.file.zonefile import CLASSES
 from kdns.plugins.template import gotemplate
 from kdns.plugins.template.re2 import Re2Error, compile_re2
 
 ANY = 255
-# miekg/dns StringToClass.
-CLASSES = {"IN": 1, "CS": 2, "CH": 3, "HS": 4, "NONE": 254, "ANY": ANY}
 # miekg/dns StringToRcode, restricted to the codes a DNS header can carry without EDNS (kdns writes
 # no extended RCODE from a plugin).
 RCODES = {name: int(value) for name, value in RCODE.reverse.items()}

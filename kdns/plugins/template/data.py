@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kdns.metrics import RCODE_NAMES
+from kdns.plugins.file.zonefile import CLASSES
 from kdns.plugins.template.gotemplate import DATA_FIELDS, GoStruct
 from kdns.request import Request
 
 # miekg/dns ClassToString and OpcodeToString; unknown values print as "" (a missing map key).
-CLASS_NAMES = {1: "IN", 2: "CS", 3: "CH", 4: "HS", 254: "NONE", 255: "ANY"}
+CLASS_NAMES = {value: name for name, value in CLASSES.items()}
 OPCODE_NAMES = {0: "QUERY", 1: "IQUERY", 2: "STATUS", 4: "NOTIFY", 5: "UPDATE"}
 FLAG_NAMES = (
     ("Response", "qr"), ("Authoritative", "aa"), ("Truncated", "tc"), ("RecursionDesired", "rd"),

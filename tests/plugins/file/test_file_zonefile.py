@@ -164,3 +164,10 @@ def test_escaped_dots_and_bytes_in_names_are_read_as_rfc_1035_says() -> None:
     assert cname.rdata.label.label == (b"c.d", b"example")
     assert mx.rdata.label.label == (b"e f", b"example")
     assert (soa.rdata.mname.label, soa.rdata.rname.label) == ((b"ns.1", b"example"), (b"h\xc8", b"example"))
+
+
+def test_every_class_miekg_dns_reads() -> None:
+    from kdns.plugins.file.zonefile import parse_zone
+
+    classes = [parse_zone(f'x. 60 {c} TXT "a"', ".", "db")[0].rr.rclass for c in ("IN", "CS", "ch", "HS", "NONE", "ANY")]
+    assert classes == [1, 2, 3, 4, 254, 255]
