@@ -193,7 +193,9 @@ def matching_zone(name: str, zones: Sequence[str]) -> str | None:
 
 def long_name(rr: RR) -> str | None:
     """Why rr cannot be sent (a name over 255 octets, RFC 1035 section 2.3.4), or None."""
-    names = [rr.rname, *(v for v in vars(rr.rdata).values() if isinstance(v, DNSLabel))] if rr.rdata else [rr.rname]
+    names = [rr.rname]
+    if rr.rdata is not None:
+        names += [value for value in vars(rr.rdata).values() if isinstance(value, DNSLabel)]
     for label in names:
         size = sum(len(part) + 1 for part in label.label) + 1
         if size > 255:
