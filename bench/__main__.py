@@ -17,7 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import apisync, dnsperf, kdnsserver, knot, measure, procs
+from bench import apisync, dnsperf, kdnsserver, knot, measure, procs, unbound
+from bench import autopath as bench_autopath
+from bench import rewrite as rewrite_bench
+from bench import template as template_bench
 from bench import report as fmt
 from bench.cluster import S1, S2, Cluster, ClusterSpec, write_queries
 from bench.report import Report, Row
@@ -45,6 +48,8 @@ S2_QUICK = ClusterSpec(
 PODS_FULL = 150_000
 # Every name once (filling the fast path or a cache) at this rate, far below saturation.
 WARM_RATE = 5000
+# Forwarding every query (cache misses): a rate one core sustains over TLS and UDP alike.
+FORWARD_MISS_RATE = 2000
 PODS_QUICK = 15_000
 
 
@@ -56,10 +61,10 @@ def say(text: str) -> None:
 
 
 def ensure_tools() -> None:
-    """dnsperf and knotd from Debian when missing (apt-get as root)."""
+    """dnsperf, knotd, unbound and openssl from Debian when missing (apt-get as root)."""
     missing = [
         pkg
-        for tool, pkg in (("dnsperf", "dnsperf"), ("knotd", "knot"))
+        for tool, pkg in (("dnsperf", "dnsperf"), ("knotd", "knot"), ("unbound", "unbound"), ("openssl", "openssl"))
         if shutil.which(tool) is None and not os.path.exists(f"/usr/sbin/{tool}")
     ]
     if not missing:
@@ -220,11 +225,14 @@ class Bench:
                     fig.latency = fig.loads[rate]
 
     def start_kdns(
-        self, files: Files, tag: str, workers: int = 1, profile: str = "", pods: str = "insecure", manifests: str = ""
+        self, files: Files, tag: str, workers: int = 1, profile: str = "", pods: str = "insecure", manifests: str = "",
+        autopath: bool = False,
     ) -> procs.ServerProcess:
         assert self.knot is not None
         ports = kdnsserver.Ports.pick()
-        corefile = kdnsserver.cluster_corefile(ports, self.knot.port, manifests=manifests or files.manifests, pods=pods)
+        corefile = kdnsserver.cluster_corefile(
+            ports, self.knot.port, manifests=manifests or files.manifests, pods=pods, autopath=autopath
+        )
         server = kdnsserver.start(
             os.path.join(self.work, "run"), corefile, ports, workers=workers, tag=tag, profile=profile
         )
@@ -388,6 +396,35 @@ class Bench:
             + ", ".join(f"{a:.1f} µs (then {b:.1f})" for a, b in zip(firsts, agains))
         )
 
+    def rewrite(self, s1: Files) -> None:
+        """A rewritten cluster name on repeat against the unrewritten one (bench/rewrite.py)."""
+        assert self.knot is not None
+        rate = self.plan.rates[0]
+        f = rewrite_bench.measure_repeats(self.work, s1.cluster, s1.manifests, self.knot.port, self.plan, rate, WARM_RATE)
+        plain, rewritten = f.median(f.plain), f.median(f.rewritten)
+        sec = f"{s1.cluster.spec.name} rewrite (fast path; median of {len(f.plain)} rounds)"
+        self.report.add(Row(sec, f"CPU per query, ClusterIP names asked again ({rate // 1000}k QPS)", fmt.us(plain)))
+        self.report.add(
+            Row(
+                sec,
+                "CPU per query, the same names as `<svc>.<ns>.example.com` through "
+                "`rewrite name suffix .example.com .svc.cluster.local answer auto`",
+                fmt.us(rewritten),
+                target="≤ 1.2x unrewritten",
+                verdict=f"{rewritten / plain:.2f}x; " + fmt.verdict(rewritten / plain, 1.2),
+            )
+        )
+        self.report.notes.append(
+            "kdns rewrite, round by round (unrewritten / rewritten): "
+            + ", ".join(f"{a:.1f} / {b:.1f} µs" for a, b in zip(f.plain, f.rewritten))
+            + ("; answers agree" if f.answers_agree else f"; answers differ: {f.first_difference}")
+        )
+    def template(self, s1: Files) -> None:
+        assert self.knot is not None
+        rows, notes = template_bench.measure_repeats(self.work, s1.manifests, s1.distinct, self.knot.port, self.plan)
+        self.report.rows.extend(rows)
+        self.report.notes.extend(notes)
+
     def workers(self, s1: Files) -> None:
         """Total CPU per query with 1 and 2 worker processes (all pinned to CPU 0), 16 client ports.
 
@@ -533,6 +570,53 @@ class Bench:
         share = hits / (hits + misses) if hits + misses else 0.0
         self.report.add(Row(sec, "cache hit ratio during those runs", f"{share * 100:.1f}%"))
 
+    def forward_tls(self, s1: Files) -> None:
+        """CPU per query when every query is forwarded (a cache miss): over DNS-over-TLS and over
+        UDP, to the same unbound (in front of knot, on the load core), in rounds taken in turn."""
+        assert self.knot is not None
+        upstream = unbound.start(os.path.join(self.work, "unbound"), self.knot.port)
+        servers: dict[str, tuple[procs.ServerProcess, kdnsserver.Ports]] = {}
+        try:
+            for transport, address in (("udp", f"127.0.0.1:{upstream.plain_port}"),
+                                       ("tls", f"tls://127.0.0.1:{upstream.tls_port}")):
+                ports = kdnsserver.Ports.pick()
+                corefile = kdnsserver.forward_miss_corefile(ports, address, upstream.ca, unbound.SERVER_NAME)
+                servers[transport] = (
+                    kdnsserver.start(os.path.join(self.work, "run"), corefile, ports, tag=f"kdns-forward-{transport}"),
+                    ports,
+                )
+            rounds: dict[str, list[measure.Load]] = {"udp": [], "tls": []}
+            for _ in range(self.plan.searches):
+                for transport, (server, _ports) in servers.items():
+                    load = measure.fixed_rate(server, s1.mix, FORWARD_MISS_RATE, self.plan.fixed_seconds, self.plan)
+                    rounds[transport].append(load)
+                    say(f"  forward over {transport}: {load.us_per_query:.1f} µs/query, lost {load.result.lost}")
+            tls_ports = servers["tls"][1]
+            handshakes = kdnsserver.metric(tls_ports.metrics, "coredns_proxy_conn_cache_misses_total")
+        finally:
+            for server, _ports in servers.values():
+                server.stop()
+            upstream.server.stop()
+        median = {t: sorted(r, key=lambda load: load.us_per_query)[len(r) // 2] for t, r in rounds.items()}
+        sec = "forward, every query a cache miss (kdns -> unbound -> knot)"
+        rate = f"{FORWARD_MISS_RATE // 1000}k QPS, median of {self.plan.searches} rounds"
+        udp, tls = median["udp"], median["tls"]
+        self.report.add(Row(sec, f"CPU per query, plain UDP upstream ({rate})", fmt.us(udp.us_per_query)))
+        self.report.add(
+            Row(
+                sec,
+                f"CPU per query, DNS-over-TLS upstream ({rate}; one pipelined connection); "
+                f"{fmt.ratio(tls.us_per_query, udp.us_per_query)} UDP's",
+                fmt.us(tls.us_per_query),
+            )
+        )
+        self.report.add(Row(sec, "TLS connections made (handshakes) over all the rounds", f"{handshakes:.0f}"))
+        self.report.notes.append(
+            "forward over TLS / UDP, round by round: "
+            + ", ".join(f"{t.us_per_query:.1f} / {u.us_per_query:.1f} µs (lost {t.result.lost} / {u.result.lost})"
+                        for t, u in zip(rounds["tls"], rounds["udp"]))
+        )
+
     def programming(self, s1: Files) -> None:
         assert self.knot is not None
         result = apisync.programming(
@@ -654,6 +738,29 @@ class Bench:
                 )
             )
 
+    def autopath(self, s2p: Files) -> None:
+        """autopath's pod index (any `pods` mode; here insecure) and the queries it saves a pod."""
+        server = self.start_kdns(s2p, "kdns-autopath", pods="insecure", autopath=True)
+        try:
+            sync, rss = server.serving_seconds, server.rss()
+        finally:
+            server.stop()
+        sec = f"{s2p.cluster.spec.name.split()[0]} + {s2p.cluster.spec.pods:,} pods, autopath @kubernetes, pods insecure"
+        self.report.add(Row(sec, "sync: start -> ready and answering (manifests)", fmt.secs(sync)))
+        if self.s2_rss is not None:
+            added = rss - self.s2_rss
+            self.report.add(
+                Row(sec, "RSS added by the pod index (address -> namespace)", fmt.mb(added),
+                    target="≤ 30 MB", verdict=fmt.verdict(added, 30e6))
+            )
+        pod, other = bench_autopath.measure(os.path.join(self.work, "autopath"))
+        sec = "autopath: getaddrinfo of an outside name, ndots:5"
+        self.report.add(Row(sec, "queries kdns receives without autopath (no pod's address)", str(other.queries)))
+        self.report.add(
+            Row(sec, "queries kdns receives with autopath (from a pod)", str(pod.queries), target="2",
+                verdict="ok" if pod.queries == 2 and pod.address == other.address != "" else "**missed**")
+        )
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
@@ -701,12 +808,16 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("bench: knot did not start; see the table")
         bench.section("kdns on S1", lambda: bench.kdns_s1(s1))
         bench.section("kdns slow path", lambda: bench.slow_path(s1))
+        bench.section("kdns rewrite", lambda: bench.rewrite(s1))
+        bench.section("kdns template", lambda: bench.template(s1))
         bench.section("kdns workers", lambda: bench.workers(s1))
         bench.section("kdns forward + cache", lambda: bench.forward(s1))
+        bench.section("kdns forward over TLS", lambda: bench.forward_tls(s1))
         bench.section("programming latency", lambda: bench.programming(s1))
         bench.section("empty cluster", bench.baseline)
         bench.section("S2", lambda: bench.s2(s2))
         bench.section("S2 + pods", lambda: bench.pods(s2p))
+        bench.section("autopath", lambda: bench.autopath(s2p))
         bench.section("profile", lambda: bench.profile(s1))
     finally:
         if bench.knot is not None:

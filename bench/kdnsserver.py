@@ -28,19 +28,22 @@ class Ports:
 
 
 def cluster_corefile(
-    ports: Ports, upstream: int, *, manifests: str = "", endpoint: str = "", pods: str = "insecure"
+    ports: Ports, upstream: int, *, manifests: str = "", endpoint: str = "", pods: str = "insecure",
+    autopath: bool = False,
 ) -> str:
     """kubeadm's CoreDNS ConfigMap (design.md section 1) with loopback addresses and a cluster source.
 
     `lameduck` is left out so a stop is immediate; everything else is as kubeadm ships it, so the
-    figures are those of the configuration operators run.
+    figures are those of the configuration operators run. autopath: with `autopath @kubernetes`, as
+    kops has it.
     """
     source = f"manifests {manifests}" if manifests else f"endpoint {endpoint}"
+    autopath_line = "\n    autopath @kubernetes" if autopath else ""
     return f""".:{ports.dns} {{
     bind 127.0.0.1
     errors
     health 127.0.0.1:{ports.health}
-    ready 127.0.0.1:{ports.ready}
+    ready 127.0.0.1:{ports.ready}{autopath_line}
     kubernetes cluster.local in-addr.arpa ip6.arpa {{
         {source}
         pods {pods}
@@ -70,6 +73,27 @@ def forward_corefile(ports: Ports, upstream: int) -> str:
     prometheus 127.0.0.1:{ports.metrics}
     forward . 127.0.0.1:{upstream}
     cache 30
+}}
+"""
+
+
+def forward_miss_corefile(ports: Ports, upstream: str, ca: str = "", server_name: str = "") -> str:
+    """kdns forwarding to upstream (`127.0.0.1:PORT` or `tls://127.0.0.1:PORT`) through `cache 30`
+    that stores nothing: every query is a cache miss, the path of a name asked for the first time."""
+    tls = f"""
+        tls {ca}
+        tls_servername {server_name}""" if upstream.startswith("tls://") else ""
+    return f""".:{ports.dns} {{
+    bind 127.0.0.1
+    ready 127.0.0.1:{ports.ready}
+    prometheus 127.0.0.1:{ports.metrics}
+    forward . {upstream} {{
+        max_concurrent 1000{tls}
+    }}
+    cache 30 {{
+        disable success .
+        disable denial .
+    }}
 }}
 """
 

@@ -7,21 +7,16 @@ plugin built through the server's own code (App.check), nothing bound, the API n
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import logging
 import os
-import platform
-import signal
 import sys
 
-import uvloop
-
-from kdns import __version__, plugins
+from kdns import plugins
 from kdns.config import Config, config_from_text, load_config
 from kdns.errors import ConfigError
-
-log = logging.getLogger("kdns")
+from kdns.server.process import banner
+from kdns.server.workers import run
 
 # CoreDNS's default when no Corefile is given or found: answer whoami on every name.
 DEFAULT_COREFILE = ". {\n    whoami\n    log\n}\n"
@@ -130,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         return explain(argv[1:])
     args = build_parser().parse_args(argv)
     if args.version:
-        print(f"kdns-{__version__}\n{sys.platform}/{platform.machine()}, python{platform.python_version()}")
+        print(banner())
         return 0
     if args.plugins:
         print("Server types:\n  dns\n\nOther plugins:")
@@ -158,60 +153,4 @@ def main(argv: list[str] | None = None) -> int:
     # young and middle collections all along (~3% of their CPU in a perf profile). What kdns makes
     # is nearly all acyclic, freed by reference counts, so little garbage waits for the collector.
     gc.set_threshold(20_000, 10, 10)
-    from kdns.server.workers import run
-
     return run(path or "", config, args.port, quiet=args.quiet, workers=args.workers)
-
-
-async def serve(
-    path: str, config: Config, port: int, quiet: bool, reuse_port: bool = False, services: bool = True,
-    children: tuple[int, ...] = (),
-) -> int:
-    """Run one server until SIGTERM/SIGINT; signals are passed on to worker processes, if any."""
-    from kdns.server.app import App
-
-    app = App(path, config, port, reuse_port=reuse_port, services=services)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-
-    def on_signal(sig: signal.Signals) -> None:
-        for pid in children:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        if sig == signal.SIGUSR1:
-            app.request_reload()
-        else:
-            stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
-        loop.add_signal_handler(sig, on_signal, sig)
-    try:
-        await app.start()
-    except ConfigError as e:
-        log.error("%s", e)
-        return 1
-    except OSError as e:
-        log.error("cannot listen: %s", e)
-        await app.stop()
-        return 1
-    if not quiet:
-        for host, bound in app.addresses():
-            print(f"{host or ''}:{bound}", flush=True)
-        print(f"kdns-{__version__}\n{sys.platform}/{platform.machine()}, python{platform.python_version()}", flush=True)
-    stopper = loop.create_task(stop.wait())
-    failed = loop.create_task(app.failed.wait())
-    await asyncio.wait([stopper, failed], return_when=asyncio.FIRST_COMPLETED)
-    stopper.cancel()
-    failed.cancel()
-    await app.stop(lameduck=0.0 if app.failed.is_set() else app.lameduck_seconds())
-    return app.exit_code
-
-
-def run_one(
-    path: str, config: Config, port: int, quiet: bool, reuse_port: bool = False, services: bool = True,
-    children: tuple[int, ...] = (),
-) -> int:
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(serve(path, config, port, quiet, reuse_port, services, children))

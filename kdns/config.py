@@ -11,6 +11,7 @@ of the lines in the Corefile. Checks done here, as CoreDNS does them at start-up
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,8 +91,10 @@ def _block(block: ServerBlock, default_port: int, errors: list[ConfigError] | No
             if errors is None:
                 raise
             errors.append(e)
-    # sorted() is stable: a plugin given on several lines keeps its lines in Corefile order.
-    uses.sort(key=lambda use: plugins.ORDER.index(use.name))
+    # sorted() is stable: a plugin given on several lines keeps its lines in Corefile order, unless
+    # it ranks them (PluginSpec.precedence).
+    uses.sort(key=_chain_position)
+    _check_needs(uses)
     return BlockConfig(keys, tuple(uses), block.file, block.line)
 
 
@@ -106,6 +109,36 @@ def _use(directive: Directive, seen: dict[str, Directive]) -> PluginUse:
         raise directive.error(f"this plugin can only be used once per server block (first at {at})")
     seen[name] = directive
     return PluginUse(name, spec, spec.parse(directive), directive)
+
+
+def _chain_position(use: PluginUse) -> tuple[int, int]:
+    rank = use.spec.precedence
+    return plugins.ORDER.index(use.spec.chain_as or use.name), rank(use.config) if rank else 0
+
+
+def provider_of(use: PluginUse, uses: Sequence[PluginUse]) -> PluginUse | None:
+    """The plugin of the block that use works with (PluginSpec.needs), when there is one."""
+    wanted = use.spec.needs(use.config) if use.spec.needs is not None else None
+    return next((u for u in uses if u.name == wanted and u.spec.handler is not None), None)
+
+
+def _check_needs(uses: list[PluginUse]) -> None:
+    """As CoreDNS at start-up: a named plugin that is absent leaves the plugin idle (a warning
+    here); one without the interface is an error (`hosts does not implement the AutoPather
+    interface`)."""
+    for use in uses:
+        if use.spec.needs is None:
+            continue
+        wanted = use.spec.needs(use.config)
+        if wanted is None:
+            continue
+        provider = provider_of(use, uses)
+        if provider is None:
+            use.directive.warn(f"no '{wanted}' plugin in this server block: {use.name} passes every query on")
+            continue
+        interface = use.spec.interface
+        if interface is not None and not issubclass(provider.spec.handler, interface):  # type: ignore[arg-type]
+            raise use.directive.error(f"{wanted} does not implement the {interface.__name__} interface")
 
 
 def _listen_hosts(block: BlockConfig) -> list[str]:

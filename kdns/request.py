@@ -25,6 +25,20 @@ class Edns(NamedTuple):
     do: bool
     options: bytes = b""
 
+    def has_option(self, code: int) -> bool:
+        """True when the OPT record carries an option of this code (NSID asks for the server's id)."""
+        return has_option(self.options, code)
+
+
+def has_option(options: bytes, code: int) -> bool:
+    """True when OPT rdata holds an option of this code (RFC 6891 section 6.1.2)."""
+    offset, end = 0, len(options)
+    while offset + 4 <= end:
+        if (options[offset] << 8 | options[offset + 1]) == code:
+            return True
+        offset += 4 + (options[offset + 2] << 8 | options[offset + 3])
+    return False
+
 
 class Request:
     __slots__ = (

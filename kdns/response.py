@@ -23,6 +23,11 @@ class Response:
     # The text of an error behind this answer; the errors plugin logs it (CoreDNS logs every error
     # a plugin returns alongside its rcode).
     error: str | None = None
+    # EDNS options (wire form: code, length, data) for the reply's OPT record, when the query had
+    # one (nsid: RFC 5001). The server writes its own OPT record; a plugin adds options here.
+    edns_options: bytes = b""
+    # True: no reply is sent at all (acl's drop); a TCP connection stays open.
+    silent: bool = False
 
     @property
     def rcode(self) -> int:
@@ -37,4 +42,7 @@ class Response:
             Header(h.id, h.bitmap, h.q, h.a, h.auth, h.ar),
             list(old.questions), list(old.rr), list(old.auth), list(old.ar),
         )
-        return Response(msg, plugin=self.plugin, tags=self.tags, error=self.error)
+        return Response(
+            msg, plugin=self.plugin, tags=self.tags, error=self.error, edns_options=self.edns_options,
+            silent=self.silent,
+        )

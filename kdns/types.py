@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -51,6 +51,36 @@ class Invalidates(Protocol):
 
 
 Settings = Any
+
+
+@runtime_checkable
+class AutoPather(Protocol):
+    """A plugin that knows the search path of the client behind a query (CoreDNS's AutoPather).
+
+    `autopath @NAME` is handed the NAME plugin of its server block (PluginSpec.needs); kubernetes
+    implements this. enable_autopath() is called once, before start (kubernetes then watches pods);
+    autopath(request) is the client's search path ending with "" (the name itself), or None for no
+    autopath; could_autopath(qname) says whether some client's search path may start at qname
+    (then the answer depends on the client and must not enter the fast path).
+    """
+
+    def enable_autopath(self) -> None: ...
+
+    def autopath(self, request: Request) -> tuple[str, ...] | None: ...
+
+    def could_autopath(self, qname: str) -> bool: ...
+
+
+@runtime_checkable
+class Externaler(Protocol):
+    """A plugin whose cluster index k8s_external answers from (kubernetes; CoreDNS's Externaler).
+
+    external_index() is the live ClusterIndex (plugins/kubernetes/index.py): answers read it
+    synchronously and carry its tags, which the provider already invalidates in the server's
+    fast-path tables.
+    """
+
+    def external_index(self) -> Any: ...
 
 
 class BlockInfo(Protocol):

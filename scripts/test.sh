@@ -1,20 +1,14 @@
 #!/usr/bin/env bash
-# The README's test command: installs everything the tests use, then runs them.
+# The README's test command: installs everything the tests use (Debian packages, and kdns with its
+# test extra into .venv, see scripts/venv.sh), then runs pytest from .venv with the arguments given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/venv.sh
 
-sudo=""
-[ "$(id -u)" = 0 ] || sudo="sudo"
-if command -v apt-get >/dev/null 2>&1; then
-  # dig, dnsperf, busybox nslookup: real clients; dnsmasq: a real upstream; iproute2: the pod netns test.
-  missing=""
-  for pkg in bind9-dnsutils dnsperf dnsmasq iproute2 busybox; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
-  done
-  if [ -n "$missing" ]; then
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
-  fi
-fi
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
-exec python3 -m pytest "$@"
+# dig, dnsperf, busybox nslookup: real clients; dnsmasq: a real upstream; unbound: a real
+# DNS-over-TLS upstream, openssl: its test certificates; iproute2: the pod netns test; a compiler and
+# Python's headers: kdns's C module, which the tests cover beside its fallback.
+# shellcheck disable=SC2046  # one word per package
+kdns_apt_install bind9-dnsutils dnsperf dnsmasq iproute2 busybox unbound openssl $(kdns_build_packages)
+kdns_venv "[test]"
+exec python -m pytest "$@"

@@ -22,33 +22,15 @@ import dns.message
 import dns.rdatatype
 import pytest
 
-from kdns.config import load_config
+from kdns.config import config_from_text, load_config
 from kdns.server.app import App
 from kdns.server.settings import DEFAULT, ServerSettings
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
 
-# The kubeadm Corefile of design.md section 1, verbatim: it must load and serve unchanged.
-KUBEADM_COREFILE = """\
-.:53 {
-    errors
-    health { lameduck 5s }
-    ready
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-       pods insecure
-       fallthrough in-addr.arpa ip6.arpa
-       ttl 30
-    }
-    prometheus :9153
-    forward . /etc/resolv.conf { max_concurrent 1000 }
-    cache 30 { disable success cluster.local
-               disable denial cluster.local }
-    loop
-    reload
-    loadbalance
-}
-"""
+# The kubeadm Corefile (design.md section 1, and the README's), verbatim: it must load and serve
+# unchanged.
+KUBEADM_COREFILE = (REPO / "tests" / "fixtures" / "kubeadm.Corefile").read_text()
 
 
 class RunningServer:
@@ -126,9 +108,9 @@ async def kdns_server(
             await app.stop()
 
 
-@pytest.fixture
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"{SHARED} is not present")
-    return SHARED
-
+def plugin_config(name: str, lines: str) -> Any:
+    """The parsed config of plugin `name` in a Corefile named "Corefile" whose line 3 on are lines
+    (line 1 opens the server block, line 2 is `whoami`); ConfigError as loading it raises."""
+    config = config_from_text(f".:53 {{\n    whoami\n{lines}\n}}\n", "Corefile")
+    (use,) = [u for u in config.blocks[0].plugins if u.name == name]
+    return use.config

@@ -147,7 +147,7 @@ BROKEN = [
     ("unbound after bound", ". {\n  bind lo\n}\n. {\n}\n", 4, "zone overlap listener capacity with dns://.:53 on 127.0.0.1", ""),
     ("same bind address twice", ". {\n  bind 127.0.0.1\n}\n. {\n  bind lo\n}\n", 4, "cannot serve dns://.:53 on 127.0.0.1 - it is already defined", ""),
     ("unknown option of a plugin", ". {\n  cache {\n    bogus 1\n  }\n}\n", 3, "unknown property 'bogus'", "cache"),
-    ("unknown directive", ". {\n  whoami\n  rewrite name a b\n}\n", 3, "unknown directive 'rewrite'", ""),
+    ("unknown directive", ". {\n  whoami\n  etcd skydns.local\n}\n", 3, "unknown directive 'etcd'", ""),
 ]
 
 

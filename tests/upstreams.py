@@ -80,7 +80,7 @@ class FakeUpstream:
         loop = asyncio.get_running_loop()
         for _ in range(20):
             udp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            udp_sock.bind((self.host, 0))
+            udp_sock.bind((self.host, self.port))  # port 0 (the default): a free one
             port = udp_sock.getsockname()[1]
             try:
                 self._tcp = await asyncio.start_server(self._serve_tcp, self.host, port)
@@ -390,3 +390,66 @@ def request(
     req.client = ("127.0.0.1", 40000)
     req.server = "dns://:53"
     return req
+
+
+@dataclass
+class Unbound:
+    """A running unbound answering DNS-over-TLS on 127.0.0.1:port."""
+
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@contextlib.asynccontextmanager
+async def unbound_tls(
+    pem: str, key: str, records: list[str], port: int = 0,
+) -> AsyncIterator[Unbound]:
+    """A real unbound (Debian's) serving `records` (zone text) over TLS only, with certificate pem
+    and key. Names outside the records are NXDOMAIN from a static `.` zone, so nothing is ever asked
+    of the Internet, and `. IN NS` (forward's health probe) is answered. port 0: a free one. Skips
+    the test when unbound is missing.
+    """
+    binary = shutil.which("unbound") or ("/usr/sbin/unbound" if os.path.exists("/usr/sbin/unbound") else None)
+    if binary is None:
+        pytest.skip("unbound is not installed (Debian package unbound)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for attempt in range(5):
+            bound = port or free_port()
+            lines = [
+                "server:", f"  interface: 127.0.0.1@{bound}", f"  tls-port: {bound}",
+                f'  tls-service-key: "{key}"', f'  tls-service-pem: "{pem}"',
+                '  username: ""', '  chroot: ""', f'  directory: "{tmp}"', '  pidfile: ""',
+                "  use-syslog: no", f'  logfile: "{tmp}/unbound.log"', "  verbosity: 1",
+                "  do-ip6: no", "  access-control: 127.0.0.0/8 allow",
+                '  local-zone: "." static', '  local-data: ". 3600 IN NS ns.root.test."',
+                '  local-data: ". 3600 IN SOA ns.root.test. hostmaster.root.test. 1 7200 1800 86400 60"',
+                *(f'  local-data: "{rr}"' for rr in records),
+            ]
+            conf = os.path.join(tmp, "unbound.conf")
+            with open(conf, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            proc = subprocess.Popen([binary, "-d", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                if await _wait_listening(bound, proc):
+                    yield Unbound(bound)
+                    return
+                log = os.path.join(tmp, "unbound.log")
+                output = ""
+                if os.path.exists(log):
+                    with open(log, errors="replace") as f:
+                        output = f.read()
+                if port or "in use" not in output or attempt == 4:
+                    raise RuntimeError(f"unbound did not start: {output}")
+            finally:
+                stop_process(proc)
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 4.0) -> bool:
+    """Whether condition() became true within timeout seconds (health checks run in the background)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+    return True

@@ -12,8 +12,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from kdns.corefile.tree import ServerKey, Token, to_integer
+from kdns.corefile.tokens import Token, to_integer
 from kdns.errors import ConfigError
 
 SCHEME = "dns"
@@ -25,6 +26,17 @@ UNSUPPORTED_SCHEMES = frozenset({"tls", "grpc", "https", "https3", "quic"})
 _LABEL = re.compile(r"[a-z0-9_/-]{1,63}")
 # What a CIDR looks like; such a key must then parse as one ("10.0/16" is an error, not a zone).
 _CIDR_SHAPE = re.compile(r"[0-9a-f:.]+/[0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerKey:
+    """One address of a server block: `dns://example.org:1053` -> ("dns", "example.org.", 1053)."""
+
+    scheme: str
+    zone: str  # lowercased, fully qualified ("." for the root)
+    port: int | None  # None: the -dns.port default
+    token: Token
+
 
 _Fail = Callable[[str], ConfigError]
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from kdns.corefile.tree import Token
+from kdns.corefile.tokens import Token
 from kdns.errors import ConfigError
 
 Kind = Literal["word", "open", "close"]

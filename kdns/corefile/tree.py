@@ -8,30 +8,17 @@ message names file, line and directive.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from kdns.corefile.duration import parse_duration
+from kdns.corefile.keys import ServerKey, parse_key, unreachable, unreachable_warning
+from kdns.corefile.tokens import Token, to_integer
 from kdns.errors import ConfigError
 
-# A decimal integer as Go's strconv.Atoi reads it: an optional sign, ASCII digits only (str.isdigit
-# and int() also take '²' or '٣'). At most 18 digits, which always fit Go's int64; longer ones are
-# no sane Corefile value, and int() refuses digit strings past a limit with its own ValueError.
-_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
-
-
-def to_integer(text: str) -> int | None:
-    """text as a decimal integer, or None when it is not one."""
-    return int(text) if _INTEGER.fullmatch(text) else None
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    text: str
-    file: str
-    line: int
-    quoted: bool = False
+# Token, to_integer and ServerKey live below this module (tokens.py, keys.py) and are named here
+# too, as everything a plugin's config reads from a Directive.
+__all__ = ["Directive", "ServerBlock", "ServerKey", "Token", "to_integer"]
 
 
 @dataclass(slots=True)
@@ -103,9 +90,6 @@ class Directive:
         plugin.Host.NormalizeExact): lowercased, fully qualified, `dns://` and a port dropped, a CIDR
         standing for its reverse zones; or a ConfigError naming the bad one. A zone written with a
         leading dot is kept as CoreDNS keeps it, with a warning (keys.unreachable)."""
-        # Imported here: keys.py is built on this module's Token and ServerKey.
-        from kdns.corefile.keys import parse_key, unreachable, unreachable_warning
-
         zones: list[str] = []
         for token in self.args[start:stop]:
             try:
@@ -139,16 +123,6 @@ def _span(minimum: int | None, maximum: int | None) -> str:
     if maximum is not None:
         return f"an integer not more than {maximum}"
     return "an integer"
-
-
-@dataclass(frozen=True, slots=True)
-class ServerKey:
-    """One address of a server block: `dns://example.org:1053` -> ("dns", "example.org.", 1053)."""
-
-    scheme: str
-    zone: str  # lowercased, fully qualified ("." for the root)
-    port: int | None  # None: the -dns.port default
-    token: Token
 
 
 @dataclass(slots=True)

@@ -5,6 +5,11 @@ A plugin is a package kdns/plugins/<name>/ whose __init__ defines PLUGIN, a Plug
   handler: Handler(next, config)                      (handler.py; a link of the chain), or None
   service: Service(config, app)                       (lifecycle only: start()/stop()), or None
 A handler may also define start()/stop() (run with the app) and ready() -> bool (read by `ready`).
+
+A plugin never looks another one up in the chain. One that works with another plugin of its server
+block (autopath @kubernetes, k8s_external) names it through PluginSpec.needs and the interface it
+must implement (kdns/types.py); the config check refuses a named plugin without that interface, and
+the app hands the provider's handler to handler.connect(provider) before anything starts.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ ORDER: tuple[str, ...] = (
     "file",
     "loop",
     "forward",
+    "proxy",
     "whoami",
 )
 
@@ -57,9 +63,18 @@ class PluginSpec:
     service_key: Callable[[Any], Hashable] | None = None
     # Plugins that may appear only once per server block (CoreDNS rejects a second one).
     once: bool = True
+    # With once=False, the uses of a block are tried in ascending order of this key of their config,
+    # ties in Corefile order (forward: the longest FROM zone first).
+    precedence: Callable[[Any], int] | None = None
+    # Ranked in the chain together with this plugin's uses, as one of them (proxy runs as forward).
+    chain_as: str | None = None
     # The service listens on a port of its own (health, ready, prometheus): with `workers`, only the
     # first process runs it.
     listens: bool = False
+    # needs(config): the plugin of the same server block this one works with, or None; it must
+    # implement `interface` (a runtime-checkable Protocol of kdns/types.py). See the module docstring.
+    needs: Callable[[Any], str | None] | None = None
+    interface: type | None = None
 
 
 _registry: dict[str, PluginSpec] = {}

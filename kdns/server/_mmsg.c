@@ -45,15 +45,22 @@ typedef struct {
     int closed;
 } BatchObject;
 
-/* RFC 6891 section 6.1.2: OPT rdata is a whole sequence of {code, length, data}. */
-static int options_well_formed(const unsigned char *p, Py_ssize_t len) {
+#define NSID 3     /* RFC 5001: the EDNS option code of NSID */
+#define NSID_BIT 4 /* in the key's EDNS marker: the query asks for NSID (fastpath._NSID_BIT) */
+
+/* RFC 6891 section 6.1.2: OPT rdata is a whole sequence of {code, length, data}. -1 when it is
+ * not; else NSID_BIT when one of the options is NSID, 0 when none is. */
+static int options_marker(const unsigned char *p, Py_ssize_t len) {
     Py_ssize_t offset = 0;
+    int marker = 0;
     while (offset < len) {
         if (offset + 4 > len)
-            return 0;
+            return -1;
+        if ((p[offset] << 8 | p[offset + 1]) == NSID)
+            marker = NSID_BIT;
         offset += 4 + (p[offset + 2] << 8 | p[offset + 3]);
     }
-    return offset == len;
+    return offset == len ? marker : -1;
 }
 
 static double now(void) {
@@ -88,9 +95,12 @@ static Py_ssize_t answer_in_place(unsigned char *d, Py_ssize_t len, PyObject *en
         if (opt[0] != 0 || opt[1] != 0 || opt[2] != 41 || opt[6] != 0)
             return ANSWER_NONE;
         Py_ssize_t rdlen = opt[9] << 8 | opt[10];
-        if (len != qend + OPT_FIXED + rdlen || !options_well_formed(opt + OPT_FIXED, rdlen))
+        if (len != qend + OPT_FIXED + rdlen)
             return ANSWER_NONE;
-        marker = opt[7] & 0x80 ? 3 : 1;
+        int options = options_marker(opt + OPT_FIXED, rdlen);
+        if (options < 0)
+            return ANSWER_NONE;
+        marker = (opt[7] & 0x80 ? 3 : 1) | options;
         limit = opt[3] << 8 | opt[4];
         if (limit < 512)
             limit = 512;

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from prometheus_client import REGISTRY
 
-from kdns.config import BlockConfig, Config, PluginUse, load_config
+from kdns.config import BlockConfig, Config, PluginUse, load_config, provider_of
 from kdns.errors import ConfigError, KdnsError
 from kdns.metrics import DNS
 from kdns.server.chain import build_chain
@@ -20,6 +20,12 @@ from kdns.server.tcp import TcpProtocol, TcpState, tcp_socket
 from kdns.server.udp import UdpServer, serve_udp, udp_socket
 
 log = logging.getLogger(__name__)
+
+# Plugins that must see every query of their block, so its repeats are never answered from the
+# fast-path table: log (a line per query) and acl (a decision per client address; a table shared
+# by all clients would hand one client's allowed answer to another it blocks). Other blocks on the
+# same listener keep the fast path: an entry is only ever stored by the block its name routes to.
+SLOW_PATH_PLUGINS = frozenset(("log", "acl"))
 
 
 class Generation:
@@ -188,9 +194,13 @@ class App:
         gen = Generation()
         for bc in config.blocks:
             head, handlers = build_chain(bc.plugins)
-            fast = all(use.name != "log" for use in bc.plugins)
+            _connect(bc.plugins, handlers)
+            names = {use.name for use in bc.plugins}
+            fast = not names & SLOW_PATH_PLUGINS
             block = Block([key.zone for key in bc.keys], head, handlers, fast, self)
             block.plugin_names = [use.name for use in bc.plugins]
+            block.debug = "debug" in names
+            block.udp_size_cap = _bufsize(bc) or block.udp_size_cap
             hosts = _bind_hosts(bc) or [self.default_host]
             seen: set[tuple[str, int]] = set()
             for key in bc.keys:
@@ -210,6 +220,9 @@ class App:
                 reused = previous.services.get(service_key) if previous else None
                 if reused is not None and getattr(reused, "config", None) == use.config:
                     gen.services[service_key] = reused
+                    # Now this generation's to stop (at the next reload unless kept again, or at
+                    # exit): without it a service kept across a reload was never stopped.
+                    gen.started.append(reused)
                 else:
                     gen.services[service_key] = use.spec.service(use.config, self)
         for bc, block in zip(config.blocks, gen.blocks):
@@ -400,6 +413,21 @@ def _located(use: PluginUse, hook: Callable[..., None], *args: Any) -> None:
         raise use.directive.error(e.message) from None
     except KdnsError as e:
         raise use.directive.error(str(e)) from None
+
+
+def _bufsize(bc: BlockConfig) -> int | None:
+    for use in bc.plugins:
+        if use.name == "bufsize":
+            return int(use.config.size)
+    return None
+def _connect(uses: Sequence[PluginUse], handlers: list[Any]) -> None:
+    """Hand each handler that needs another plugin of its block (PluginSpec.needs) that plugin's
+    handler; the config check has made sure it implements the interface asked for."""
+    by_use = dict(zip((id(u) for u in uses if u.spec.handler is not None), handlers))
+    for use in uses:
+        provider = provider_of(use, uses)
+        if provider is not None:
+            by_use[id(use)].connect(by_use[id(provider)])
 
 
 def _bind_hosts(bc: Any) -> list[str]:

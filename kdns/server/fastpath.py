@@ -20,10 +20,13 @@ from collections.abc import Collection, Hashable
 from time import perf_counter
 
 from kdns.metrics import DNS, DURATION_BUCKETS, BlockMetrics
-from kdns.server.wire import RR_FIXED, options_well_formed, read_name
+from kdns.request import has_option
+from kdns.server.wire import NSID, RR_FIXED, options_well_formed, read_name
 
-# EDNS state folded into the key: no OPT, OPT, OPT with DO.
+# EDNS state folded into the key: no OPT, OPT, OPT with DO; with the NSID bit when the OPT record
+# asks for NSID (RFC 5001): the nsid plugin answers those with an option the others must not get.
 NO_EDNS, EDNS, EDNS_DO = b"\x00", b"\x01", b"\x03"
+_NSID_BIT = 0x04
 _OPT_FIXED = 11
 _A, _AAAA = 1, 28
 _FIRST_BUCKET = DURATION_BUCKETS[0]
@@ -117,9 +120,13 @@ class AnswerTable:
             rdlen = data[qend + 9] << 8 | data[qend + 10]
             if size != qend + _OPT_FIXED + rdlen:
                 return None
-            if rdlen and not options_well_formed(data[qend + _OPT_FIXED :]):
-                return None
             marker = EDNS_DO if data[qend + 7] & 0x80 else EDNS
+            if rdlen:
+                options = data[qend + _OPT_FIXED :]
+                if not options_well_formed(options):
+                    return None
+                if has_option(options, NSID):
+                    marker = bytes((marker[0] | _NSID_BIT,))
             limit = max(512, data[qend + 3] << 8 | data[qend + 4])
         else:
             return None
@@ -140,9 +147,10 @@ class AnswerTable:
 
     def store(
         self, query: bytes, qend: int, edns: bool, do: bool, wire: bytes, tags: Collection[Hashable],
-        metrics: BlockMetrics, qtype: str, rcode: str, plugin: str, shuffle: bool = False,
+        metrics: BlockMetrics, qtype: str, rcode: str, plugin: str, shuffle: bool = False, nsid: bool = False,
     ) -> Entry | None:
-        """Keep wire as the answer to repeats of query; shuffle: its A/AAAA runs are reordered per hit.
+        """Keep wire as the answer to repeats of query; shuffle: its A/AAAA runs are reordered per hit;
+        nsid: the query's OPT record asked for NSID.
 
         The entry made, or None when query cannot be answered from one (its question is not plain).
         """
@@ -155,7 +163,10 @@ class AnswerTable:
         if len(self.entries) >= self.capacity:
             self.clear()
         end = qend - 5
-        key = query[12 : end + 1].lower() + query[end + 1 : qend] + (EDNS_DO if do else EDNS if edns else NO_EDNS)
+        marker = EDNS_DO if do else EDNS if edns else NO_EDNS
+        if nsid:
+            marker = bytes((marker[0] | _NSID_BIT,))
+        key = query[12 : end + 1].lower() + query[end + 1 : qend] + marker
         old = self.entries.get(key)
         if old is not None:
             old.fold_into_metrics()

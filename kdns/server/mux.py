@@ -16,6 +16,9 @@ from kdns.server.fastpath import AnswerTable
 log = logging.getLogger(__name__)
 
 ZONE_TRANSFERS = frozenset((QTYPE.AXFR, QTYPE.IXFR))
+# What Listener.handle returns for a query a plugin chose not to answer (acl's drop): nothing is
+# sent, and a TCP connection stays open for the client's next query (None: drop and close).
+SILENT = b""
 
 
 class Block:
@@ -30,6 +33,11 @@ class Block:
         self.addresses: list[tuple[str, int]] = []
         self.app = app
         self.plugin_names: list[str] = []
+        # `debug`: a plugin's exception is logged with its traceback.
+        self.debug = False
+        # `bufsize`: the largest UDP answer this block sends an EDNS asker; a fast-path answer
+        # larger than it (made for a TCP asker) must not be stored for UDP ones.
+        self.udp_size_cap = 65535
 
     @property
     def shuffle(self) -> bool:
@@ -119,12 +127,15 @@ class Listener:
         req.resolve = block.resolve
         try:
             resp = await block.head(req)
-            out, truncated = wire.pack(req, resp.msg)
+            out, truncated = (SILENT, False) if resp.silent else wire.pack(req, resp.msg, resp.edns_options)
         except Exception as e:
             # A plugin failed, or wrote an answer that cannot be packed (a name over 255 bytes):
-            # SERVFAIL and one log line; the server goes on (dnspython's test server policy).
+            # SERVFAIL and one log line (with `debug`, its traceback); the server goes on
+            # (dnspython's test server policy).
             DNS.panics += 1
-            log.error("%s %s: %s: %s", req.qname, req.type_name, type(e).__name__, e)
+            log.error(
+                "%s %s: %s: %s", req.qname, req.type_name, type(e).__name__, e, exc_info=block.debug
+            )
             resp = req.answer(RCODE.SERVFAIL)
             out, truncated = wire.pack(req, resp.msg)
         metrics = self.metrics_by_zone[zone]
@@ -132,10 +143,14 @@ class Listener:
         rcode = RCODE_NAMES.get(rcode_value) or str(rcode_value)
         type_name = req.type_name
         elapsed = perf_counter() - start
-        if resp.tags is not None and block.fast_path and not truncated:
+        if (
+            resp.tags is not None and block.fast_path and not truncated and not resp.silent
+            and (req.edns is None or len(out) <= block.udp_size_cap)
+        ):
             entry = self.table.store(
                 data, req.question_end, req.edns is not None, req.do, out, resp.tags, metrics,
                 type_name, rcode, resp.plugin, block.shuffle,
+                nsid=req.edns is not None and req.edns.has_option(wire.NSID),
             )
             if entry is not None:
                 # Counted as the entry's first answer: folded into the metrics with its hits.

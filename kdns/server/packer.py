@@ -89,10 +89,11 @@ def pack(msg: DNSRecord, opt: bytes | None = None) -> Packed | None:
         return None
 
 
-def opt_record(payload: int, do: bool) -> bytes:
-    """An OPT pseudo-record of version 0, extended RCODE 0, without options (RFC 6891 section 6.1.2)."""
+def opt_record(payload: int, do: bool, options: bytes = b"") -> bytes:
+    """An OPT pseudo-record of version 0, extended RCODE 0, with these options already in wire form
+    (RFC 6891 section 6.1.2)."""
     ttl = 0x8000 if do else 0
-    return b"\x00" + RR_FIXED.pack(OPT, payload, ttl, 0)
+    return b"\x00" + RR_FIXED.pack(OPT, payload, ttl, len(options)) + options
 
 
 def _pack(msg: DNSRecord, opt: bytes | None) -> Packed:

@@ -95,7 +95,8 @@ class TcpProtocol(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
             return
-        self._send(out)
+        if out:  # SILENT (acl's drop): nothing, and the connection stays open
+            self._send(out)
 
     def _send(self, out: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():

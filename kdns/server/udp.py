@@ -67,7 +67,7 @@ class UdpServer:
         try:
             waiting = context.run(coro.send, None)
         except StopIteration as done:
-            return done.value
+            return done.value or None  # SILENT: no datagram at all
         except Exception:
             log.exception("answering %s", addr[0])
             return None
@@ -85,7 +85,7 @@ class UdpServer:
 
     async def _finish(self, coro: Coroutine[Any, Any, bytes | None], waiting: Any, addr: Address) -> None:
         out = await _resume(coro, waiting)
-        if out is not None and not self.closed:
+        if out and not self.closed:  # neither a drop (None) nor SILENT
             self.send(out, addr)
 
 

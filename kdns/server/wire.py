@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from bisect import bisect_right
 
-from dnslib import EDNS0, RCODE, DNSRecord
+from dnslib import EDNS0, RCODE, DNSRecord, EDNSOption
 
 from kdns.errors import WireError
 from kdns.request import Edns, Request
@@ -22,6 +22,7 @@ MAX_LABEL = 63
 # What kdns advertises in its own OPT record (RFC 6891 section 6.2.5; the 2020 DNS flag day size).
 OUR_PAYLOAD = 1232
 BADVERS = 16
+NSID = 3  # RFC 5001: the EDNS option asking for (and carrying) the server's identifier
 _OPT_PLAIN = packer.opt_record(OUR_PAYLOAD, do=False)
 _OPT_DO = packer.opt_record(OUR_PAYLOAD, do=True)
 _COUNTS = struct.Struct("!HHH")
@@ -155,6 +156,25 @@ def parse_query(data: bytes) -> Request:
     return Request(data, id, flags, labels, qtype, qclass, question_end, edns)
 
 
+def with_payload(data: bytes, question_end: int, payload: int) -> bytes:
+    """The query in data with its OPT record's UDP payload size set to payload (bufsize), so a
+    plugin that sends data on (forward) asks with that size; data itself when it has no OPT record."""
+    _, _, _, ancount, nscount, arcount = HEADER.unpack_from(data)
+    offset = question_end
+    try:
+        for _ in range(ancount + nscount):
+            offset = _skip_rr(data, offset)[4]
+        for _ in range(arcount):
+            rtype, _, _, rdata_start, offset = _skip_rr(data, offset)
+            if rtype == OPT:
+                # TYPE, CLASS (= the payload size, RFC 6891 section 6.1.2), TTL, RDLENGTH, RDATA.
+                at = rdata_start - 8
+                return data[:at] + payload.to_bytes(2, "big") + data[at + 2 :]
+    except (ValueError, struct.error):
+        pass  # not reached for a query parse_query accepted
+    return data
+
+
 def error_reply(id: int, flags: int, rcode: int) -> bytes:
     """A bare header answer (no question) for packets we cannot parse past the header."""
     # Keep opcode, RD and CD from the query, set QR, clear the rest (RFC 1035 section 4.1.1).
@@ -162,13 +182,26 @@ def error_reply(id: int, flags: int, rcode: int) -> bytes:
     return HEADER.pack(id, out_flags, 0, 0, 0, 0)
 
 
-def with_opt(req: Request, msg: DNSRecord) -> DNSRecord:
-    """msg with exactly one OPT record of ours when the query had one (RFC 6891 section 7)."""
+def split_options(options: bytes) -> list[tuple[int, bytes]]:
+    """(code, data) of each option in OPT rdata (RFC 6891 section 6.1.2); a cut-off tail is left out."""
+    out = []
+    offset = 0
+    while offset + 4 <= len(options):
+        code, size = struct.unpack_from("!HH", options, offset)
+        out.append((code, options[offset + 4 : offset + 4 + size]))
+        offset += 4 + size
+    return out
+
+
+def with_opt(req: Request, msg: DNSRecord, options: bytes = b"") -> DNSRecord:
+    """msg with exactly one OPT record of ours when the query had one (RFC 6891 section 7),
+    carrying options (wire form, Response.edns_options)."""
     if req.edns is None:
         return msg
     msg.ar = [rr for rr in msg.ar if rr.rtype != OPT]
+    opts = [EDNSOption(code, data) for code, data in split_options(options)]
     # Extended RCODE 0: a dnslib header holds only 4 RCODE bits (BADVERS has its own builder).
-    msg.ar.append(EDNS0(udp_len=OUR_PAYLOAD, flags="do" if req.edns.do else ""))
+    msg.ar.append(EDNS0(udp_len=OUR_PAYLOAD, flags="do" if req.edns.do else "", opts=opts))
     return msg
 
 
@@ -179,25 +212,33 @@ def badvers(req: Request) -> bytes:
     return bytes(msg.pack())
 
 
-def pack(req: Request, msg: DNSRecord) -> tuple[bytes, bool]:
-    """The answer's bytes, cut to what the client takes; and whether it was cut (TC set)."""
+def pack(req: Request, msg: DNSRecord, options: bytes = b"") -> tuple[bytes, bool]:
+    """The answer's bytes, cut to what the client takes; and whether it was cut (TC set).
+
+    options: EDNS options for our OPT record (Response.edns_options), when the query had one.
+    """
     edns = req.edns
     # Our OPT record is written straight as bytes: building a dnslib EDNS0 per answer costs more
     # than packing the rest of a typical answer. Its extended RCODE is always 0 here: a dnslib
     # header holds only 4 RCODE bits.
-    opt = None if edns is None else (_OPT_DO if edns.do else _OPT_PLAIN)
+    if edns is None:
+        opt = None
+    elif options:
+        opt = packer.opt_record(OUR_PAYLOAD, edns.do, options)
+    else:
+        opt = _OPT_DO if edns.do else _OPT_PLAIN
     packed = packer.pack(msg, opt)
     if packed is None:
-        return _pack_dnslib(req, msg)
+        return _pack_dnslib(req, msg, options)
     limit = req.max_size
     if len(packed.wire) <= limit:
         return packed.wire, False
     return _cut(packed, limit), True
 
 
-def _pack_dnslib(req: Request, msg: DNSRecord) -> tuple[bytes, bool]:
+def _pack_dnslib(req: Request, msg: DNSRecord, options: bytes = b"") -> tuple[bytes, bool]:
     """pack() for messages the fast packer leaves to dnslib (rare record types)."""
-    msg = with_opt(req, msg)
+    msg = with_opt(req, msg, options)
     data = bytes(msg.pack())
     limit = req.max_size
     if len(data) <= limit:

@@ -12,6 +12,7 @@ import os
 import signal
 
 from kdns.config import Config
+from kdns.server.process import run_one
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,6 @@ def configured_workers(config: Config) -> int:
 
 
 def run(path: str, config: Config, port: int, quiet: bool, workers: int = 0) -> int:
-    from kdns.cli import run_one
-
     count = workers or configured_workers(config)
     if count <= 1:
         return run_one(path, config, port, quiet)
@@ -39,7 +38,7 @@ def run(path: str, config: Config, port: int, quiet: bool, workers: int = 0) -> 
             os._exit(code)
         children.append(pid)
 
-    # The first process passes SIGTERM, SIGINT and SIGUSR1 on to the others (cli.serve).
+    # The first process passes SIGTERM, SIGINT and SIGUSR1 on to the others (process.serve).
     code = run_one(path, config, port, quiet, reuse_port=True, children=tuple(children))
     for pid in children:
         try:

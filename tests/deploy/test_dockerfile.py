@@ -146,6 +146,9 @@ def test_dockerignore_matcher() -> None:
     assert dockerignore_excludes("tests/deploy/test_dockerfile.py")
     assert dockerignore_excludes("kdns/plugins/__pycache__/x.pyc")
     assert not dockerignore_excludes("kdns/plugins/__init__.py")
+    # The scripts' virtualenv (scripts/venv.sh) and the recordings under tests/ stay out.
+    assert dockerignore_excludes(".venv/bin/python")
+    assert dockerignore_excludes("tests/fakeapi/recordings/README.md")
 
 
 def copies(instructions: list[Instruction]) -> list[tuple[list[str], str]]:

@@ -164,9 +164,10 @@ def _cannot_make_namespaces() -> str | None:
     return None
 
 
-def _make_namespaces(stack: contextlib.ExitStack) -> Netns:
+def _make_namespaces(stack: contextlib.ExitStack, tag: str = "") -> Netns:
+    """A server and a pod namespace named by our pid (and tag), so concurrent runs never share one."""
     pid = os.getpid()
-    ns = Netns(f"kdns-srv-{pid}", f"kdns-pod-{pid}", f"kdns{pid}s", f"kdns{pid}p")
+    ns = Netns(f"kdns-srv{tag}-{pid}", f"kdns-pod{tag}-{pid}", f"kdns{pid}{tag}s", f"kdns{pid}{tag}p")
 
     if not os.path.isdir("/etc/netns"):
         os.makedirs("/etc/netns")
@@ -213,9 +214,12 @@ def _make_namespaces(stack: contextlib.ExitStack) -> Netns:
 # The processes in the server namespace
 
 
-def server_corefile(api_url: str) -> str:
-    """The ConfigMap's Corefile with the three differences between this test and a cluster."""
+def server_corefile(api_url: str, autopath: bool = False) -> str:
+    """The ConfigMap's Corefile with the three differences between this test and a cluster (and
+    `autopath @kubernetes` when asked, as the kops Corefile has it)."""
     text = configmap_corefile()
+    if autopath:
+        text = sub_once(text, "    kubernetes cluster.local", "    autopath @kubernetes\n    kubernetes cluster.local")
     # In a cluster kdns listens on its pod IP and kube-proxy sends 10.96.0.10 there; here the
     # address itself is on the veth. `bind` also leaves 127.0.0.1:53 to the upstream.
     text = sub_once(text, ".:53 {", f".:53 {{\n    bind {KUBE_DNS_IP}")
@@ -281,6 +285,16 @@ def _wait_for(
 
 @pytest.fixture(scope="module")
 def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Netns]:
+    yield from _serve(tmp_path_factory, autopath=False)
+
+
+@pytest.fixture(scope="module")
+def autopath_pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Netns]:
+    """The same pod and cluster, kdns with `autopath @kubernetes`, in namespaces of their own."""
+    yield from _serve(tmp_path_factory, autopath=True)
+
+
+def _serve(tmp_path_factory: pytest.TempPathFactory, autopath: bool) -> Iterator[Netns]:
     reason = _cannot_make_namespaces()
     if reason:
         pytest.skip(reason)
@@ -289,10 +303,10 @@ def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Netns]:
         pytest.skip("dnsmasq is not installed (Debian package dnsmasq; scripts/test.sh installs it)")
     if shutil.which("dig") is None:
         pytest.fail("dig is not installed (apt-get install bind9-dnsutils)")
-    work = tmp_path_factory.mktemp("pod-view")
+    work = tmp_path_factory.mktemp("pod-view-autopath" if autopath else "pod-view")
 
     with contextlib.ExitStack() as stack:
-        ns = _make_namespaces(stack)
+        ns = _make_namespaces(stack, "a" if autopath else "")
 
         # The node's resolver, as a kdns pod with dnsPolicy Default sees it: nameserver 127.0.0.1.
         # --local=/#/: it knows only its host records and says NXDOMAIN for everything else.
@@ -305,7 +319,8 @@ def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Netns]:
 
         api = _start(stack, ns, "fakeapi", [
             sys.executable, str(HERE / "fakeapi_main.py"),
-            "--objects", str(HERE / "cluster.yaml"), "--objects", str(DEPLOY / "service.yaml"),
+            "--objects", str(HERE / "cluster.yaml"), "--objects", str(HERE / "autopath.yaml"),
+            "--objects", str(DEPLOY / "service.yaml"),
         ], work, piped=True)
         line = _readline(api, timeout=15)
         if not line:
@@ -318,7 +333,7 @@ def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Netns]:
         ).stdout.strip(), [upstream], timeout=10)
 
         corefile = work / "Corefile"
-        corefile.write_text(server_corefile(api_url))
+        corefile.write_text(server_corefile(api_url, autopath))
         kdns = _start(stack, ns, "kdns", [sys.executable, "-m", "kdns", "-conf", str(corefile)], work)
 
         # Asked from the pod, over the veth: kdns listens only once it has listed the API.
@@ -479,3 +494,63 @@ def test_ptr_of_a_new_service_is_not_hidden_by_a_cached_nxdomain(pod: Netns) -> 
             break
         assert time.monotonic() < deadline, f"PTR of {ip} still {got!r}\n{pod.log_tail()}"
         time.sleep(0.05)
+
+
+# ------------------------------------------------------------------------------------------
+# autopath: the same lookups with the search path completed by kdns
+
+
+def _queries_received(ns: Netns) -> int:
+    """kdns's coredns_dns_requests_total, all labels summed (fast-path answers included)."""
+    proc = ns.run(ns.server, sys.executable, "-c", (
+        "import urllib.request;"
+        "print(urllib.request.urlopen('http://127.0.0.1:9153/metrics', timeout=5).read().decode())"
+    ))
+    assert proc.returncode == 0, proc.stderr
+    return round(sum(
+        float(line.rsplit(" ", 1)[1]) for line in proc.stdout.splitlines()
+        if line.startswith("coredns_dns_requests_total{")
+    ))
+
+
+def _counted(ns: Netns, *argv: str) -> tuple[subprocess.CompletedProcess[str], int]:
+    before = _queries_received(ns)
+    proc = ns.in_pod(*argv)
+    return proc, _queries_received(ns) - before
+
+
+# (name as typed, queries of getaddrinfo's A+AAAA search without autopath, with it)
+AUTOPATH_LOOKUPS = [
+    # An outside name, ndots:5: three search domains then the name, A and AAAA each: 8 become 2.
+    ("www.example.org", 8, 2),
+    # A service of another namespace: `api.shop.default...` fails, `api.shop.svc...` is found.
+    ("api.shop", 4, 2),
+    # The pod's own namespace: found by the first query either way.
+    ("web", 2, 2),
+]
+
+
+@pytest.mark.parametrize("typed, plain_count, autopath_count", AUTOPATH_LOOKUPS, ids=[t[0] for t in AUTOPATH_LOOKUPS])
+def test_autopath_getaddrinfo(pod: Netns, autopath_pod: Netns, typed: str, plain_count: int, autopath_count: int) -> None:
+    """getent ahosts (getaddrinfo, AI_CANONNAME) answers the same with autopath, in fewer queries."""
+    plain, plain_queries = _counted(pod, "getent", "ahosts", typed)
+    completed, completed_queries = _counted(autopath_pod, "getent", "ahosts", typed)
+    assert plain.returncode == 0 and completed.returncode == 0, plain.stdout + completed.stdout
+    assert completed.stdout == plain.stdout
+    assert (plain_queries, completed_queries) == (plain_count, autopath_count)
+
+
+@pytest.mark.parametrize("typed", ["www.example.org", "api.shop", "my-database"])
+def test_autopath_gethostbyname(pod: Netns, autopath_pod: Netns, typed: str) -> None:
+    """getent hosts: the same address and canonical name (the CNAME autopath adds is an alias)."""
+    plain = pod.in_pod("getent", "hosts", typed)
+    completed = autopath_pod.in_pod("getent", "hosts", typed)
+    assert plain.returncode == 0 and completed.returncode == 0, plain.stdout + completed.stdout
+    assert completed.stdout.split()[:2] == plain.stdout.split()[:2]
+
+
+def test_autopath_unknown_name(autopath_pod: Netns) -> None:
+    """Nothing found by kdns: the first NXDOMAIN, and the resolver walks its search list itself."""
+    proc, queries = _counted(autopath_pod, "getent", "ahosts", "nosuch.example.org")
+    assert proc.returncode == 2
+    assert queries == 8

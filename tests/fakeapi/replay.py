@@ -1,8 +1,8 @@
 """Stand-ins for the watch loop's collaborators: a scripted transport and a recording index.
 
-ReplayTransport plays recorded bodies and event streams (shared/k8s-api) to a Watcher exactly as
-they were recorded, without HTTP; RecordingIndex records every call the watch loop makes and
-keeps the resulting state (key "namespace/name" -> raw object) for comparisons.
+ReplayTransport plays recorded bodies and event streams (recordings/) to a Watcher exactly as they
+were recorded, without HTTP; RecordingIndex records every call the watch loop makes and keeps the
+resulting state (key "namespace/name" -> raw object) for comparisons.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 
 from kdns.plugins.kubernetes.watch import ApiStatusError
 
-from tests.fakeapi.server import recordings_dir
+from tests.fakeapi.server import RECORDINGS
 
 
 def recorded(path: str) -> Path:
-    return recordings_dir() / path
+    return RECORDINGS / path
 
 
 def read_json(path: str) -> Any:

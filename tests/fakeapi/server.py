@@ -1,7 +1,8 @@
 """A fake kube-apiserver for tests: the list/watch protocol as recorded from kube-apiserver v1.36.2.
 
-The recordings (shared/k8s-api, see its README.md) are the specification; tests/plugins/kubernetes/
-test_fakeapi_recorded.py checks this server's bytes against them. What it serves:
+The recordings (recordings/ beside this file, see its README.md) are the specification;
+tests/plugins/kubernetes/test_fakeapi_recorded.py checks this server's bytes against them.
+What it serves:
 
 - Namespaces, Services, EndpointSlices (discovery.k8s.io/v1), Pods, Endpoints; one shared
   resourceVersion counter raised by every write of any kind.
@@ -34,7 +35,6 @@ import base64
 import bisect
 import copy
 import json
-import os
 import re
 import time
 import uuid
@@ -47,18 +47,8 @@ from typing import Any
 
 from aiohttp import web
 
-RECORDINGS_ENV = "KDNS_K8S_RECORDINGS"
-
-
-def recordings_dir() -> Path:
-    """Where the recorded API responses live (env KDNS_K8S_RECORDINGS, else ../shared/k8s-api)."""
-    if os.environ.get(RECORDINGS_ENV):
-        return Path(os.environ[RECORDINGS_ENV])
-    repo = Path(__file__).resolve().parents[2]
-    for candidate in (repo.parent / "shared" / "k8s-api", Path("/work/shared/k8s-api")):
-        if candidate.is_dir():
-            return candidate
-    return repo.parent / "shared" / "k8s-api"
+# Responses recorded from a real kube-apiserver (recordings/README.md): the fake's specification.
+RECORDINGS = Path(__file__).resolve().parent / "recordings"
 
 
 @dataclass(frozen=True)
@@ -469,7 +459,7 @@ class FakeApi:
 
     def load_recorded(self, directory: Path | None = None) -> None:
         """Load the recorded cluster state (lists/*.json at resourceVersion 338)."""
-        lists = (directory or recordings_dir()) / "lists"
+        lists = (directory or RECORDINGS) / "lists"
         self.load_lists({kind: lists / f"{k.plural}.json" for kind, k in KINDS.items()})
 
     def load_lists(self, files: Mapping[str, Path]) -> None:

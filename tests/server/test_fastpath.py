@@ -56,6 +56,23 @@ def test_edns_and_do_state_are_part_of_the_key() -> None:
     assert table.answer(packet("a.cluster.local", edns=4096, do=True), "udp", "1") is None
 
 
+def test_asking_for_nsid_is_part_of_the_key() -> None:
+    # The nsid plugin answers those asking with an option the others must not get (RFC 5001).
+    table = AnswerTable()
+    plain = packet("a.cluster.local", edns=1232)
+    asking = bytearray(plain)
+    asking[-2:] = b"\x00\x04"
+    asking += b"\x00\x03\x00\x00"
+    store(table, plain, ["10.0.0.1"], frozenset({"a"}))
+    assert table.answer(bytes(asking), "udp", "1") is None
+    req = wire.parse_query(bytes(asking))
+    out, _ = wire.pack(req, req.reply(), b"\x00\x03\x00\x02id")
+    table.store(bytes(asking), req.question_end, True, False, out, {"a"},
+                BlockMetrics("dns://:53", "cluster.local."), "A", "NOERROR", "kubernetes", nsid=True)
+    assert table.answer(bytes(asking), "udp", "1") == out
+    assert table.answer(plain, "udp", "1") != out
+
+
 def test_qtype_bytes_are_not_case_folded() -> None:
     # TYPE65 (HTTPS) is 0x0041, 'A'; lowercasing the whole question would make it TYPE97.
     table = AnswerTable()

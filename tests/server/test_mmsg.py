@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dnslib import EDNS0, QTYPE, RR, A, DNSRecord
+from dnslib import EDNS0, QTYPE, RR, A, DNSRecord, EDNSOption
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,11 +35,13 @@ IMPLEMENTATIONS = [
 ]
 
 
-def packet(name: str, qtype: str = "A", id: int = 1, edns: int | None = None, do: bool = False) -> bytes:
+def packet(
+    name: str, qtype: str = "A", id: int = 1, edns: int | None = None, do: bool = False, nsid: bool = False,
+) -> bytes:
     q = DNSRecord.question(name, qtype)
     q.header.id = id
     if edns is not None:
-        q.add_ar(EDNS0(udp_len=edns, flags="do" if do else ""))
+        q.add_ar(EDNS0(udp_len=edns, flags="do" if do else "", opts=[EDNSOption(wire.NSID, b"")] if nsid else []))
     return bytes(q.pack())
 
 
@@ -52,7 +54,8 @@ def store(table: AnswerTable, data: bytes, addresses: int = 1, shuffle: bool = F
     out, cut = wire.pack(req, msg)
     assert not cut
     table.store(data, req.question_end, req.edns is not None, req.do, out, {"tag"},
-                BlockMetrics("dns://:53", "cluster.local."), "A", "NOERROR", "kubernetes", shuffle)
+                BlockMetrics("dns://:53", "cluster.local."), "A", "NOERROR", "kubernetes", shuffle,
+                nsid=req.edns is not None and req.edns.has_option(wire.NSID))
 
 
 @contextlib.contextmanager
@@ -241,6 +244,7 @@ STORED = [
     packet("web.demo.svc.cluster.local"),
     packet("web.demo.svc.cluster.local", edns=1232),
     packet("web.demo.svc.cluster.local", edns=1232, do=True),
+    packet("web.demo.svc.cluster.local", edns=1232, nsid=True),  # its own entry (the nsid plugin)
     packet("db.demo.svc.cluster.local", "AAAA"),
     packet("big.demo.svc.cluster.local", edns=4096),  # 40 records: more than 512 bytes
     packet("lb.demo.svc.cluster.local"),  # shuffled per answer: answered by Python
@@ -279,7 +283,7 @@ def queries(draw: st.DrawFn) -> bytes:
     if data[11] and draw(st.booleans()):
         data[end + 8 : end + 10] = draw(PAYLOADS).to_bytes(2, "big")
     if data[11] and draw(st.booleans()):
-        option = draw(st.binary(max_size=12))
+        option = draw(st.one_of(st.binary(max_size=12), st.just(b"\x00\x03\x00\x00")))  # NSID, or anything
         data[end + 14 : end + 16] = len(option).to_bytes(2, "big")
         data += option
     for _ in range(rarely(st.integers(1, 2), 0)):

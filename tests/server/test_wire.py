@@ -194,3 +194,18 @@ def test_an_opt_owner_written_as_a_pointer_to_the_root_is_read_right() -> None:
     opt = owner + b"\x00\x29\x10\x00\x00\x00\x80\x00" + struct.pack("!H", len(options)) + options
     req = wire.parse_query(bytes(base) + opt)
     assert req.edns is not None and req.edns.options == options and req.edns.do
+
+
+@pytest.mark.parametrize("rare", [False, True], ids=["fast-packer", "dnslib-packer"])
+def test_edns_options_of_a_plugin_go_into_our_opt_record(rare: bool) -> None:
+    from kdns.plugins.any.handler import ANSWER, HINFO
+
+    q = DNSRecord.question("a.example.", "A")
+    q.add_ar(EDNS0(udp_len=1232))
+    req = wire.parse_query(bytes(q.pack()))
+    msg = req.reply()
+    if rare:  # HINFO: the fast packer leaves it to dnslib
+        msg.add_answer(RR("a.example.", HINFO, rdata=ANSWER, ttl=5))
+    out, cut = wire.pack(req, msg, b"\x00\x03\x00\x02id")
+    (opt,) = [rr for rr in DNSRecord.parse(out).ar if rr.rtype == 41]
+    assert not cut and [(o.code, o.data) for o in opt.rdata] == [(3, b"id")]

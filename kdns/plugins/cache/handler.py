@@ -188,9 +188,13 @@ class Handler:
     ) -> Response | None:
         """Store resp when it may be cached; the reply to send when it was (TTLs capped), else None.
 
-        A response with fast-path tags is passed on untouched (the server keeps and invalidates it
-        by its tags); the cached copy has no tags.
+        A response with fast-path tags is passed on untouched and not stored: the server keeps it
+        and drops it the moment its source changes (design.md section 3), where a cached copy would
+        outlive the change. Asker's names outside the uncached zones can carry tags too (a rewrite
+        onto a cluster service).
         """
+        if resp.tags is not None:
+            return None
         msg = resp.msg
         kind = classify(msg)
         if kind is None:
@@ -228,7 +232,7 @@ class Handler:
             m.evictions[kind] += store.evicted - before
         m.entries[SUCCESS] = len(self.success)
         m.entries[DENIAL] = len(self.denial)
-        if not reply or resp.tags is not None:
+        if not reply:
             return None
         # CoreDNS answers a miss with the capped TTL too, so a client never sees 1799 then 8. The
         # error behind a stored SERVFAIL still goes up to the errors plugin, this once.

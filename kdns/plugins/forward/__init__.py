@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from kdns.plugins import PluginSpec
-from kdns.plugins.forward.config import parse
+from kdns.plugins.forward.config import parse, precedence
 from kdns.plugins.forward.handler import Handler
 
-PLUGIN = PluginSpec(name="forward", parse=parse, handler=Handler)
+# Several forward in one block (CoreDNS 1.13): one chain link each, the longest FROM zone first.
+PLUGIN = PluginSpec(name="forward", parse=parse, handler=Handler, once=False, precedence=precedence)

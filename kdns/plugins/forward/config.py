@@ -11,7 +11,8 @@ from typing import Any
 from dnslib import RCODE
 
 from kdns.corefile.tree import Directive, Token, to_integer
-from kdns.plugins.forward.resolvconf import nameservers
+from kdns.plugins.forward.tls import TLS_PORT, TlsClient
+from kdns.resolvconf import nameservers
 from kdns.server.http import split_host_port
 
 log = logging.getLogger(__name__)
@@ -21,8 +22,6 @@ MAX_UPSTREAMS = 15
 POLICIES = ("random", "round_robin", "sequential")
 # Options CoreDNS has that kdns deliberately lacks: a clear error beats silently ignoring them.
 UNSUPPORTED = {
-    "tls": "DNS-over-TLS upstreams are not supported by kdns",
-    "tls_servername": "DNS-over-TLS upstreams are not supported by kdns",
     "doh_method": "DNS-over-HTTPS upstreams are not supported by kdns",
     "resolver": "hostname upstreams are not supported by kdns",
     "next": "'next' (chaining forward plugins) is not supported by kdns",
@@ -48,6 +47,7 @@ class Timeouts:
 class Upstream:
     host: str  # normalised IP text, as the kernel reports a peer address
     port: int
+    tls: bool = False  # DNS-over-TLS (RFC 7858), `tls://`
 
     @property
     def label(self) -> str:
@@ -73,18 +73,23 @@ class Config:
     max_connect_attempts: int = 0
     failfast_all_unhealthy: bool = False
     failover_rcodes: frozenset[int] = frozenset()
+    tls: TlsClient = field(default_factory=TlsClient)
     timeouts: Timeouts = field(default_factory=Timeouts)
 
 
 def parse_upstream(text: str) -> Upstream:
-    """IP, IP:port, [IPv6]:port or dns://..., port 53 by default; ValueError otherwise."""
-    addr = text[6:] if text.lower().startswith("dns://") else text
+    """IP, IP:port, [IPv6]:port, dns://... (port 53 by default) or tls://... (port 853 by default);
+    ValueError otherwise."""
+    lowered = text.lower()
+    over_tls = lowered.startswith("tls://")
+    addr = text[6:] if over_tls or lowered.startswith("dns://") else text
     try:
         host, port = split_host_port(addr)
         ip = ipaddress.ip_address(host)
     except ValueError:
         raise ValueError(f"not an IP address or file: '{text}'") from None
-    return Upstream(str(ip), 53 if port is None else _port(port, text))
+    default = TLS_PORT if over_tls else 53
+    return Upstream(str(ip), default if port is None else _port(port, text), over_tls)
 
 
 def _port(text: str, whole: str) -> int:
@@ -94,7 +99,8 @@ def _port(text: str, whole: str) -> int:
     return port
 
 
-def parse(d: Directive) -> Config:
+def from_and_to(d: Directive) -> tuple[str, list[Upstream]]:
+    """The FROM zone and the TO... upstreams of `forward FROM TO...` (and of `proxy`)."""
     d.expect_args(2)
     from_zone = _from_zone(d)
     upstreams: list[Upstream] = []
@@ -104,8 +110,15 @@ def parse(d: Directive) -> Config:
         raise d.error(f"more than {MAX_UPSTREAMS} upstreams configured: {len(upstreams)}")
     if not upstreams:
         raise d.error("no upstreams configured")
+    return from_zone, upstreams
 
+
+def parse(d: Directive) -> Config:
+    from_zone, upstreams = from_and_to(d)
     opts: dict[str, Any] = {}
+    tls_args: list[str] = []
+    server_name: str | None = None
+    tls_lines: list[Directive] = []
     for opt in d.options():
         name = opt.name.text
         if name in UNSUPPORTED:
@@ -140,14 +153,45 @@ def parse(d: Directive) -> Config:
             _health_check(opt, opts)
         elif name == "failover":
             opts["failover_rcodes"] = _rcodes(opt)
+        elif name == "tls":
+            tls_args = opt.expect_args(0, 3)
+            tls_lines.append(opt)
+        elif name == "tls_servername":
+            server_name = opt.expect_args(1, 1)[0]
+            tls_lines.append(opt)
         else:
             raise opt.unknown_option()
 
+    if tls_lines:
+        opts["tls"] = _tls_client(d, tls_lines, tls_args, server_name, upstreams)
     config = Config(from_zone=from_zone, upstreams=tuple(upstreams), **opts)
     if config.force_tcp and config.prefer_udp:
         # CoreDNS: force_tcp takes precedence when both are given.
         config = replace(config, prefer_udp=False)
     return config
+
+
+def precedence(config: Config) -> int:
+    """Several forward in a block: the longest FROM zone is tried first (PluginSpec.precedence)."""
+    return -len([label for label in config.from_zone.split(".") if label])
+
+
+def _tls_client(
+    d: Directive, lines: list[Directive], args: list[str], server_name: str | None,
+    upstreams: list[Upstream],
+) -> TlsClient:
+    client = TlsClient.from_args(args, server_name)
+    if not any(u.tls for u in upstreams):
+        # As CoreDNS, accepted; but a reader may believe the traffic is encrypted when it is not.
+        lines[0].warn("tls options apply only to tls:// upstreams, and this forward has none")
+        return client
+    try:
+        client.context()
+    except OSError as e:  # ssl.SSLError included
+        opt = next((line for line in lines if line.name.text == "tls"), lines[0])
+        files = ", ".join(f for f in (client.cert, client.key, client.ca) if f) or "system CAs"
+        raise opt.error(f"cannot load TLS certificates ({files}): {e.strerror or e}") from None
+    return client
 
 
 def _from_zone(d: Directive) -> str:
@@ -164,9 +208,9 @@ def _from_zone(d: Directive) -> str:
 def _upstreams_of(d: Directive, token: Token) -> list[Upstream]:
     text = token.text
     lowered = text.lower()
-    if lowered.startswith(("tls://", "https://")):
-        raise d.error(f"'{text}': DNS-over-TLS/HTTPS upstreams are not supported by kdns", token)
-    if "/" in text and not lowered.startswith("dns://") or os.path.isfile(text):
+    if lowered.startswith("https://"):
+        raise d.error(f"'{text}': DNS-over-HTTPS upstreams are not supported by kdns", token)
+    if "/" in text and not lowered.startswith(("dns://", "tls://")) or os.path.isfile(text):
         try:
             servers = nameservers(text)
         except OSError as e:

@@ -65,8 +65,9 @@ class UpstreamMetrics:
         self.hc_failures = (
             healthcheck_failures.labels(to=to), proxy_healthcheck_failures.labels(PROXY_NAME, to),
         )
-        self.conn_hits = {p: conn_cache_hits.labels(PROXY_NAME, to, p) for p in ("udp", "tcp")}
-        self.conn_misses = {p: conn_cache_misses.labels(PROXY_NAME, to, p) for p in ("udp", "tcp")}
+        protos = ("udp", "tcp", "tcp-tls")  # CoreDNS's transport names
+        self.conn_hits = {p: conn_cache_hits.labels(PROXY_NAME, to, p) for p in protos}
+        self.conn_misses = {p: conn_cache_misses.labels(PROXY_NAME, to, p) for p in protos}
         self._by_rcode: dict[str, tuple[Counter, Histogram, Histogram]] = {}
 
     def response(self, rcode: str, seconds: float) -> None:

@@ -15,10 +15,10 @@ import secrets
 import struct
 import time
 from collections import deque
-from collections.abc import Callable
 
 from kdns.plugins.forward.config import Config, Upstream
 from kdns.plugins.forward.metrics import UpstreamMetrics
+from kdns.plugins.forward.pipeline import ConnectionGone, Matcher, PipelinedConnection
 from kdns.server.chain import in_task
 from kdns.server.wire import read_name
 
@@ -38,9 +38,6 @@ class UpstreamError(Exception):
 
 class CachedConnClosed(UpstreamError):
     """A pooled TCP connection the upstream had closed meanwhile; retried on a fresh one."""
-
-
-Matcher = Callable[[bytes], bool]
 
 
 def matcher(qid: int, labels: tuple[bytes, ...], qtype: int, qclass: int) -> Matcher:
@@ -114,6 +111,10 @@ class Proxy:
         # Consecutive failed health probes; reset by the first probe that gets an answer.
         self.fails = 0
         self._idle: deque[_TcpConn] = deque()
+        # DNS-over-TLS: one pipelined connection, and the dial in progress that queries share.
+        self._tls_context = config.tls.context() if upstream.tls else None
+        self._tls_conn: PipelinedConnection | None = None
+        self._tls_dial: asyncio.Task[PipelinedConnection] | None = None
         self._probe: asyncio.Task[None] | None = None
         self._stopped = False
 
@@ -134,14 +135,18 @@ class Proxy:
     ) -> bytes:
         """The upstream's answer to the query in wire (whose ID is replaced), within budget seconds.
 
-        A truncated UDP answer is asked again over TCP. Raises UpstreamError.
+        A truncated UDP answer is asked again over TCP; a DNS-over-TLS upstream is always asked over
+        TLS. Raises UpstreamError.
         """
         await in_task()  # the exchange's timeouts belong to the query's task
         start = time.perf_counter()
         self.metrics.requests.inc()
         deadline = time.monotonic() + budget
-        data = await self._exchange_once(wire, labels, qtype, qclass, tcp, deadline)
-        if not tcp and data[2] & 0x02:
+        if self.upstream.tls:
+            data = await self._tls(wire, labels, qtype, qclass, deadline)
+        else:
+            data = await self._exchange_once(wire, labels, qtype, qclass, tcp, deadline)
+        if not tcp and not self.upstream.tls and data[2] & 0x02:
             # RFC 7766 section 5 / RFC 1035 4.2.1: TC=1 means the answer did not fit; TCP gets it whole.
             data = await self._exchange_once(wire, labels, qtype, qclass, True, deadline)
         rcode = data[3] & 0x0F
@@ -224,6 +229,73 @@ class Proxy:
             reader, writer = await asyncio.open_connection(self.peer[0], self.peer[1])
         return _TcpConn(reader, writer)
 
+    async def _tls(
+        self, wire: bytes, labels: tuple[bytes, ...], qtype: int, qclass: int, deadline: float,
+    ) -> bytes:
+        """Over the pipelined TLS connection; once more on a fresh one if a reused one was gone."""
+        for attempt in (0, 1):
+            timeout = min(self.timeouts.read, deadline - time.monotonic())
+            if timeout <= 0:
+                raise UpstreamError("out of time")
+            conn, reused = await self._tls_connection(timeout)
+            qid = conn.new_id()
+            try:
+                return await conn.exchange(with_id(wire, qid), qid, matcher(qid, labels, qtype, qclass), timeout)
+            except TimeoutError:
+                raise UpstreamError("tls: timeout") from None
+            except ConnectionGone as e:
+                if not reused or attempt:
+                    raise UpstreamError(f"tls: {e}") from None
+        raise AssertionError("unreachable")
+
+    async def _tls_connection(self, timeout: float) -> tuple[PipelinedConnection, bool]:
+        """The open TLS connection (True: reused), or a new one; concurrent queries share one dial."""
+        conn = self._tls_conn
+        if conn is not None and conn.usable(self.config.expire):
+            self.metrics.conn_hits["tcp-tls"].inc()
+            return conn, True
+        if conn is not None:
+            conn.close()
+            self._tls_conn = None
+        if self._stopped:
+            raise UpstreamError("stopped")
+        if self._tls_dial is None or self._tls_dial.done():
+            # A miss is a new connection (a handshake); a query joining a dial in progress shares it.
+            self.metrics.conn_misses["tcp-tls"].inc()
+            self._tls_dial = asyncio.get_running_loop().create_task(self._dial_shared())
+            # Its waiters may all have timed out: the failure is theirs to report, not the loop's.
+            self._tls_dial.add_done_callback(lambda t: t.cancelled() or t.exception())
+        else:
+            self.metrics.conn_hits["tcp-tls"].inc()
+        try:
+            async with asyncio.timeout(timeout):
+                conn = await asyncio.shield(self._tls_dial)
+        except TimeoutError:
+            raise UpstreamError("tls: connect timeout") from None
+        return conn, False
+
+    async def _dial_shared(self) -> PipelinedConnection:
+        conn = await self._dial_tls(self.timeouts.connect)
+        if self._stopped:
+            await conn.aclose()
+            raise UpstreamError("stopped")
+        self._tls_conn = conn
+        return conn
+
+    async def _dial_tls(self, timeout: float) -> PipelinedConnection:
+        assert self._tls_context is not None
+        server_name = self.config.tls.server_name or self.upstream.host
+        try:
+            return await PipelinedConnection.dial(
+                self.upstream.host, self.upstream.port, self._tls_context, server_name, timeout,
+            )
+        except TimeoutError:
+            raise UpstreamError("tls: connect timeout") from None
+        except OSError as e:
+            # A failed handshake or certificate check (ssl.SSLError is an OSError) included: the
+            # answer is never taken, and health checks take the upstream down.
+            raise UpstreamError(f"tls: {e}") from None
+
     def _take(self) -> _TcpConn | None:
         """The oldest idle connection still fresh (CoreDNS takes FIFO for source port diversity)."""
         now = time.monotonic()
@@ -278,13 +350,25 @@ class Proxy:
         query = struct.pack("!HHHHHH", qid, flags, 1, 0, 0, 0) + qname + struct.pack("!HH", 2, 1)
         match = matcher(qid, labels, 2, 1)
         try:
-            if self.config.force_tcp:
+            if self.upstream.tls:
+                await self._tls_check(query, qid, match)
+            elif self.config.force_tcp:
                 await self._tcp(query, match, self.timeouts.health, fresh=True)
             else:
                 await self._udp(query, match, self.timeouts.health)
         except UpstreamError:
             return False
         return True
+
+    async def _tls_check(self, query: bytes, qid: int, match: Matcher) -> None:
+        """A probe on a connection of its own, so that a handshake or certificate failure fails it."""
+        conn = await self._dial_tls(self.timeouts.health)
+        try:
+            await conn.exchange(query, qid, match, self.timeouts.health)
+        except (TimeoutError, ConnectionGone) as e:
+            raise UpstreamError(f"tls: {e}") from None
+        finally:
+            await conn.aclose()
 
     async def stop(self) -> None:
         self._stopped = True
@@ -296,3 +380,8 @@ class Proxy:
                 pass
         while self._idle:
             self._idle.popleft().close()
+        if self._tls_dial is not None and not self._tls_dial.done():
+            self._tls_dial.cancel()
+        if self._tls_conn is not None:
+            await self._tls_conn.aclose()
+            self._tls_conn = None

@@ -19,8 +19,10 @@ from kdns.plugins.kubernetes.config import Config
 from kdns.plugins.kubernetes.index import ClusterIndex
 from kdns.plugins.kubernetes.records import Answer, Records
 from kdns.request import Request
+from kdns.resolvconf import search_domains
 from kdns.response import Response
 from kdns.types import BlockInfo, Next
+from kdns.zones import matching_zone
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ _NXDOMAIN, _SERVFAIL = int(RCODE.NXDOMAIN), int(RCODE.SERVFAIL)
 # ExternalName services may point at each other; give up after this many hops (CoreDNS's
 # upstream lookup stops at 8 CNAMEs too).
 MAX_CHASE = 8
+# The host's search list ends every autopath search path (CoreDNS searchFromResolvConf).
+RESOLV_CONF = "/etc/resolv.conf"
 
 
 class Handler:
@@ -46,6 +50,7 @@ class Handler:
         # Called with the tags of every index change; the server registers its fast-path table here.
         self.invalidators: list[Callable[[set[Hashable]], None]] = []
         self.index.subscribe(self._changed)
+        self.host_search: tuple[str, ...] = ()
         self._set_zones(config.zones)
 
     def _set_zones(self, zones: tuple[str, ...]) -> None:
@@ -56,6 +61,44 @@ class Handler:
             key=lambda z: -len(z[1]),
         )
         self.records = Records(self.index, self.config, zones)
+
+    # -- what other plugins of the block use (kdns/types.py AutoPather, Externaler) -------------
+
+    def enable_autopath(self) -> None:
+        """autopath @kubernetes: watch pods' addresses and namespaces, whatever the `pods` mode."""
+        self.index.track_pod_namespaces()
+        try:
+            self.host_search = search_domains(RESOLV_CONF)
+        except OSError as e:
+            log.warning("no search list for autopath from %s: %s", RESOLV_CONF, e.strerror)
+
+    def autopath(self, req: Request) -> tuple[str, ...] | None:
+        """The search path of the pod asking (CoreDNS Kubernetes.AutoPath), None when the name is
+        outside our zones or the address is no running pod's."""
+        zone = matching_zone(req.qname_lower, self.zones)
+        if zone is None:
+            return None
+        namespace = self.index.client_namespace(_client_ip(req.client[0]))
+        if namespace is None:
+            return None
+        if zone == ".":
+            first: tuple[str, ...] = (f"{namespace}.svc.", "svc.", ".")
+        else:
+            first = (f"{namespace}.svc.{zone}", f"svc.{zone}", zone)
+        return first + self.host_search + ("",)
+
+    def could_autopath(self, qname: str) -> bool:
+        """qname is `<ns>.svc.<zone>` or below it for a zone of ours: the first search path element
+        of the pods of some namespace."""
+        zone = matching_zone(qname, self.zones)
+        if zone is None:
+            return False
+        rest = qname[: len(qname) - len(zone)] if zone != "." else qname
+        labels = rest.rstrip(".").split(".")
+        return len(labels) >= 2 and labels[-1] == "svc"
+
+    def external_index(self) -> ClusterIndex:
+        return self.index
 
     def _changed(self, tags: set[Hashable]) -> None:
         for invalidate in list(self.invalidators):
@@ -208,6 +251,14 @@ class Handler:
         if resp is not None:
             answer.rr.extend(resp.msg.rr)
         return False
+
+
+def _client_ip(host: str) -> str:
+    """A client address as the index keeps pod IPs: no IPv6 zone, an IPv4-mapped one as IPv4."""
+    host = host.split("%", 1)[0]
+    if host.startswith("::ffff:") and "." in host:
+        return host[7:]
+    return host
 
 
 def _lower_labels(req: Request) -> list[str]:

@@ -28,6 +28,9 @@ alter an answer touches at least one tag of that answer:
                        IPs of a changed Pod.
   ("soa",)             the apex SOA answers. Touched on every change, because the serial moves.
 
+Pods watched only for autopath (track_pod_namespaces) touch no tag: no record is made from them,
+and answers that depend on the client's namespace never enter the fast path (plugins/autopath).
+
 The SOA serial also appears in the authority section of negative answers. Those are deliberately
 not invalidated when only the serial moves (it would drop every negative answer on every event):
 a cached negative answer may show an older serial until its own tags are touched. Resolvers use
@@ -56,6 +59,7 @@ from kdns.plugins.kubernetes.objects import (
     Port,
     Service,
     key_of,
+    pod_from,
 )
 
 log = logging.getLogger(__name__)
@@ -196,6 +200,49 @@ def resource_version(raw: Any) -> str:
     return str(version) if version is not None else ""
 
 
+class PodNamespaces:
+    """Running pods as address -> namespace only: what autopath needs, whatever the `pods` mode.
+
+    CoreDNS keeps a full pod cache for autopath (and requires `pods verified`); 150k pods as this
+    one dict cost a fraction of that (bench/memsync.py). A page sink as Slim, for replace().
+    """
+
+    def __init__(self) -> None:
+        self.by_ip: dict[str, str] = {}
+
+    def add(self, raws: Iterable[dict[str, Any]], source: str = "") -> int:
+        by_ip = self.by_ip
+        with gc_paused():
+            for raw in raws:
+                try:
+                    pod = pod_from(raw)
+                except ValueError as e:
+                    _skipped("Pod", None, e, source)
+                    continue
+                if pod.phase == _RUNNING:
+                    for ip in pod.ips:
+                        by_ip[ip] = pod.namespace
+        return 0
+
+    def apply(self, event: str, raw: dict[str, Any]) -> None:
+        """One watch event. A pod that stops running or goes frees its addresses, unless another
+        pod (of another namespace: the event says nothing of other pods) holds them by now."""
+        pod = pod_from(raw)
+        if event != "DELETED" and pod.phase == _RUNNING:
+            for ip in pod.ips:
+                self.by_ip[ip] = pod.namespace
+            return
+        for ip in pod.ips:
+            if self.by_ip.get(ip) == pod.namespace:
+                del self.by_ip[ip]
+
+    def clear(self) -> None:
+        self.by_ip.clear()
+
+    def __len__(self) -> int:
+        return len(self.by_ip)
+
+
 def _skipped(kind: str, key: Key | None, error: ValueError, source: str) -> None:
     """Log an object left out: which one (when its key is known), from where, and why."""
     what = kind if key is None else f"{kind} {'/'.join(filter(None, key))}"
@@ -278,6 +325,8 @@ class ClusterIndex:
         self.versions: dict[str, dict[Key, str]] | None = None
         if self.config.explain is not None:
             self.keep_versions()
+        # Set by track_pod_namespaces() when pods are not watched for `pods verified` already.
+        self._pod_namespaces: PodNamespaces | None = None
 
     # -- state for sources ------------------------------------------------------------------
 
@@ -315,18 +364,50 @@ class ClusterIndex:
         """The resourceVersion of an object, "" when unknown (not kept, or none given)."""
         return self.versions.get(kind, {}).get(key, "") if self.versions is not None else ""
 
-    def slim(self, kind: str) -> Slim:
+    def track_pod_namespaces(self) -> None:
+        """Watch pods for client_namespace() (autopath) whatever the `pods` mode; call before the
+        source starts. Under `pods verified` the pod index serves already; otherwise only each
+        running pod's address -> namespace is kept (PodNamespaces), and no record is made of it."""
+        if "Pod" in self.kinds:
+            return
+        self.kinds += ("Pod",)
+        self._pod_namespaces = PodNamespaces()
+        self._all_synced = False
+
+    def client_namespace(self, ip: str) -> str | None:
+        """The namespace of the running pod with this address (CoreDNS podWithIP: the first one
+        in phase Running), or None; always None unless pods are watched."""
+        if self._pod_namespaces is not None:
+            return self._pod_namespaces.by_ip.get(ip)
+        for pod in self.pods_by_ip(ip):
+            if pod.phase == _RUNNING:
+                return pod.namespace
+        return None
+
+    def slim(self, kind: str) -> Slim | PodNamespaces:
         """An empty batch to add raw objects of kind to as they arrive, then to give to replace()."""
+        if kind == "Pod" and self._pod_namespaces is not None:
+            return PodNamespaces()
         return Slim(kind, versions=self.versions is not None)
 
-    def replace(self, kind: str, objects: Iterable[dict[str, Any]] | Slim) -> set[Tag]:
+    def replace(self, kind: str, objects: Iterable[dict[str, Any]] | Slim | PodNamespaces) -> set[Tag]:
         """Make the objects of kind exactly these (after a list); returns the touched tags.
 
-        objects are raw dicts, or a Slim batch of them. A malformed object is logged and left out
-        (as if it did not exist).
+        objects are raw dicts, or the batch slim(kind) gave. A malformed object is logged and left
+        out (as if it did not exist).
         """
         if KINDS.get(kind) is None or kind not in self.kinds:
             return set()
+        if self._pod_namespaces is not None and kind == "Pod":
+            if isinstance(objects, Slim):
+                raise TypeError("pods tracked for autopath are listed into slim('Pod'), a PodNamespaces")
+            if not isinstance(objects, PodNamespaces):
+                raws, objects = objects, PodNamespaces()
+                objects.add(raws)
+            self._pod_namespaces = objects
+            return set()
+        if isinstance(objects, PodNamespaces):
+            raise TypeError("a PodNamespaces batch is only for pods tracked for autopath")
         if not isinstance(objects, Slim):
             batch = Slim(kind, versions=self.versions is not None)
             batch.add(objects)
@@ -348,6 +429,9 @@ class ClusterIndex:
         """Apply one watch event (ADDED, MODIFIED, DELETED); ValueError for a malformed object."""
         convert = KINDS.get(kind)
         if convert is None or kind not in self.kinds or event not in ("ADDED", "MODIFIED", "DELETED"):
+            return set()
+        if self._pod_namespaces is not None and kind == "Pod":
+            self._pod_namespaces.apply(event, obj)
             return set()
         key = key_of(kind, obj)
         if self.versions is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import yaml
@@ -27,7 +27,7 @@ from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
 from kdns.errors import KdnsError
-from kdns.plugins.kubernetes.index import ClusterIndex, Slim, gc_paused
+from kdns.plugins.kubernetes.index import ClusterIndex, PodNamespaces, Slim, gc_paused
 from kdns.plugins.kubernetes.objects import is_subdomain
 from kdns.server.poller import Poller, file_stamp
 
@@ -86,13 +86,21 @@ def manifest_files(paths: Sequence[str]) -> list[str]:
     return out
 
 
-def _documents(path: str) -> Iterator[Any]:
+def _documents(path: str) -> list[Any]:
     with open(path, encoding="utf-8") as f:
         text = f.read()
     if path.endswith(".json"):
-        yield json.loads(text)
-    else:
-        yield from yaml.load_all(text, Loader=_LOADER)
+        return [json.loads(text)]
+    try:
+        return list(yaml.load_all(text, Loader=_LOADER))
+    except yaml.YAMLError:
+        if _LOADER is yaml.SafeLoader:
+            raise
+        # libyaml refuses some YAML that PyYAML's own parser reads: from PyYAML 6.0.4 on (the
+        # libyaml its wheels carry), collections nested past 1,000 levels, with an error of its own
+        # where 6.0.3 reached the composer's RecursionError. PyYAML's parser is the reference: it
+        # reads the document, or raises its own error, RecursionError for that nesting as before.
+        return list(yaml.load_all(text, Loader=yaml.SafeLoader))
 
 
 def _flatten(doc: Any, path: str) -> Iterator[dict[str, Any]]:
@@ -131,7 +139,7 @@ def _with_kind(item: Any, kind: str) -> Any:
 def _file_objects(path: str) -> list[tuple[str, tuple[str, str], dict[str, Any]]]:
     """(kind, (namespace, name), object) of the kinds DNS uses in one file; ManifestError."""
     try:
-        docs = list(_documents(path))
+        docs = _documents(path)
     except (OSError, ValueError, yaml.YAMLError) as e:
         raise ManifestError(f"{path}: {e}") from None
     except RecursionError:
@@ -182,13 +190,15 @@ def load(paths: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     return {kind: list(objs.values()) for kind, objs in by_kind.items()}
 
 
-def load_slim(paths: Sequence[str], kinds: Sequence[str], versions: bool = False) -> dict[str, Slim]:
+def load_slim(
+    paths: Sequence[str], kinds: Sequence[str], slim: Callable[[str], Slim | PodNamespaces] = Slim
+) -> dict[str, Slim | PodNamespaces]:
     """load() for the index: the objects of kinds, converted file by file (ManifestError as load).
 
     Only one file's raw objects exist at a time, so reading a large cluster does not first build
     all of it as dicts (the peak would stay in the process's RSS).
     """
-    batches = {kind: Slim(kind, versions) for kind in KNOWN}
+    batches = {kind: slim(kind) for kind in KNOWN}
     listed: set[str] = set()
     used: set[str] = set()
     for path in manifest_files(paths):
@@ -223,7 +233,7 @@ class ManifestSource:
         self._signature = self.signature()
         with gc_paused():
             try:
-                batches = load_slim(self.paths, self.index.kinds, self.index.versions is not None)
+                batches = load_slim(self.paths, self.index.kinds, self.index.slim)
             except ManifestError as e:
                 log.error("manifests not loaded, keeping the previous state: %s", e)
                 return False

@@ -48,6 +48,10 @@ class Service:
     ports: tuple[Port, ...]
     labels: Labels = ()
     has_selector: bool = False
+    # spec.externalIPs, then status.loadBalancer.ingress (each its ip, else its hostname: a DNS name,
+    # lowercase without the trailing dot), as CoreDNS's object.Service.ExternalIPs: what
+    # k8s_external serves. Empty for nearly every service (and always for ExternalName).
+    external_ips: tuple[str, ...] = ()
 
     @property
     def is_external(self) -> bool:
@@ -262,7 +266,31 @@ def service_from(d: Any) -> Service:
     # clusterIP "None" (also the only entry of clusterIPs) is the headless service.
     headless = "None" in texts
     ips = tuple(normalise_ip(ip) for ip in texts if ip and ip != "None")
-    return Service(namespace, name, kind, () if headless else ips, headless, "", ports, labels, selector)
+    return Service(
+        namespace, name, kind, () if headless else ips, headless, "", ports, labels, selector,
+        _external_ips(spec, d.get("status")),
+    )
+
+
+def _external_ips(spec: Mapping[str, Any], status: Any) -> tuple[str, ...]:
+    raw = _list(spec.get("externalIPs"), "spec.externalIPs")
+    ingress = _list(_dict(_dict(status, "status").get("loadBalancer"), "status.loadBalancer").get("ingress"),
+                    "status.loadBalancer.ingress")
+    if not raw and not ingress:
+        return ()
+    out = [normalise_ip(_str(ip, "spec.externalIPs[]")) for ip in raw]
+    for item in ingress:
+        item = _dict(item, "status.loadBalancer.ingress[]")
+        ip = _str(item.get("ip"), "status.loadBalancer.ingress[].ip")
+        if ip:
+            out.append(normalise_ip(ip))
+            continue
+        host = _str(item.get("hostname"), "status.loadBalancer.ingress[].hostname").rstrip(".").lower()
+        if host:
+            if not is_subdomain(host):
+                raise ValueError(f"status.loadBalancer.ingress hostname {host[:80]!r} is not a DNS name")
+            out.append(host)
+    return tuple(dict.fromkeys(out))
 
 
 def _ready(conditions: Mapping[str, Any]) -> bool:

@@ -161,13 +161,7 @@ class Records:
         return svc
 
     def _addresses(self, owner: Labels, ips: Sequence[str], qtype: int | None) -> list[RR]:
-        """A/AAAA records of owner for the ips of the asked family (both when qtype is None)."""
-        out: list[RR] = []
-        for ip in dict.fromkeys(ips):
-            rtype, parts = _address(ip)
-            if qtype is None or qtype == rtype:
-                out.append(Record(owner, rtype, self.ttl, parts))
-        return out
+        return address_records(owner, ips, qtype, self.ttl)
 
     def _service(self, name: Name, qname: Labels, zone: Labels, qtype: int) -> Answer:
         ns, svc_name = name.namespace, name.service
@@ -333,9 +327,20 @@ class Records:
         return Answer(rr=rr, tags=tags)
 
 
+def address_records(owner: Labels, ips: Sequence[str], qtype: int | None, ttl: int) -> list[RR]:
+    """A/AAAA records of owner for the ips of the asked family (both when qtype is None)."""
+    out: list[RR] = []
+    for ip in dict.fromkeys(ips):
+        rtype, parts = address_rdata(ip)
+        if qtype is None or qtype == rtype:
+            out.append(Record(owner, rtype, ttl, parts))
+    return out
+
+
 @lru_cache(maxsize=1 << 16)
-def _address(ip: str) -> tuple[int, Parts]:
-    """The type and rdata of an address (normalised, as the index keeps them), packed once."""
+def address_rdata(ip: str) -> tuple[int, Parts]:
+    """The type and rdata of an address (normalised, as the index keeps them), packed once;
+    OSError when ip is no address."""
     if ":" in ip:
         return _AAAA, inet_pton(AF_INET6, ip)
     return _A, inet_pton(AF_INET, ip)

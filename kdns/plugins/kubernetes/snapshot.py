@@ -12,6 +12,9 @@ that was written for the same API and kinds is loaded into the index for the kin
 and the handler answers from it as it would from the last-known state during an API outage. Each
 list that arrives replaces its kind, exactly as a relist does. Any other file is ignored, with one
 log line naming why (missing, truncated, corrupt, foreign, too old).
+
+Pods watched only for autopath (index.PodNamespaces: address -> namespace) are not kept: until
+they are listed, autopath answers as without a pod of that address (the plain search path).
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ STORED: dict[str, tuple[type, ...]] = {
 
 class SnapshotError(KdnsError):
     """Why a snapshot file cannot be used."""
+
+
+def kept_kinds(index: ClusterIndex) -> tuple[str, ...]:
+    """The kinds the index stores as slim objects (not autopath's PodNamespaces)."""
+    return tuple(kind for kind in index.kinds if isinstance(index.slim(kind), Slim))
 
 
 def identity(config: Config) -> str:
@@ -164,7 +172,7 @@ class Snapshots:
         try:
             with open(self.path, "rb") as f:
                 data = f.read()
-            written, batches = decode(data, self.source, self.index.kinds, self.max_age, self.clock())
+            written, batches = decode(data, self.source, kept_kinds(self.index), self.max_age, self.clock())
         except FileNotFoundError:
             log.info("snapshot %s: none yet, nothing to serve until the API is listed", self.path)
             return False
@@ -174,7 +182,7 @@ class Snapshots:
         except SnapshotError as e:
             log.warning("snapshot %s ignored: %s", self.path, e)
             return False
-        restored = [kind for kind in self.index.kinds if not self.index.listed(kind)]
+        restored = [kind for kind in batches if not self.index.listed(kind)]
         for kind in restored:
             self.index.replace(kind, batches[kind])
         log.warning(
@@ -208,7 +216,7 @@ class Snapshots:
 
     async def write(self) -> None:
         # The objects are immutable: the lists taken here stay consistent while a thread encodes them.
-        state = {kind: list(self.index.stored(kind).items()) for kind in self.index.kinds}
+        state = {kind: list(self.index.stored(kind).items()) for kind in kept_kinds(self.index)}
         try:
             await asyncio.to_thread(self._write, state, self.clock())
         except OSError as e:

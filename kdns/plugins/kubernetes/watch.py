@@ -8,10 +8,10 @@ allowWatchBookmarks -> on a clean stream end re-watch from the last resourceVers
 Gone (an ERROR event inside a 200 stream, or an HTTP 410) list again and replace atomically -> on
 connection errors, 5xx, 401/403 back off (capped, jittered) and retry, never giving up.
 
-The protocol details come from a real kube-apiserver (recordings in shared/k8s-api): list items
-carry no kind/apiVersion, watch objects do; a BOOKMARK's object is an empty object of the kind
-whose only content is metadata.resourceVersion; a too-old resourceVersion on a watch is a 200 with
-one ERROR line (Status code 410), on a list (expired continue token) a real HTTP 410.
+The protocol details come from a real kube-apiserver (recordings in tests/fakeapi/recordings/):
+list items carry no kind/apiVersion, watch objects do; a BOOKMARK's object is an empty object of
+the kind whose only content is metadata.resourceVersion; a too-old resourceVersion on a watch is a
+200 with one ERROR line (Status code 410), on a list (expired continue token) a real HTTP 410.
 Objects stay raw dicts (no kubernetes_asyncio model classes: they cost CPU and memory).
 """
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from kdns.errors import ConfigError
@@ -101,9 +103,13 @@ def test_force_tcp_wins_over_prefer_udp():
         ("forward .", "wrong argument count"),
         ("forward . example.com", "not an IP address or file"),
         ("forward . 127.0.0.1:99999", "invalid port"),
-        ("forward . tls://9.9.9.9", "not supported by kdns"),
-        ("forward . 127.0.0.1 {\n tls\n}", "not supported by kdns"),
-        ("forward . 127.0.0.1 {\n tls_servername dns.quad9.net\n}", "not supported by kdns"),
+        ("forward . https://9.9.9.9/dns-query", "DNS-over-HTTPS upstreams are not supported by kdns"),
+        ("forward . tls://dns.quad9.net", "not an IP address or file: 'tls://dns.quad9.net'"),
+        ("forward . tls://9.9.9.9:0", "invalid port in 'tls://9.9.9.9:0'"),
+        ("forward . tls://9.9.9.9 {\n tls a b c d\n}", "'tls' takes 0 to 3, got 4"),
+        ("forward . tls://9.9.9.9 {\n tls_servername\n}", "'tls_servername' takes exactly 1, got 0"),
+        ("forward . tls://9.9.9.9 {\n tls /nonexistent/ca.pem\n}",
+         "cannot load TLS certificates \\(/nonexistent/ca.pem\\): No such file or directory"),
         ("forward . 127.0.0.1 {\n policy fastest\n}", "unknown policy 'fastest'"),
         ("forward . 127.0.0.1 {\n max_fails -1\n}", "less than 0"),
         ("forward . 127.0.0.1 {\n max_concurrent 0\n}", "less than 1"),
@@ -138,3 +144,60 @@ def test_errors_name_file_line_and_problem(body, message):
         config(body)
     assert e.value.file == "Corefile" and e.value.line >= 2
     assert e.value.directive == "forward"
+
+
+def test_tls_upstreams_port_853_by_default_and_mixed_with_plain():
+    c = config("forward . tls://9.9.9.9 tls://[2620:fe::fe]:8853 TLS://149.112.112.112 10.0.0.1")
+    assert c.upstreams == (
+        Upstream("9.9.9.9", 853, tls=True), Upstream("2620:fe::fe", 8853, tls=True),
+        Upstream("149.112.112.112", 853, tls=True), Upstream("10.0.0.1", 53),
+    )
+    assert c.upstreams[1].label == "[2620:fe::fe]:8853"
+
+
+def test_tls_arguments_as_coredns_reads_them(tmp_path):
+    from tests.tlscerts import make_certs
+
+    certs = make_certs(tmp_path)
+    base = "forward . tls://127.0.0.1 {\n"
+    c = config(base + " tls_servername dns.test\n}")
+    assert (c.tls.cert, c.tls.key, c.tls.ca, c.tls.server_name) == (None, None, None, "dns.test")
+    c = config(base + f" tls {certs.ca}\n}}")
+    assert (c.tls.cert, c.tls.key, c.tls.ca) == (None, None, str(certs.ca))
+    c = config(base + f" tls {certs.client} {certs.client_key}\n}}")
+    assert (c.tls.cert, c.tls.key, c.tls.ca) == (str(certs.client), str(certs.client_key), None)
+    c = config(base + f" tls {certs.client} {certs.client_key} {certs.ca}\n tls_servername dns.test\n}}")
+    assert (c.tls.cert, c.tls.key, c.tls.ca, c.tls.server_name) == (
+        str(certs.client), str(certs.client_key), str(certs.ca), "dns.test",
+    )
+    # A key that does not belong to the certificate is refused at load time.
+    with pytest.raises(ConfigError, match="cannot load TLS certificates") as e:
+        config(base + f" tls {certs.client} {certs.server_key} {certs.ca}\n}}")
+    assert e.value.line == 3
+    # So is an encrypted key (no prompt for its password: kdns runs without a terminal).
+    encrypted = tmp_path / "encrypted.key"
+    subprocess.run(["openssl", "ec", "-in", str(certs.client_key), "-aes256", "-passout", "pass:secret",
+                    "-out", str(encrypted)], check=True, capture_output=True)
+    with pytest.raises(ConfigError, match=f"cannot load TLS certificates \\({certs.client}, {encrypted}\\)"):
+        config(base + f" tls {certs.client} {encrypted}\n}}")
+
+
+def test_tls_options_without_tls_upstreams_warn(caplog):
+    c = config("forward . 127.0.0.1 {\n tls\n tls_servername dns.test\n}")
+    assert c.upstreams == (Upstream("127.0.0.1", 53),)
+    assert "Corefile:3: tls options apply only to tls:// upstreams" in caplog.text
+
+
+def test_several_forward_rank_longest_zone_first():
+    from kdns.config import config_from_text
+
+    corefile = (
+        ". {\n forward . 10.0.0.1\n forward corp.example 10.0.0.2\n forward a.corp.example 10.0.0.3\n"
+        " forward . 10.0.0.4\n forward Lab.Example 10.0.0.5\n}\n"
+    )
+    uses = [u for u in config_from_text(corefile).blocks[0].plugins if u.name == "forward"]
+    # Deepest zone first; equal depth in Corefile order (the second `.` only gets what the first excepts).
+    assert [(u.config.from_zone, u.config.upstreams[0].host) for u in uses] == [
+        ("a.corp.example.", "10.0.0.3"), ("corp.example.", "10.0.0.2"), ("lab.example.", "10.0.0.5"),
+        (".", "10.0.0.1"), (".", "10.0.0.4"),
+    ]

@@ -1,4 +1,4 @@
-"""The fake API server against the recordings of a real kube-apiserver (shared/k8s-api).
+"""The fake API server against the recordings of a real kube-apiserver (tests/fakeapi/recordings/).
 
 Where the fake holds the recorded state, bodies must be byte-identical; elsewhere (timing-dependent
 bookmarks, random uids, other users' names) the structure is compared field by field.

@@ -7,12 +7,11 @@ the fake kube-apiserver (tests/fakeapi) over HTTP, a fake upstream for `forward`
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import KUBEADM_COREFILE, SHARED, RunningServer, kdns_server
+from conftest import KUBEADM_COREFILE, RunningServer, kdns_server
 from plugins.kubernetes.test_k8s_live import (
     ZONE,
     ask,
@@ -35,11 +34,6 @@ from kdns.plugins.kubernetes import metrics
 from tests.fakeapi import FakeApi
 from tests.upstreams import FakeUpstream
 
-DESIGN = SHARED / "design.md"
-
-# design.md section 1, verbatim.
-
-
 def substitute(text: str, old: str, new: str) -> str:
     assert text.count(old) == 1, f"{old!r} is not in the Corefile exactly once"
     return text.replace(old, new)
@@ -60,17 +54,6 @@ def kubeadm_corefile(api: FakeApi, upstream: FakeUpstream) -> str:
         "kubernetes cluster.local in-addr.arpa ip6.arpa {\n",
         f"kubernetes cluster.local in-addr.arpa ip6.arpa {{\n       endpoint {api.url}\n",
     )
-
-
-def test_kubeadm_corefile_is_the_designs() -> None:
-    if not DESIGN.is_file():
-        pytest.skip(f"{DESIGN} is not present")
-    section = DESIGN.read_text().split("## 1.", 1)[1].split("## 2.", 1)[0]
-    block = re.search(r"```\n(.*?)```", section, re.DOTALL)
-    assert block is not None
-    lines = block.group(1).splitlines()
-    indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
-    assert "\n".join(line[indent:] for line in lines).rstrip() + "\n" == KUBEADM_COREFILE
 
 
 async def test_kubeadm_corefile_serves_cluster_reverse_and_forwarded_names() -> None:

@@ -6,8 +6,10 @@ import asyncio
 import json
 import os
 
+import yaml
 from plugins.kubernetes.k8s_cases import ask, config, handler
 
+from kdns.plugins.kubernetes import manifests
 from kdns.plugins.kubernetes.index import ClusterIndex
 from kdns.plugins.kubernetes.manifests import ManifestSource, load
 
@@ -90,6 +92,16 @@ def test_pods_only_when_needed(tmp_path) -> None:  # type: ignore[no-untyped-def
     assert plain.pods_by_ip("10.2.0.1") == ()
 
 
+def assert_refused(tmp_path, caplog, cases: dict[str, tuple[str, str]]) -> None:  # type: ignore[no-untyped-def]
+    """Each file (name: (text, why)) is refused on its own, with an error naming it and saying why."""
+    for name, (text, why) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        caplog.clear()
+        assert not ManifestSource([str(path)], ClusterIndex()).reload()
+        assert f"{path}: {why}" in caplog.text
+
+
 def test_broken_shapes_are_clear_errors_naming_the_file(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
     cases = {
         "items.yaml": ("kind: List\nitems: 5\n", "the items of a List are not a list"),
@@ -98,12 +110,25 @@ def test_broken_shapes_are_clear_errors_naming_the_file(tmp_path, caplog) -> Non
         "deep.yaml": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
         "deep-block.yaml": ("- " * 100_000 + "x\n", "nested too deeply"),
     }
-    for name, (text, why) in cases.items():
-        path = tmp_path / name
-        path.write_text(text)
-        caplog.clear()
-        assert not ManifestSource([str(path)], ClusterIndex()).reload()
-        assert f"{path}: {why}" in caplog.text
+    assert_refused(tmp_path, caplog, cases)
+
+
+def test_yaml_that_libyaml_refuses_is_read_by_pyyamls_own_parser(tmp_path, caplog, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # PyYAML 6.0.4's libyaml refuses flow collections nested past 1,000 levels with a YAMLError
+    # of its own, where 6.0.3 got as far as the composer's RecursionError; kdns gives the same
+    # answer for both. A loader that refuses every document stands for libyaml on any version.
+    class Refusing(yaml.SafeLoader):
+        def __init__(self, stream: str) -> None:
+            raise yaml.YAMLError("refused")
+
+    monkeypatch.setattr(manifests, "_LOADER", Refusing)
+    (tmp_path / "good.yaml").write_text(SERVICE.format(ip="10.0.0.1"))
+    assert [s["spec"]["clusterIP"] for s in load([str(tmp_path / "good.yaml")])["Service"]] == ["10.0.0.1"]
+    cases = {
+        "deep.yaml": ("[" * 100_000 + "]" * 100_000, "nested too deeply to be a manifest"),
+        "broken.yaml": ("kind: Service\nmetadata: {name: [\n", ""),
+    }
+    assert_refused(tmp_path, caplog, cases)
 
 
 def test_a_list_met_twice_through_yaml_aliases_is_an_error_not_a_hang(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]

@@ -1,9 +1,8 @@
-"""Slim objects made from the recorded real API objects (../shared/k8s-api/lists/)."""
+"""Slim objects made from the recorded real API objects (tests/fakeapi/recordings/lists/)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -18,11 +17,10 @@ from kdns.plugins.kubernetes.objects import (
     service_from,
     slice_from,
 )
+from tests.fakeapi import RECORDINGS
 
-LISTS = Path(__file__).resolve().parents[3].parent / "shared" / "k8s-api" / "lists"
-WATCH = LISTS.parent / "watch"
-
-pytestmark = pytest.mark.skipif(not LISTS.is_dir(), reason="shared/k8s-api not present")
+LISTS = RECORDINGS / "lists"
+WATCH = RECORDINGS / "watch"
 
 
 def items(name: str) -> list[dict]:  # type: ignore[type-arg]

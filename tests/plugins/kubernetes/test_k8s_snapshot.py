@@ -205,3 +205,17 @@ def test_snapshot_option() -> None:
         parsed("snapshot /tmp/x 0s")
     with pytest.raises(ConfigError, match="cannot be combined with 'manifests'"):
         parsed("snapshot /tmp/x\n  manifests /tmp")
+
+
+async def test_pods_watched_only_for_autopath_are_not_kept(tmp_path: Path) -> None:
+    index = ClusterIndex(config())
+    index.track_pod_namespaces()  # autopath without `pods verified`: address -> namespace only
+    assert "Pod" in index.kinds and "Pod" not in snap.kept_kinds(index)
+    assert ManifestSource([str(FIXTURES)], index).reload()
+    path = tmp_path / "index.snap"
+    await snap.Snapshots(str(path), 60, index, "in-cluster", 0.01).write()
+    restored = ClusterIndex(config())
+    restored.track_pod_namespaces()
+    assert snap.Snapshots(str(path), 60, restored, "in-cluster", 0.01).restore()
+    assert restored.stored("Service") == index.stored("Service")
+    assert not restored.listed("Pod") and restored.client_namespace("10.244.0.10") is None

@@ -1,4 +1,4 @@
-"""The Corefile examples in the forward, cache and loadbalance READMEs parse (docs cannot rot)."""
+"""The Corefile examples in the forward, proxy, cache and loadbalance READMEs parse (docs cannot rot)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ EXAMPLE = re.compile(r"~~~ corefile\n(.*?)~~~", re.S)
 
 def examples() -> list[tuple[str, int, str]]:
     out = []
-    for name in ("forward", "cache", "loadbalance"):
+    for name in ("forward", "proxy", "cache", "loadbalance"):
         text = (PLUGIN_DIR / name / "README.md").read_text()
         for i, block in enumerate(EXAMPLE.findall(text)):
             out.append((name, i, block))
@@ -30,7 +30,7 @@ def test_readme_example_parses(name, index, corefile):
     for block in blocks:
         for d in block.directives:
             spec = plugins.get(d.name.text)
-            if d.name.text in ("forward", "cache", "loadbalance"):
+            if d.name.text in ("forward", "proxy", "cache", "loadbalance"):
                 if "/etc/resolv.conf" in d.values and not Path("/etc/resolv.conf").is_file():
                     continue
                 assert spec is not None

@@ -1,0 +1,121 @@
+"""Python's view of the running server at the paths of Go's net/http/pprof.
+
+Go's profiles do not exist in Python, so each path serves its nearest Python equivalent, as text
+for people (not Go's protobuf format: `go tool pprof` cannot read them):
+- /debug/pprof/             an index of the paths below;
+- /debug/pprof/profile      cProfile of the event loop's thread for ?seconds=N (default 30, as
+                            Go), as pstats text sorted by cumulative time (one profile at a time);
+- /debug/pprof/heap         the largest allocation sites by size, from tracemalloc (started
+                            with the plugin; it makes allocations slower while it runs);
+- /debug/pprof/goroutine    every asyncio task with its stack;
+- /debug/pprof/cmdline      the command line, NUL-separated as Go's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import html
+import io
+import pstats
+import sys
+import tracemalloc
+from typing import Any
+
+from aiohttp import web
+
+from kdns.plugins.pprof.config import Config
+from kdns.server.http import EndpointService, HttpEndpoint
+
+PREFIX = "/debug/pprof/"
+DEFAULT_SECONDS = 30  # Go's default for /debug/pprof/profile
+HEAP_TOP = 50
+PROFILE_LINES = 60
+
+_PATHS = {
+    "profile": "cProfile of the event loop for ?seconds=N (default 30), as pstats text",
+    "heap": f"the {HEAP_TOP} largest allocation sites (tracemalloc)",
+    "goroutine": "every asyncio task with its stack",
+    "cmdline": "the command line",
+}
+
+
+class Service(EndpointService):
+    def __init__(self, config: Config, app: Any) -> None:
+        self.config = config
+        self.started_tracing = False
+        self.profiling = False
+        self.endpoint = HttpEndpoint(*config.address, routes=[
+            (PREFIX, self.index),
+            (PREFIX + "profile", self.profile),
+            (PREFIX + "heap", self.heap),
+            (PREFIX + "goroutine", self.goroutine),
+            (PREFIX + "cmdline", self.cmdline),
+        ])
+
+    async def start(self) -> None:
+        if not tracemalloc.is_tracing():
+            tracemalloc.start()
+            self.started_tracing = True
+        await super().start()
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self.started_tracing:
+            tracemalloc.stop()
+            self.started_tracing = False
+
+    async def index(self, request: web.Request) -> web.Response:
+        rows = "".join(
+            f'<tr><td><a href="{name}?debug=1">{name}</a></td><td>{html.escape(text)}</td></tr>\n'
+            for name, text in _PATHS.items()
+        )
+        body = (
+            "<html><head><title>/debug/pprof/</title></head><body>\n"
+            "<p>kdns: Python's view of the running server (text, not Go's pprof format).</p>\n"
+            f"<table>\n{rows}</table>\n</body></html>\n"
+        )
+        return web.Response(text=body, content_type="text/html")
+
+    async def profile(self, request: web.Request) -> web.Response:
+        text = request.query.get("seconds", str(DEFAULT_SECONDS))
+        if not text.isdigit() or int(text) < 1:
+            return web.Response(status=400, text=f"invalid seconds '{text}': want a positive integer\n")
+        if self.profiling:
+            # cProfile hooks the thread (sys.setprofile): a second one would replace the first.
+            return web.Response(status=500, text="Could not enable CPU profiling: profiling already in use\n")
+        self.profiling = True
+        profiler = cProfile.Profile()
+        try:
+            profiler.enable()
+            try:
+                await asyncio.sleep(int(text))
+            finally:
+                profiler.disable()
+        finally:
+            self.profiling = False
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(PROFILE_LINES)
+        return web.Response(text=out.getvalue())
+
+    async def heap(self, request: web.Request) -> web.Response:
+        if not tracemalloc.is_tracing():
+            return web.Response(status=500, text="tracemalloc is not tracing\n")
+        snapshot = tracemalloc.take_snapshot()
+        stats = snapshot.statistics("lineno")
+        total = sum(stat.size for stat in stats)
+        lines = [f"heap profile: {len(stats)} sites, {total} bytes traced (tracemalloc)"]
+        lines += [str(stat) for stat in stats[:HEAP_TOP]]
+        return web.Response(text="\n".join(lines) + "\n")
+
+    async def goroutine(self, request: web.Request) -> web.Response:
+        tasks = sorted(asyncio.all_tasks(), key=lambda task: task.get_name())
+        out = io.StringIO()
+        out.write(f"asyncio tasks: total {len(tasks)}\n")
+        for task in tasks:
+            out.write("\n")
+            task.print_stack(file=out)
+        return web.Response(text=out.getvalue())
+
+    async def cmdline(self, request: web.Request) -> web.Response:
+        return web.Response(text="\x00".join(sys.argv))
