@@ -87,7 +87,6 @@ class Explainer:
         self.handler = handler
         self.index: ClusterIndex = handler.index
         self.config = handler.config
-        self.zones = sorted(handler.zones, key=lambda z: -len(z))
 
     def because(self, msg: DNSRecord, plugin: str) -> list[Because]:
         rcode = RCODE.get(msg.header.rcode)
@@ -98,8 +97,7 @@ class Explainer:
         if msg.header.rcode == RCODE.SERVFAIL:
             return [Because("", "SERVFAIL: the API has not been listed yet, so a name that does not exist "
                                 "cannot be told from one not seen yet (startup_timeout passed)")]
-        out = [self._record(rr, section) for section, rrs in (("answer", msg.rr), ("additional", msg.ar))
-               for rr in rrs]
+        out = [self._record(rr) for rr in msg.rr + msg.ar]
         soas = [rr for rr in msg.auth if rr.rtype == QTYPE.SOA]
         if soas:
             out.append(self._negative(qname, qtype, msg, soas[0].toZone()))
@@ -114,11 +112,8 @@ class Explainer:
     def _zone(self, owner: str) -> tuple[list[str], int] | None:
         """The owner's labels and the label count of the deepest zone of ours it is in."""
         labels = owner.rstrip(".").split(".") if owner != "." else []
-        for zone in self.zones:
-            zl = zone.rstrip(".").split(".") if zone != "." else []
-            if len(zl) <= len(labels) and labels[len(labels) - len(zl):] == zl:
-                return labels, len(zl)
-        return None
+        zone_len = self.handler._zone_of(labels)
+        return None if zone_len is None else (labels, zone_len)
 
     def _object(self, kind: str, namespace: str, name: str) -> str:
         version = self.index.version(kind, (namespace, name))
@@ -143,11 +138,12 @@ class Explainer:
                        self._service(ns, svc) + tuple(self._object(kind, ns, n) for n in slices))
 
     def _has_hostname(self, ns: str, svc: str, ip: str, label: str) -> bool:
-        return any(ep.hostname == label and ip in ep.addresses for s in self.index.slices(ns, svc) for ep in s.endpoints)
+        endpoints = (ep for s in self.index.slices(ns, svc) for ep in s.endpoints)
+        return any(ep.hostname == label and ip in ep.addresses for ep in endpoints)
 
     # -- records -----------------------------------------------------------------------------
 
-    def _record(self, rr: Any, section: str) -> Because:
+    def _record(self, rr: Any) -> Because:
         text = rr.toZone()
         owner = str(rr.rname).lower()
         rtype = rr.rtype
@@ -202,7 +198,7 @@ class Explainer:
             return Because(text, f"{which} of {svc.type} service {ns}/{svc_name}: port {port}, target the service",
                            self._service(ns, svc_name))
         label = target.split(".", 1)[0]
-        found = [a for a in self.index.endpoints(ns, svc_name).with_label(label)]
+        found = self.index.endpoints(ns, svc_name).with_label(label)
         ip = found[0].ip if found else ""
         endpoint = self._endpoint(ns, svc_name, ip, label)
         return Because(text, f"{which} of headless service {ns}/{svc_name}: {endpoint.rule}, port {port}",

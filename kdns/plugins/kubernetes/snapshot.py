@@ -97,7 +97,9 @@ def encode(state: dict[str, list[tuple[tuple[str, str], Any]]], source: str, wri
     return gzip.compress(text.encode(), compresslevel=1, mtime=0)
 
 
-def decode(data: bytes, source: str, kinds: tuple[str, ...], max_age: float, now: float) -> tuple[float, dict[str, Slim]]:
+def decode(
+    data: bytes, source: str, kinds: tuple[str, ...], max_age: float, now: float
+) -> tuple[float, dict[str, Slim]]:
     """(written, a Slim batch per kind) from a file's bytes; SnapshotError naming why not."""
     try:
         text = gzip.decompress(data)
@@ -117,7 +119,8 @@ def decode(data: bytes, source: str, kinds: tuple[str, ...], max_age: float, now
         raise SnapshotError(f"foreign (written for {document.get('source')}, this server watches {source})")
     stored = document.get("kinds")
     if not isinstance(stored, dict) or sorted(stored) != sorted(kinds):
-        raise SnapshotError(f"foreign (holds {', '.join(sorted(stored or ()))}; this server watches {', '.join(sorted(kinds))})")
+        held, watched = ", ".join(sorted(stored or ())), ", ".join(sorted(kinds))
+        raise SnapshotError(f"foreign (holds {held}; this server watches {watched})")
     written = document.get("written")
     if not isinstance(written, (int, float)):
         raise SnapshotError("corrupt (no time of writing)")

@@ -66,7 +66,9 @@ async def test_negative_answers_under_the_cluster_zone_end_with_any_change() -> 
     async with live_api() as api, FakeUpstream(soa=HOUR_SOA) as upstream:
         corefile = kubeadm_corefile(api, upstream)
         corefile = corefile.replace("fallthrough in-addr.arpa ip6.arpa", "fallthrough")
-        corefile = corefile.replace("cache 30 { disable success cluster.local\n               disable denial cluster.local }", "cache 30")
+        corefile = corefile.replace(
+            "cache 30 { disable success cluster.local\n               disable denial cluster.local }", "cache 30"
+        )
         assert "disable" not in corefile
         async with kdns_server(corefile) as server:
             for _ in range(2):

@@ -3,6 +3,8 @@ test_cache_index_changes.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import dns.reversename
 
 from kdns.plugins.cache.followed import Followed, reverse_name
@@ -15,7 +17,7 @@ def key(name: str, qtype: int = 12) -> tuple[str, int, int, bool, bool]:
     return (name, qtype, 1, False, False)
 
 
-def followed(zones: tuple[str, ...] = ZONES, present: set | None = None, capacity: int = 100) -> Followed:  # type: ignore[type-arg]
+def followed(zones: tuple[str, ...] = ZONES, present: set[Any] | None = None, capacity: int = 100) -> Followed:
     f = Followed((lambda k: k in present) if present is not None else (lambda k: True), capacity)
     f.add_zones(zones)
     return f
@@ -32,7 +34,8 @@ def test_an_ip_tag_drops_every_answer_of_its_reverse_name_and_nothing_else() -> 
     f.note(key(mine), DENIAL)
     f.note(key(mine, 1), SUCCESS)  # any type, any kind
     f.note(key(other), DENIAL)
-    assert sorted(f.stale({("ip", "10.96.0.10"), ("svc", "demo", "web"), ("soa",)})) == sorted([key(mine), key(mine, 1)])
+    stale = f.stale({("ip", "10.96.0.10"), ("svc", "demo", "web"), ("soa",)})
+    assert sorted(stale) == sorted([key(mine), key(mine, 1)])
     assert f.stale({("ip", "10.96.0.10")}) == []  # forgotten once dropped
     assert f.stale({("ip", "10.96.0.11")}) == [key(other)]
 
@@ -60,7 +63,7 @@ def test_without_reverse_zones_reverse_names_are_not_noted() -> None:
 
 
 def test_notes_of_evicted_entries_are_pruned() -> None:
-    present: set = set()  # type: ignore[type-arg]  # what the stores hold: the last 4 stored
+    present: set[Any] = set()  # what the stores hold: the last 4 stored
     f = followed(present=present, capacity=4)
     keys = [key(reverse_name(f"10.0.0.{i}")) for i in range(10)]
     for i, k in enumerate(keys):

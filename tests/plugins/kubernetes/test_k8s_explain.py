@@ -108,32 +108,56 @@ RECORDS = [
         ("Pod demo/web-0",), {"pods": "verified"}),
 ]
 
+
+def negative(qname: str, qtype: str, rule: str, objects: tuple[str, ...] = (),
+             options: dict[str, Any] | None = None) -> Row:
+    return Row(qname, qtype, (rule,), objects, options)
+
+
 NEGATIVES = [
-    (reasons.NO_NAMESPACE, Row(f"web.nope.svc.{Z}", "A", ("NXDOMAIN: namespace `nope` does not exist",))),
-    (reasons.NO_SERVICE, Row(f"nothing.demo.svc.{Z}", "A", ("NXDOMAIN: no Service `nothing` in namespace `demo`",))),
-    (reasons.BELOW_EXTERNAL, Row(f"x.ext.demo.svc.{Z}", "A", ("NXDOMAIN: ExternalName service demo/ext has no names below it",),
-                                 ("Service demo/ext",))),
-    (reasons.IP_EXTERNAL, Row(f"ext-ip.demo.svc.{Z}", "A", ("NXDOMAIN: ExternalName service demo/ext-ip: its externalName is an IP address",),
-                              ("Service demo/ext-ip",))),
-    (reasons.NOENDPOINTS, Row(WH, "A", ("NXDOMAIN: filtered: `noendpoints`",), options={"noendpoints": True})),
-    (reasons.IGNORE_EMPTY, Row(f"empty.demo.svc.{Z}", "A", ("NXDOMAIN: filtered: `ignore empty_service` (service demo/empty has no ready endpoint)",),
-                               ("Service demo/empty",), {"ignore_empty_service": True})),
-    (reasons.NO_ENDPOINT, Row(f"web-9.{WH}", "A", ("NXDOMAIN: no ready endpoint named `web-9` in service demo/web-headless",))),
-    (reasons.HEADLESS_EMPTY, Row(f"empty-headless.demo.svc.{Z}", "A", ("NXDOMAIN: headless service demo/empty-headless has no ready endpoint",))),
-    (reasons.NO_PORT, Row(f"_nope._tcp.{W}", "SRV", ("NXDOMAIN: service demo/web has no port named `nope` with protocol `tcp`",))),
-    (reasons.PODS_DISABLED, Row(f"10-244-0-99.demo.pod.{Z}", "A", ("NXDOMAIN: filtered: `pods disabled` (the default)",), options={})),
-    (reasons.POD_NOT_RUNNING, Row(f"10-244-0-40.demo.pod.{Z}", "A", ("NXDOMAIN: `pods verified`: no running Pod in namespace `demo` has address 10.244.0.40",),
-                                  options={"pods": "verified"})),
-    (reasons.NO_ADDRESS, Row("9.9.9.9.in-addr.arpa.", "PTR", ("NXDOMAIN: no Service and no ready endpoint has address 9.9.9.9",))),
-    (reasons.NOT_A_NAME, Row(f"a.b.c.d.e.f.{Z}", "A", ("NXDOMAIN: not a name of the Kubernetes DNS schema",))),
-    (reasons.NO_TYPE, Row(W, "AAAA", ("NODATA: the name exists, without AAAA records",), ("Service demo/web",))),
-    (reasons.NO_SRV_PORTS, Row(f"noports.demo.svc.{Z}", "SRV", ("NODATA: service demo/noports has no named ports, so no SRV records",))),
+    (reasons.NO_NAMESPACE, negative(f"web.nope.svc.{Z}", "A", "NXDOMAIN: namespace `nope` does not exist")),
+    (reasons.NO_SERVICE,
+     negative(f"nothing.demo.svc.{Z}", "A", "NXDOMAIN: no Service `nothing` in namespace `demo`")),
+    (reasons.BELOW_EXTERNAL,
+     negative(f"x.ext.demo.svc.{Z}", "A", "NXDOMAIN: ExternalName service demo/ext has no names below it",
+              ("Service demo/ext",))),
+    (reasons.IP_EXTERNAL,
+     negative(f"ext-ip.demo.svc.{Z}", "A",
+              "NXDOMAIN: ExternalName service demo/ext-ip: its externalName is an IP address",
+              ("Service demo/ext-ip",))),
+    (reasons.NOENDPOINTS, negative(WH, "A", "NXDOMAIN: filtered: `noendpoints`", options={"noendpoints": True})),
+    (reasons.IGNORE_EMPTY,
+     negative(f"empty.demo.svc.{Z}", "A",
+              "NXDOMAIN: filtered: `ignore empty_service` (service demo/empty has no ready endpoint)",
+              ("Service demo/empty",), {"ignore_empty_service": True})),
+    (reasons.NO_ENDPOINT,
+     negative(f"web-9.{WH}", "A", "NXDOMAIN: no ready endpoint named `web-9` in service demo/web-headless")),
+    (reasons.HEADLESS_EMPTY,
+     negative(f"empty-headless.demo.svc.{Z}", "A",
+              "NXDOMAIN: headless service demo/empty-headless has no ready endpoint")),
+    (reasons.NO_PORT,
+     negative(f"_nope._tcp.{W}", "SRV", "NXDOMAIN: service demo/web has no port named `nope` with protocol `tcp`")),
+    (reasons.PODS_DISABLED,
+     negative(f"10-244-0-99.demo.pod.{Z}", "A", "NXDOMAIN: filtered: `pods disabled` (the default)", options={})),
+    (reasons.POD_NOT_RUNNING,
+     negative(f"10-244-0-40.demo.pod.{Z}", "A",
+              "NXDOMAIN: `pods verified`: no running Pod in namespace `demo` has address 10.244.0.40",
+              options={"pods": "verified"})),
+    (reasons.NO_ADDRESS,
+     negative("9.9.9.9.in-addr.arpa.", "PTR", "NXDOMAIN: no Service and no ready endpoint has address 9.9.9.9")),
+    (reasons.NOT_A_NAME, negative(f"a.b.c.d.e.f.{Z}", "A", "NXDOMAIN: not a name of the Kubernetes DNS schema")),
+    (reasons.NO_TYPE,
+     negative(W, "AAAA", "NODATA: the name exists, without AAAA records", ("Service demo/web",))),
+    (reasons.NO_SRV_PORTS,
+     negative(f"noports.demo.svc.{Z}", "SRV", "NODATA: service demo/noports has no named ports, so no SRV records")),
 ]
 
 OTHER_OUTCOMES = [
     # the chased target's reason, named as the end of the CNAME chain
-    Row(f"ext-dangling.demo.svc.{Z}", "A", ("ExternalName service demo/ext-dangling",
-                                            "NXDOMAIN: no Service `missing` in namespace `demo` (about missing.demo.svc.cluster.local.")),
+    Row(f"ext-dangling.demo.svc.{Z}", "A", (
+        "ExternalName service demo/ext-dangling",
+        "NXDOMAIN: no Service `missing` in namespace `demo` (about missing.demo.svc.cluster.local.",
+    )),
     Row(f"nothing.demo.svc.{Z}", "A", ("NXDOMAIN: in a `fallthrough` zone, handed to the next plugin",),
         options={"fallthrough": ()}),
 ]
