@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["explain"]:
         # kdns extension: which Kubernetes objects made an answer (kubernetes/explain.py).
-        from kdns.plugins.kubernetes.explain import main as explain
+        from kdns.plugins.kubernetes.explain_cli import main as explain
 
         setup_logging()
         return explain(argv[1:])

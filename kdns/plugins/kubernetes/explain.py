@@ -6,7 +6,7 @@ prints it. Then each record, with the rule of the Kubernetes DNS specification o
 produced it and the objects behind it (kind, namespace/name, resourceVersion); a negative answer
 names its reason (reasons.py, chosen where records.py decides).
 
-Two ways in: offline on manifests (cli.py: `kdns explain --manifests DIR NAME`), and against a
+Two ways in: offline on manifests (explain_cli.py: `kdns explain --manifests DIR NAME`), and against a
 running kdns through the opt-in `explain` endpoint of the kubernetes block (GET /explain?name=&type=),
 which listens on loopback unless configured otherwise: it shows names and addresses, which
 /metrics deliberately does not.
@@ -15,9 +15,8 @@ which listens on loopback unless configured otherwise: it shows names and addres
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dnslib import QTYPE, RCODE, DNSRecord
 
@@ -29,8 +28,8 @@ from kdns.request import Request
 from kdns.response import Response
 from kdns.server.wire import pack, parse_query
 
-if TYPE_CHECKING:
-    from kdns.plugins.kubernetes.handler import Handler
+# The kubernetes plugin's Handler (handler.py imports this module for its endpoint, so not back).
+Handler = Any
 
 NEXT = "(next plugin)"
 
@@ -50,7 +49,8 @@ class Because:
         return "\n".join(lines)
 
 
-async def _passed(req: Request) -> Response:
+async def next_plugin(req: Request) -> Response:
+    """Stands for the plugins after kubernetes: explaining asks nobody else."""
     return req.answer(RCODE.NXDOMAIN, plugin=NEXT)
 
 
@@ -60,7 +60,7 @@ async def explain(handler: Handler, name: str, qtype: str = "A") -> str:
     question = DNSRecord.question(name, qtype)
     req = parse_query(question.pack())
     probe = copy.copy(handler)
-    probe.next = _passed
+    probe.next = next_plugin
     resp = await probe(req)
     msg = DNSRecord.parse(pack(req, resp.msg)[0])
     out = [str(msg), "", ";; WHY:"]
@@ -244,103 +244,3 @@ class Explainer:
         elif name.namespace and self.index.namespace_exposed(name.namespace):
             objects = (self._object("Namespace", "", name.namespace),)
         return Because(soa, f"{rcode}: {rule}{about}; the zone's SOA says for how long", objects)
-
-
-
-# -- the command line: kdns explain ---------------------------------------------------------------
-
-DEFAULT_ZONES = ("cluster.local.", "in-addr.arpa.", "ip6.arpa.")
-
-
-@dataclass
-class _Block:
-    """The BlockInfo of an offline handler: only its zones are read."""
-
-    zones: list[str]
-    addresses: list[tuple[str, int]]
-    app: Any = None
-    resolve: Any = None
-
-
-def build_parser() -> Any:
-    import argparse
-
-    p = argparse.ArgumentParser(
-        prog="kdns explain",
-        description="Show which Kubernetes objects made a DNS answer of the kubernetes plugin, and by which rule.",
-    )
-    p.add_argument("name", help="the name asked, e.g. web.demo.svc.cluster.local")
-    p.add_argument("type", nargs="?", default="A", help="the record type (default A)")
-    p.add_argument("--manifests", action="append", metavar="PATH", default=[],
-                   help="offline: serve the objects in these YAML/JSON files or directories")
-    p.add_argument("-conf", "--conf", metavar="FILE",
-                   help="offline: take the kubernetes options (zones, pods, ttl, ...) from this Corefile")
-    p.add_argument("--server", metavar="HOST:PORT",
-                   help="ask a running kdns through the `explain` endpoint of its kubernetes block")
-    return p
-
-
-def offline_handler(manifests: Sequence[str], corefile: str | None) -> Handler:
-    """A kubernetes handler serving manifests, with the options of corefile's first kubernetes block."""
-    import dataclasses
-
-    from kdns.config import load_config
-    from kdns.plugins.kubernetes.config import Config
-    from kdns.plugins.kubernetes.handler import Handler
-    from kdns.plugins.kubernetes.manifests import ManifestError, ManifestSource
-
-    config, zones = Config(), list(DEFAULT_ZONES)
-    if corefile:
-        uses = [(use, bc) for bc in load_config(corefile).blocks for use in bc.plugins if use.name == "kubernetes"]
-        if not uses:
-            raise ManifestError(f"{corefile}: no kubernetes block")
-        config, zones = uses[0][0].config, [key.zone for key in uses[0][1].keys]
-    config = dataclasses.replace(config, manifests=tuple(manifests), endpoint="", kubeconfig="", explain=None)
-    handler = Handler(_passed, config)
-    handler.attach(_Block(zones, []))
-    handler.index.keep_versions()
-    if not ManifestSource(manifests, handler.index).reload():
-        raise ManifestError("the manifests could not be read (see the error above)")
-    return handler
-
-
-def main(argv: Sequence[str]) -> int:
-    import asyncio
-    import sys
-
-    args = build_parser().parse_args(list(argv))
-    if args.type.upper() not in QTYPE.reverse:
-        print(f"kdns explain: unknown record type {args.type!r}", file=sys.stderr)
-        return 2
-    if bool(args.server) == bool(args.manifests):
-        print("kdns explain: give either --manifests PATH or --server HOST:PORT", file=sys.stderr)
-        return 2
-    if args.server:
-        return asyncio.run(_ask_server(args.server, args.name, args.type.upper()))
-    from kdns.errors import KdnsError
-
-    try:
-        handler = offline_handler(args.manifests, args.conf)
-    except KdnsError as e:
-        print(f"kdns explain: {e}", file=sys.stderr)
-        return 1
-    sys.stdout.write(asyncio.run(explain(handler, args.name, args.type.upper())))
-    return 0
-
-
-async def _ask_server(server: str, name: str, qtype: str) -> int:
-    import sys
-
-    import aiohttp
-
-    url = f"http://{server}/explain"
-    try:
-        async with aiohttp.ClientSession() as session, \
-                session.get(url, params={"name": name, "type": qtype}, timeout=aiohttp.ClientTimeout(total=10)) as r:
-            text = await r.text()
-            status = r.status
-    except (aiohttp.ClientError, TimeoutError) as e:
-        print(f"kdns explain: {url}: {e}", file=sys.stderr)
-        return 1
-    (sys.stdout if status == 200 else sys.stderr).write(text)
-    return 0 if status == 200 else 1
