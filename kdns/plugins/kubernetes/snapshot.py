@@ -226,6 +226,8 @@ class Snapshots:
             if str(e) != self._failed:
                 log.warning("snapshot %s not written: %s", self.path, e)
             self._failed = str(e)
+        except Exception:  # a bug must not end the writing (nor the server): logged, tried again
+            log.exception("snapshot %s not written", self.path)
         else:
             self._failed = ""
 
