@@ -139,9 +139,11 @@ class Slim:
     the process's RSS, which seldom shrinks again) near the size of the index itself.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, versions: bool = False) -> None:
         self.kind = kind
         self.objects: dict[Key, Any] = {}
+        # metadata.resourceVersion by key, kept only for `kdns explain` (explain.py).
+        self.versions: dict[Key, str] | None = {} if versions else None
         self._malformed: set[Key] = set()
         self._convert = KINDS.get(kind)
 
@@ -173,6 +175,8 @@ class Slim:
                 continue
             if key in objects or key in self._malformed:
                 again += 1
+            if self.versions is not None:
+                self.versions[key] = resource_version(raw)
             try:
                 objects[key] = compact(kind, convert(raw))
             except ValueError as e:
@@ -188,6 +192,12 @@ class Slim:
 
     def __len__(self) -> int:
         return len(self.objects)
+
+
+def resource_version(raw: Any) -> str:
+    meta = raw.get("metadata") if isinstance(raw, dict) else None
+    version = meta.get("resourceVersion") if isinstance(meta, dict) else None
+    return str(version) if version is not None else ""
 
 
 class PodNamespaces:
@@ -311,6 +321,10 @@ class ClusterIndex:
         self._endpoints: dict[Key, ServiceEndpoints] = {}
         self._endpoints_by_ip: dict[str, Any] = {}  # ip -> service Key, or a list of them
         self._pods_by_ip: dict[str, Any] = {}  # ip -> pod Key, or a list of them
+        # kind -> key -> resourceVersion, only with the `explain` option (keep_versions()).
+        self.versions: dict[str, dict[Key, str]] | None = None
+        if self.config.explain is not None:
+            self.keep_versions()
         # Set by track_pod_namespaces() when pods are not watched for `pods verified` already.
         self._pod_namespaces: PodNamespaces | None = None
 
@@ -320,6 +334,14 @@ class ClusterIndex:
     def synced(self) -> bool:
         """Every watched kind has been listed at least once (read on every query: kept as a flag)."""
         return self._all_synced
+
+    def listed(self, kind: str) -> bool:
+        """kind has been listed from its source at least once."""
+        return kind in self._synced
+
+    def stored(self, kind: str) -> dict[Key, Any]:
+        """The objects of kind as stored (compact(): some pods as their address alone); read only."""
+        return self._objects[kind]
 
     def mark_synced(self, kind: str) -> None:
         self._synced.add(kind)
@@ -332,6 +354,15 @@ class ClusterIndex:
     def subscribe(self, callback: Callable[[set[Tag]], None]) -> None:
         """callback(tags) runs after every update that touched something."""
         self._subscribers.append(callback)
+
+    def keep_versions(self) -> None:
+        """Remember each object's resourceVersion from now on, for `kdns explain`."""
+        if self.versions is None:
+            self.versions = {}
+
+    def version(self, kind: str, key: Key) -> str:
+        """The resourceVersion of an object, "" when unknown (not kept, or none given)."""
+        return self.versions.get(kind, {}).get(key, "") if self.versions is not None else ""
 
     def track_pod_namespaces(self) -> None:
         """Watch pods for client_namespace() (autopath) whatever the `pods` mode; call before the
@@ -357,7 +388,7 @@ class ClusterIndex:
         """An empty batch to add raw objects of kind to as they arrive, then to give to replace()."""
         if kind == "Pod" and self._pod_namespaces is not None:
             return PodNamespaces()
-        return Slim(kind)
+        return Slim(kind, versions=self.versions is not None)
 
     def replace(self, kind: str, objects: Iterable[dict[str, Any]] | Slim | PodNamespaces) -> set[Tag]:
         """Make the objects of kind exactly these (after a list); returns the touched tags.
@@ -377,12 +408,13 @@ class ClusterIndex:
             return set()
         if isinstance(objects, PodNamespaces):
             raise TypeError("a PodNamespaces batch is only for pods tracked for autopath")
-        if isinstance(objects, Slim):
-            fresh = objects.objects
-        else:
-            batch = Slim(kind)
+        if not isinstance(objects, Slim):
+            batch = Slim(kind, versions=self.versions is not None)
             batch.add(objects)
-            fresh = batch.objects
+            objects = batch
+        fresh = objects.objects
+        if self.versions is not None:
+            self.versions[kind] = objects.versions or {}
         current = self._objects[kind]
         touched: set[Tag] = set()
         with gc_paused():
@@ -402,6 +434,12 @@ class ClusterIndex:
             self._pod_namespaces.apply(event, obj)
             return set()
         key = key_of(kind, obj)
+        if self.versions is not None:
+            versions = self.versions.setdefault(kind, {})
+            if event == "DELETED":
+                versions.pop(key, None)
+            else:
+                versions[key] = resource_version(obj)
         try:
             new = None if event == "DELETED" else compact(kind, convert(obj))
         except ValueError:
@@ -452,6 +490,10 @@ class ClusterIndex:
                 if address.ip == ip:
                     out.append((key, address))
         return out
+
+    def slices(self, namespace: str, name: str) -> list[EndpointSlice]:
+        """The EndpointSlices (or Endpoints) of a service, in name order."""
+        return list(self._slices_of((namespace, name)))
 
     def pods_by_ip(self, ip: str) -> tuple[Pod, ...]:
         return tuple(self._stored("Pod", key) for key in _values(self._pods_by_ip, ip))

@@ -37,6 +37,8 @@ class WatchSettings:
     startup_timeout: float = 5.0
     # How long stop() waits for the watch tasks to finish after cancelling them.
     stop_timeout: float = 5.0
+    # The `snapshot` file is written at most this often while the index changes.
+    snapshot_interval: float = 5.0
 
 
 DEFAULT_SETTINGS = WatchSettings()

@@ -427,10 +427,10 @@ async def test_dual_stack_and_external_name_changes() -> None:
         await becomes(server, name, "AAAA", "NXDOMAIN", set())
         await becomes(server, reverse("fd00:96::50:1"), "PTR", "NXDOMAIN", set())
         await cached(server, alias, "A", "NOERROR", {f"web.demo.svc.{ZONE}", "10.98.75.229"})
-        # And a change of the chased target reaches the alias's cached answer. (The CNAME stays,
-        # NOERROR, as CoreDNS answers a CNAME whose in-zone target has no records.)
+        # And a change of the chased target reaches the alias's cached answer: the CNAME stays,
+        # with the target's NXDOMAIN (RFC 6604; CoreDNS answers NOERROR here).
         api.delete("Service", "web", namespace="demo")
-        await becomes(server, alias, "A", "NOERROR", {f"web.demo.svc.{ZONE}"})
+        await becomes(server, alias, "A", "NXDOMAIN", {f"web.demo.svc.{ZONE}"})
 
 
 async def test_endpoint_slice_changes_reach_headless_hostname_and_ptr_answers() -> None:
