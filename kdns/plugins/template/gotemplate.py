@@ -533,6 +533,12 @@ def _sprint(args: list[Any]) -> str:
 
 
 _VERB = re.compile(r"%([-+# 0]*)(\d*)(?:\.(\d+))?([a-zA-Z%])")
+_MAX_FMT_NUMBER = 1_000_000  # Go's fmt tooLarge()
+
+
+def _too_large(digits: str | None) -> bool:
+    """Go's parsenum overflows when the number read before the last digit is over a million."""
+    return digits is not None and len(digits) > 1 and int(digits[:-1]) > _MAX_FMT_NUMBER
 
 
 def _sprintf(args: list[Any]) -> str:
@@ -563,7 +569,19 @@ def _sprintf(args: list[Any]) -> str:
             body = body.ljust(int(width)) if "-" in flags else body.rjust(int(width), fill)
         return body
 
-    text = _VERB.sub(verb, fmt)
+    out: list[str] = []
+    pos = 0
+    for m in _VERB.finditer(fmt):
+        if _too_large(m.group(2)) or _too_large(m.group(3)):
+            # Go's fmt gives up on a width or precision past ten million (parsenum): the rest of
+            # the format is "%!(NOVERB)". Also what keeps a format from the question (`printf .Name`)
+            # from asking for a gigabyte of padding.
+            out += (fmt[pos : m.start()], "%!(NOVERB)")
+            pos = len(fmt)
+            break
+        out += (fmt[pos : m.start()], verb(m))
+        pos = m.end()
+    text = "".join(out) + fmt[pos:]
     if rest:
         text += "%!(EXTRA " + ", ".join(f"{go_type(a)}={go_print(a)}" for a in rest) + ")"
     return text

@@ -60,6 +60,8 @@ def run(text: str) -> str:
     ("{{ .Group.a | printf \"%03s\" }}", "001"),
     ("{{ .Group.a | printf \"%3s|%-3s|\" .Type }}", "  A|1  |"),
     ("{{ printf \"%s-%d-%02x\" .Type 7 10 }}", "A-7-0a"),
+    ("{{ printf \"%5d|%99999999d|%s\" 1 2 .Type }}", "    1|%!(NOVERB)%!(EXTRA int=2, string=A)"),
+    ("{{ printf \"%.123456789s|\" .Type }}", "%!(NOVERB)%!(EXTRA string=A)"),
     ("{{ print 1 2 \"x\" 3 }}", "1 2x3"),
     ("{{ len .Match }}", "3"),
     ('{{ .Meta "kubernetes/client-namespace" }}', "meta:kubernetes/client-namespace"),
