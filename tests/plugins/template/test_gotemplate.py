@@ -119,6 +119,21 @@ def test_parse_uint_refuses_what_go_refuses(text: str) -> None:
         parse_uint(text, 0 if "_" in text or "x" in text else 10, 64)
 
 
+@pytest.mark.parametrize(("text", "out"), [
+    ('{{ "\\x41\\u00e9\\101" }}', "A\u00e9A"), ('{{ "\\U0001F600" }}', "\U0001F600"),
+])
+def test_string_escapes_as_go_reads_them(text: str, out: str) -> None:
+    assert run(text) == out
+
+
+@pytest.mark.parametrize("text", [
+    '{{ "\\x+f" }}', '{{ "\\x4" }}', '{{ "\\400" }}', '{{ "\\18" }}', '{{ "\\ud800" }}', '{{ "\\U00110000" }}',
+])
+def test_string_escapes_go_refuses(text: str) -> None:
+    with pytest.raises(TemplateError, match="invalid escape"):
+        parse(text)
+
+
 def test_refused_constructs_raise_template_error() -> None:
     for text in ("{{ if .Name }}{{ end }}", "{{ $ }}", "{{ nope }}", "{{ .Name", "{{ 1 2 }}", "{{ ) }}", "{{ (.Name }}"):
         with pytest.raises(TemplateError):
