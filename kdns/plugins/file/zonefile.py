@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from dnslib import QTYPE, RDMAP, RR, DNSLabel, RD
 
 from kdns.errors import KdnsError
+from kdns.message import CLASSES
 from kdns.request import text_labels
 
-# The class names a record may carry (miekg/dns StringToClass, as CoreDNS reads zone text).
-CLASSES = {"IN": 1, "CS": 2, "CH": 3, "HS": 4, "NONE": 254, "ANY": 255}
 # RFC 1035 section 5.1 leaves the default TTL open; miekg/dns (CoreDNS) uses one hour.
 DEFAULT_TTL = 3600
 MAX_INCLUDE_DEPTH = 8

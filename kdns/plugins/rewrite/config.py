@@ -16,12 +16,11 @@ from dnslib import QTYPE, RCODE
 
 from kdns.corefile.tree import Directive, Token
 from kdns.errors import ConfigError
+from kdns.message import CLASSES
 from kdns.plugins.rewrite import rules as r
 from kdns.plugins.rewrite.names import normalize
 from kdns.re2 import BACKTRACKS_WARNING, Re2Error, backtracks, compile_re2
 
-# miekg/dns StringToClass.
-CLASSES = {"IN": 1, "CS": 2, "CH": 3, "HS": 4, "NONE": 254, "ANY": 255}
 # miekg/dns StringToRcode; kdns writes a 4-bit RCODE, so only 0-15 can be a rewrite's result.
 RCODES = {name: int(code) for code, name in RCODE.forward.items()} | {
     "BADSIG": 16, "BADVERS": 16, "BADKEY": 17, "BADTIME": 18, "BADMODE": 19, "BADNAME": 20,

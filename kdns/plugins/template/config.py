@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from dnslib import QTYPE, RCODE
 
 from kdns.corefile.tree import Directive
-from kdns.plugins.file.zonefile import CLASSES
+from kdns.message import CLASSES
 from kdns.plugins.template import gotemplate
 from kdns.re2 import BACKTRACKS_WARNING, Re2Error, backtracks, compile_re2
 
