@@ -62,6 +62,8 @@ class _Translator:
         self.out: list[str] = []
         # Whether `m` is on, per open group: it decides what `$` means.
         self.multiline = [False]
+        # The flags of `(?flags)` groups at the start, written once in front when done.
+        self.global_flags: set[str] = set()
 
     def run(self) -> str:
         p, n = self.p, len(self.p)
@@ -112,7 +114,8 @@ class _Translator:
             else:
                 self.out.append(re.escape(c) if c in "{}]#" else c)
                 i += 1
-        return "".join(self.out)
+        flags = "".join(sorted(self.global_flags))
+        return (f"(?{flags})" if flags else "") + "".join(self.out)
 
     def _check_counts(self, m: re.Match[str]) -> None:
         low, high = int(m.group(1)), m.group(3)
@@ -218,13 +221,12 @@ class _Translator:
             self.multiline.append(multiline)
             self.out.append(m.group(0))
             return m.end()
-        # `(?flags)`: Go applies them to the rest of the group; Python takes them only at the very
-        # start of the pattern, where turning a flag off changes nothing.
-        if self.out and not all(text.startswith("(?") and text.endswith(")") for text in self.out):
+        # `(?flags)`: Go applies them to the rest of the group; Python takes them only for the whole
+        # pattern, which is the same when nothing came before.
+        if self.out:
             raise Re2Error(f"flags '{m.group(0)}' other than at the start of the pattern are not supported")
+        self.global_flags = (self.global_flags | set(on)) - set(off or "")
         self.multiline[-1] = multiline
-        if on:
-            self.out.append(f"(?{on})")
         return m.end()
 
 

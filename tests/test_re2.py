@@ -70,6 +70,8 @@ def test_refused_naming_why(pattern: str, named: str) -> None:
     (r"(?i)^AbC$", ["abc"], ["abd"]),
     (r"(?i)(?s)^a.$", ["A\n"], ["b"]),
     (r"(?-i)^a$", ["a"], ["A"]),
+    (r"(?i)(?-i)^a$", ["a"], ["A"]),
+    (r"(?im)(?-m)^a$", ["A"], ["b\na"]),
     (r"^(?:a|b)c$", ["ac", "bc"], ["c"]),
     (r"^(?i:a)b$", ["Ab"], ["AB"]),
     (r"^a{2}?$", ["aa"], ["a"]),
