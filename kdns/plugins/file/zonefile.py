@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from dnslib import QTYPE, RDMAP, RR, DNSLabel, RD
 
 from kdns.errors import KdnsError
+from kdns.message import CLASSES
+from kdns.request import text_labels
 
-# The class names a record may carry (miekg/dns StringToClass, as CoreDNS reads zone text).
-CLASSES = {"IN": 1, "CS": 2, "CH": 3, "HS": 4, "NONE": 254, "ANY": 255}
 # RFC 1035 section 5.1 leaves the default TTL open; miekg/dns (CoreDNS) uses one hour.
 DEFAULT_TTL = 3600
 MAX_INCLUDE_DEPTH = 8
@@ -196,47 +196,11 @@ def absolute(name: str, origin: DNSLabel) -> DNSLabel:
         return origin
     if "\\" in name:
         # dnslib's DNSLabel(str) splits at escaped dots and IDNA-encodes \DDD bytes: read them here.
-        labels, qualified = escaped_labels(name)
+        labels, qualified = text_labels(name)
         return DNSLabel(labels) if qualified else origin.add(labels)
     if name.endswith("."):
         return DNSLabel(name)
     return origin.add(name)
-
-
-def escaped_labels(name: str) -> tuple[list[bytes], bool]:
-    """A name in presentation form as labels, RFC 1035 section 5.1 escapes read (\\X is X, \\DDD
-    the byte DDD); and whether it ended in an unescaped dot (fully qualified)."""
-    labels: list[bytes] = []
-    label = bytearray()
-    i, n = 0, len(name)
-    while i < n:
-        c = name[i]
-        if c == "\\":
-            digits = name[i + 1 : i + 4]
-            if len(digits) == 3 and digits.isdigit() and digits.isascii():
-                if int(digits) > 255:
-                    raise ValueError(f"escape '\\{digits}' in '{name}' is not a byte")
-                label.append(int(digits))
-                i += 4
-                continue
-            if i + 1 >= n:
-                raise ValueError(f"'{name}' ends in a lone backslash")
-            label.extend(name[i + 1].encode())
-            i += 2
-            continue
-        if c == ".":
-            if not label:
-                raise ValueError(f"empty label in '{name}'")
-            labels.append(bytes(label))
-            label = bytearray()
-        else:
-            label.extend(c.encode())
-        i += 1
-    if label:
-        labels.append(bytes(label))
-    if any(len(part) > 63 for part in labels):
-        raise ValueError(f"a label of '{name}' is longer than 63 octets")
-    return labels, name.endswith(".") and not label
 
 
 def parse_zone(text: str, origin: str, file: str, _depth: int = 0) -> list[Located]:

@@ -2,7 +2,7 @@
 rcode CODE; ederror CODE [REASON]; fallthrough [ZONE...]; upstream }` (CoreDNS plugin/template/setup.go).
 
 Each `template` line is one template; a server block's templates are tried in Corefile order (each
-is a link of the chain, falling to the next one). Regexes are RE2 in CoreDNS: re2.py runs them the
+is a link of the chain, falling to the next one). Regexes are RE2 in CoreDNS: kdns.re2 runs them the
 same way or refuses them; RR texts are Go templates: gotemplate.py runs the documented subset or
 refuses them. Both are checked here, so a Corefile kdns cannot run exactly fails to load.
 """
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from dnslib import QTYPE, RCODE
 
 from kdns.corefile.tree import Directive
-from kdns.plugins.file.zonefile import CLASSES
+from kdns.message import CLASSES
 from kdns.plugins.template import gotemplate
-from kdns.plugins.template.re2 import Re2Error, compile_re2
+from kdns.re2 import BACKTRACKS_WARNING, Re2Error, backtracks, compile_re2
 
 ANY = 255
 # miekg/dns StringToRcode, restricted to the codes a DNS header can carry without EDNS (kdns writes
@@ -83,9 +83,12 @@ def parse(d: Directive) -> Config:
             opt.expect_args(1)
             for token in opt.args:
                 try:
-                    regexes.append(compile_re2(token.text))
+                    regex = compile_re2(token.text)
                 except Re2Error as e:
                     raise opt.error(f"could not parse regex: {token.text}, {e}", token) from None
+                if backtracks(regex):
+                    opt.warn(BACKTRACKS_WARNING.format(token.text), token)
+                regexes.append(regex)
                 patterns.append(token.text)
         elif name in SECTIONS:
             opt.no_block()

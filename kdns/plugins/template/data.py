@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kdns.metrics import RCODE_NAMES
-from kdns.plugins.file.zonefile import CLASSES
+from kdns.message import CLASSES
 from kdns.plugins.template.gotemplate import DATA_FIELDS, GoStruct
 from kdns.request import Request
 

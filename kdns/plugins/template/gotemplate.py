@@ -320,13 +320,18 @@ def _go_unquote(text: str, parser: _Parser) -> str:
             out.append(_GO_ESCAPES[e])
             i += 2
         elif e in "xuU" or e in "01234567":
-            width = {"x": 2, "u": 4, "U": 8}.get(e, 3)
-            digits = body[i + 2 : i + 2 + width] if e in "xuU" else body[i + 1 : i + 4]
-            try:
-                out.append(chr(int(digits, 16 if e in "xuU" else 8)))
-            except ValueError:
-                raise parser.fail(f"invalid escape in {text}") from None
-            i += 2 + width if e in "xuU" else 4
+            # strconv.UnquoteChar: exactly 2, 4 or 8 hex digits, or 3 octal ones up to \377; a
+            # valid code point (no surrogate).
+            octal = e not in "xuU"
+            width = 3 if octal else {"x": 2, "u": 4, "U": 8}[e]
+            start = i + 1 if octal else i + 2
+            digits = body[start : start + width]
+            allowed = "01234567" if octal else "0123456789abcdefABCDEF"
+            value = int(digits, 8 if octal else 16) if len(digits) == width and all(c in allowed for c in digits) else -1
+            if value < 0 or (octal and value > 255) or value > 0x10FFFF or 0xD800 <= value < 0xE000:
+                raise parser.fail(f"invalid escape in {text}")
+            out.append(chr(value))
+            i = start + width
         else:
             raise parser.fail(f"unknown escape sequence '\\{e}' in {text}")
     return "".join(out)
@@ -533,6 +538,12 @@ def _sprint(args: list[Any]) -> str:
 
 
 _VERB = re.compile(r"%([-+# 0]*)(\d*)(?:\.(\d+))?([a-zA-Z%])")
+_MAX_FMT_NUMBER = 1_000_000  # Go's fmt tooLarge()
+
+
+def _too_large(digits: str | None) -> bool:
+    """Go's parsenum overflows when the number read before the last digit is over a million."""
+    return digits is not None and len(digits) > 1 and int(digits[:-1]) > _MAX_FMT_NUMBER
 
 
 def _sprintf(args: list[Any]) -> str:
@@ -563,7 +574,19 @@ def _sprintf(args: list[Any]) -> str:
             body = body.ljust(int(width)) if "-" in flags else body.rjust(int(width), fill)
         return body
 
-    text = _VERB.sub(verb, fmt)
+    out: list[str] = []
+    pos = 0
+    for m in _VERB.finditer(fmt):
+        if _too_large(m.group(2)) or _too_large(m.group(3)):
+            # Go's fmt gives up on a width or precision past ten million (parsenum): the rest of
+            # the format is "%!(NOVERB)". Also what keeps a format from the question (`printf .Name`)
+            # from asking for a gigabyte of padding.
+            out += (fmt[pos : m.start()], "%!(NOVERB)")
+            pos = len(fmt)
+            break
+        out += (fmt[pos : m.start()], verb(m))
+        pos = m.end()
+    text = "".join(out) + fmt[pos:]
     if rest:
         text += "%!(EXTRA " + ", ".join(f"{go_type(a)}={go_print(a)}" for a in rest) + ")"
     return text

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import struct
-from collections.abc import Sequence
 
 from dnslib import QTYPE, RCODE, RR, DNSLabel
 
@@ -33,6 +32,7 @@ from kdns.plugins.template.gotemplate import ExecError
 from kdns.request import Request
 from kdns.response import Response
 from kdns.types import BlockInfo, Next
+from kdns.zones import in_zones, matching_zone
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class Handler:
             if m is not None:
                 break
         else:
-            if c.fallthrough is not None and matching_zone(name, c.fallthrough) is not None:
+            if c.fallthrough is not None and in_zones(name, c.fallthrough):
                 return await self.next(req)
             return Response(req.reply(_NXDOMAIN), plugin=PLUGIN, tags=NO_TAGS)
         class_name = CLASS_NAMES.get(qclass if qclass != ANY else c.qclass, "")
@@ -179,16 +179,6 @@ class Handler:
         finally:
             _chase_depth.reset(token)
         return out
-
-
-def matching_zone(name: str, zones: Sequence[str]) -> str | None:
-    """The longest of zones that name (lowercase, fully qualified) is in (plugin.Zones.Matches)."""
-    best: str | None = None
-    for zone in zones:
-        if zone == "." or name == zone or name.endswith("." + zone):
-            if best is None or len(zone) > len(best):
-                best = zone
-    return best
 
 
 def long_name(rr: RR) -> str | None:

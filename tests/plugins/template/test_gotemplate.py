@@ -60,6 +60,8 @@ def run(text: str) -> str:
     ("{{ .Group.a | printf \"%03s\" }}", "001"),
     ("{{ .Group.a | printf \"%3s|%-3s|\" .Type }}", "  A|1  |"),
     ("{{ printf \"%s-%d-%02x\" .Type 7 10 }}", "A-7-0a"),
+    ("{{ printf \"%5d|%99999999d|%s\" 1 2 .Type }}", "    1|%!(NOVERB)%!(EXTRA int=2, string=A)"),
+    ("{{ printf \"%.123456789s|\" .Type }}", "%!(NOVERB)%!(EXTRA string=A)"),
     ("{{ print 1 2 \"x\" 3 }}", "1 2x3"),
     ("{{ len .Match }}", "3"),
     ('{{ .Meta "kubernetes/client-namespace" }}', "meta:kubernetes/client-namespace"),
@@ -115,6 +117,21 @@ def test_parse_uint_base_zero_reads_prefixes_as_go(text: str, value: int) -> Non
 def test_parse_uint_refuses_what_go_refuses(text: str) -> None:
     with pytest.raises(ExecError):
         parse_uint(text, 0 if "_" in text or "x" in text else 10, 64)
+
+
+@pytest.mark.parametrize(("text", "out"), [
+    ('{{ "\\x41\\u00e9\\101" }}', "A\u00e9A"), ('{{ "\\U0001F600" }}', "\U0001F600"),
+])
+def test_string_escapes_as_go_reads_them(text: str, out: str) -> None:
+    assert run(text) == out
+
+
+@pytest.mark.parametrize("text", [
+    '{{ "\\x+f" }}', '{{ "\\x4" }}', '{{ "\\400" }}', '{{ "\\18" }}', '{{ "\\ud800" }}', '{{ "\\U00110000" }}',
+])
+def test_string_escapes_go_refuses(text: str) -> None:
+    with pytest.raises(TemplateError, match="invalid escape"):
+        parse(text)
 
 
 def test_refused_constructs_raise_template_error() -> None:
