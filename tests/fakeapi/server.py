@@ -19,6 +19,12 @@ What it serves:
   before timeoutSeconds, shaped per kind as recorded; a clean end at timeoutSeconds; RV 0/unset
   sends initial ADDED events (+ the initial-events-end bookmark with allowWatchBookmarks); a
   resourceVersion older than the history window is a 200 with one ERROR line (410 Expired).
+- Streaming lists (watch-list, KEP-3157): sendInitialEvents=true needs
+  resourceVersionMatch=NotOlderThan (else 422, as recorded) and sends the initial events and the
+  initial-events-end bookmark, then changes. watch_list="old-etcd" answers such watches as an
+  apiserver on an etcd without RequestWatchProgress does (a 200 with one ERROR line, code 500:
+  errors/old-etcd-*); watch_list="unknown" is a server from before the parameters existed (they
+  are ignored: initial ADDED events for resourceVersion 0/unset, but never the bookmark).
 - Errors as Status objects (401, 403 naming verb/resource/scope, 404, 410, 422, 500, 504...);
   unknown paths and groups are a text/plain 404.
 
@@ -389,7 +395,11 @@ class FakeApi:
         bookmark_before_end: float = 2.0,
         default_watch_timeout: float = 1800.0,
         host: str = "127.0.0.1",
+        watch_list: str = "yes",
     ) -> None:
+        if watch_list not in ("yes", "old-etcd", "unknown"):
+            raise ValueError(f"watch_list must be yes, old-etcd or unknown, not {watch_list!r}")
+        self.watch_list = watch_list
         self.host = host
         self.port = 0
         self.token = token
@@ -594,7 +604,7 @@ class FakeApi:
         self._stalled_until = time.monotonic() + seconds
 
     def expire_watches(self, count: int = 1) -> None:
-        """The next `count` watch requests get the 410 ERROR event (too old resource version)."""
+        """The next `count` watches from a resourceVersion get the 410 ERROR event (too old)."""
         self._expire_watches += count
 
     def compact(self) -> None:
@@ -855,7 +865,7 @@ class FakeApi:
             return self._status(
                 500, f'resourceVersion: Invalid value: "{rv_param}": strconv.ParseUint: parsing "{rv_param}": invalid syntax', reason=None
             )
-        send_initial = query.get("sendInitialEvents")
+        send_initial = query.get("sendInitialEvents") if self.watch_list != "unknown" else None
         if send_initial is not None and query.get("resourceVersionMatch") != "NotOlderThan":
             return self._status(
                 422,
@@ -896,9 +906,16 @@ class FakeApi:
         async def send(event: Mapping[str, Any]) -> None:
             await resp.write((dumps(event) + "\n").encode())
 
+        if self.watch_list == "old-etcd" and initial and (bookmarks or send_initial in TRUE_VALUES):
+            message = "a watch stream was requested by the client but the required storage feature RequestWatchProgress is disabled"
+            await send({"type": "ERROR", "object": status_body(500, "InternalError", message)})
+            await resp.write_eof()
+            return resp
         too_old = not initial and from_rv < self._oldest_rv
-        if self._expire_watches > 0 or too_old:
-            if self._expire_watches > 0:
+        # Only a watch from a resourceVersion can be too old (a streaming list starts from now).
+        expire = self._expire_watches > 0 and not initial
+        if expire or too_old:
+            if expire:
                 self._expire_watches -= 1
             oldest = max(self._oldest_rv, self._rv if not too_old else self._oldest_rv)
             await send(
@@ -919,7 +936,7 @@ class FakeApi:
             for item in self._stores[kind.kind].items():
                 if stream.matches(item):
                     backlog.append({"type": "ADDED", "object": {"kind": kind.kind, "apiVersion": kind.api_version, **item}})
-            if bookmarks:
+            if bookmarks and self.watch_list == "yes":
                 backlog.append(self._bookmark(kind, self._rv, initial_end=True))
         else:
             for change in self._history:
