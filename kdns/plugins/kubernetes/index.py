@@ -45,9 +45,9 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import Callable, Generator, Hashable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from kdns.plugins.kubernetes.config import Config
 from kdns.plugins.kubernetes.names import ip_label
@@ -287,6 +287,14 @@ def _values(table: dict[str, Any], ip: str) -> list[Any]:
     return list(have) if type(have) is list else [have]
 
 
+class ImportStore(Protocol):
+    """Where ServiceImports and imported slices go (multicluster.ServiceImports)."""
+
+    def set_import(self, key: Key, new: Any, touched: set[Tag]) -> None: ...
+
+    def set_slice(self, key: Key, old: Any, new: Any, touched: set[Tag]) -> None: ...
+
+
 class ClusterIndex:
     def __init__(self, config: Config | None = None, clock: Callable[[], float] = time.time) -> None:
         self.config = config or Config()
@@ -313,6 +321,11 @@ class ClusterIndex:
         self._pods_by_ip: dict[str, Any] = {}  # ip -> pod Key, or a list of them
         # Set by track_pod_namespaces() when pods are not watched for `pods verified` already.
         self._pod_namespaces: PodNamespaces | None = None
+        # Set by serve_imports() for `multicluster`.
+        self.imports: ImportStore | None = None
+        # `zonal`: every topology zone an endpoint has been in, for the life of the process (a
+        # zone that drains keeps answering NODATA rather than flapping to NXDOMAIN, as CoreDNS).
+        self._topology_zones: set[str] = set()
 
     # -- state for sources ------------------------------------------------------------------
 
@@ -342,6 +355,14 @@ class ClusterIndex:
         self.kinds += ("Pod",)
         self._pod_namespaces = PodNamespaces()
         self._all_synced = False
+
+    def serve_imports(self, store: ImportStore) -> None:
+        """Watch ServiceImports into store, and give it every EndpointSlice change (`multicluster`);
+        call before the source starts."""
+        self.imports = store
+        if "ServiceImport" not in self.kinds:
+            self.kinds += ("ServiceImport",)
+            self._all_synced = False
 
     def client_namespace(self, ip: str) -> str | None:
         """The namespace of the running pod with this address (CoreDNS podWithIP: the first one
@@ -453,6 +474,19 @@ class ClusterIndex:
                     out.append((key, address))
         return out
 
+    def zone_known(self, zone: str) -> bool:
+        """An endpoint has been in this topology zone (`zonal`); tag ("zone", zone)."""
+        return zone in self._topology_zones
+
+    def zone_endpoints(self, namespace: str, name: str, zone: str) -> ServiceEndpoints:
+        """Ready endpoints of a service in one topology zone (`zonal`: computed when asked; the
+        answer then stays on the fast path until the service's tag is touched)."""
+        slices = (
+            replace(sl, endpoints=tuple(e for e in sl.endpoints if e.zone == zone))
+            for sl in self._slices_of((namespace, name))
+        )
+        return build_endpoints(slices, pod_names=self.config.endpoint_pod_names)
+
     def pods_by_ip(self, ip: str) -> tuple[Pod, ...]:
         return tuple(self._stored("Pod", key) for key in _values(self._pods_by_ip, ip))
 
@@ -474,7 +508,18 @@ class ClusterIndex:
         elif kind == "Service":
             self._set_service(key, new, touched)
         elif kind in ("EndpointSlice", "Endpoints"):
+            if self.imports is not None and kind == "EndpointSlice":
+                self.imports.set_slice(key, self._objects[kind].get(key), new, touched)
+            if self.config.zonal and new is not None:
+                self._note_zones(new, touched)
             self._set_slice(kind, key, new, touched)
+        elif kind == "ServiceImport":
+            if new is None:
+                self._objects[kind].pop(key, None)
+            else:
+                self._objects[kind][key] = new
+            if self.imports is not None:
+                self.imports.set_import(key, new, touched)
         else:
             self._set_pod(key, new, touched)
 
@@ -547,6 +592,12 @@ class ClusterIndex:
         # ExternalName (whose slices are ignored) or back.
         if (old is None or old.is_external) != (new is None or new.is_external):
             touched.update(("ip", ip) for ip in self.endpoints(ns, name).ips)
+
+    def _note_zones(self, sl: EndpointSlice, touched: set[Tag]) -> None:
+        for ep in sl.endpoints:
+            if ep.zone and ep.zone not in self._topology_zones:
+                self._topology_zones.add(ep.zone)
+                touched.add(("zone", ep.zone))
 
     def _slices_of(self, svc_key: Key) -> Iterator[EndpointSlice]:
         """The slices of a service in name order."""
@@ -662,5 +713,9 @@ def build_endpoints(slices: Iterable[EndpointSlice], pod_names: bool = False) ->
     if not merged:
         return NO_ENDPOINTS
     addresses = tuple(EndpointAddress(ip, label, ports) for (ip, label), ports in merged.items())
-    table = _by_label(addresses) if len(addresses) > BY_LABEL_TABLE_FROM else None
-    return ServiceEndpoints(addresses, table)
+    return ServiceEndpoints(addresses, by_label_table(addresses))
+
+
+def by_label_table(addresses: Sequence[EndpointAddress]) -> dict[str, tuple[EndpointAddress, ...]] | None:
+    """The label -> addresses table of ServiceEndpoints, for services big enough to want one."""
+    return _by_label(addresses) if len(addresses) > BY_LABEL_TABLE_FROM else None

@@ -125,6 +125,7 @@ RESOURCES: dict[str, Resource] = {
         Resource("EndpointSlice", "endpointslices", "discovery.k8s.io"),
         Resource("Pod", "pods", ""),
         Resource("Endpoints", "endpoints", ""),
+        Resource("ServiceImport", "serviceimports", "multicluster.x-k8s.io", "v1alpha1"),
     )
 }
 
