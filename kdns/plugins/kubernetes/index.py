@@ -24,6 +24,10 @@ alter an answer touches at least one tag of that answer:
                        appears or goes, every endpoint IP of a service that appears, goes or turns
                        ExternalName, and all cluster/endpoint IPs of a namespace whose exposure
                        changed.
+  ("zonal", ns, name)  `zonal` names <zone>._zone.<name>.<ns>.svc (which also carry the service's
+                       tag): touched when an endpoint of the service's slices changes zone.
+  ("zone", zone)       whether a topology zone is known (`zonal`): touched when it is first seen.
+  ("mcs", ns, name)    a ServiceImport's names in multicluster zones (multicluster.py).
   ("pod", ns, ip)      `pods verified` answers for <dashed ip>.<ns>.pod. Touched for the old and new
                        IPs of a changed Pod.
   ("soa",)             the apex SOA answers. Touched on every change, because the serial moves.
@@ -510,8 +514,8 @@ class ClusterIndex:
         elif kind in ("EndpointSlice", "Endpoints"):
             if self.imports is not None and kind == "EndpointSlice":
                 self.imports.set_slice(key, self._objects[kind].get(key), new, touched)
-            if self.config.zonal and new is not None:
-                self._note_zones(new, touched)
+            if self.config.zonal:
+                self._note_zones(self._objects[kind].get(key), new, touched)
             self._set_slice(kind, key, new, touched)
         elif kind == "ServiceImport":
             if new is None:
@@ -593,11 +597,16 @@ class ClusterIndex:
         if (old is None or old.is_external) != (new is None or new.is_external):
             touched.update(("ip", ip) for ip in self.endpoints(ns, name).ips)
 
-    def _note_zones(self, sl: EndpointSlice, touched: set[Tag]) -> None:
-        for ep in sl.endpoints:
-            if ep.zone and ep.zone not in self._topology_zones:
-                self._topology_zones.add(ep.zone)
-                touched.add(("zone", ep.zone))
+    def _note_zones(self, old: EndpointSlice | None, new: EndpointSlice | None, touched: set[Tag]) -> None:
+        """`zonal`: learn new's zones; a change of which endpoint is in which zone changes the
+        service's zonal names (tag "zonal"), even when its merged endpoints stay the same."""
+        if new is not None:
+            for ep in new.endpoints:
+                if ep.zone and ep.zone not in self._topology_zones:
+                    self._topology_zones.add(ep.zone)
+                    touched.add(("zone", ep.zone))
+        if _placement(old) != _placement(new):
+            touched.update(("zonal", sl.namespace, sl.service) for sl in (old, new) if sl is not None and sl.service)
 
     def _slices_of(self, svc_key: Key) -> Iterator[EndpointSlice]:
         """The slices of a service in name order."""
@@ -686,6 +695,10 @@ class ClusterIndex:
         for pod in (old, new):
             if pod is not None:
                 touched.update(("pod", key[0], ip) for ip in _pod_ips(pod))
+
+
+def _placement(sl: EndpointSlice | None) -> tuple[tuple[tuple[str, ...], str], ...]:
+    return tuple((ep.addresses, ep.zone) for ep in sl.endpoints) if sl is not None else ()
 
 
 def build_endpoints(slices: Iterable[EndpointSlice], pod_names: bool = False) -> ServiceEndpoints:

@@ -283,7 +283,7 @@ class Records:
         zone; NODATA when the zone is known but holds none of them; NXDOMAIN for a zone no
         endpoint was ever in, and for services that are not headless (CoreDNS `zonal`)."""
         ns, svc_name, topology = name.namespace, name.service, name.topology
-        tags: set[Tag] = {("ns", ns), ("svc", ns, svc_name), ("zone", topology)}
+        tags: set[Tag] = {("ns", ns), ("svc", ns, svc_name), ("zonal", ns, svc_name), ("zone", topology)}
         if not self.index.namespace_exposed(ns) or self.config.noendpoints:
             return self._nx(zone, tags)
         svc = self.index.service(ns, svc_name)

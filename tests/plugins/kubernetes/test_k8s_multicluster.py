@@ -176,8 +176,8 @@ def test_index_tags_of_imports_and_imported_slices() -> None:
         index.apply("ServiceImport", "MODIFIED", {**si, "spec": {"type": "Wrong"}})
 
 
-def readme_example(option: str) -> str:
-    """The example of kdns's kubernetes README using option, served from files on a free port."""
+def readme_example(option: str, fixtures: Path = MCS) -> str:
+    """The example of kdns's kubernetes README using option, served from fixtures on a free port."""
     import re
 
     import kdns.plugins.kubernetes as pkg
@@ -186,7 +186,7 @@ def readme_example(option: str) -> str:
     (text,) = [t for t in re.findall(r"~~~ corefile\n(.*?)~~~", readme, re.S) if f" {option}" in t]
     line = next(line for line in text.splitlines() if line.strip().startswith(option))
     indent = line[: len(line) - len(line.lstrip())]
-    return text.replace(".:53", ".:0").replace(line, f"{line}\n{indent}manifests {MCS}")
+    return text.replace(".:53", ".:0").replace(line, f"{line}\n{indent}manifests {fixtures}")
 
 
 COREFILE = readme_example("multicluster")
