@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kdns.errors import KdnsError
+from kdns.plugins.kubernetes.index import gc_paused
 from kdns.plugins.kubernetes.settings import DEFAULT_SETTINGS, WatchSettings
 
 log = logging.getLogger(__name__)
@@ -432,6 +433,10 @@ class Watcher:
         stream = self.transport.stream(self.resource.path(self.namespace), params, self.settings.watch_idle_timeout)
         self.stream_lists += 1
         synced = False
+        # The initial events are tens of thousands of containers, none of them cyclic: the
+        # collector would walk them again and again (as list_all's pages, see index.gc_paused).
+        paused = contextlib.ExitStack()  # closed at the bookmark, or when the stream ends before it
+        paused.enter_context(gc_paused())
         try:
             async with contextlib.aclosing(stream) as events:
                 async for event in events:
@@ -451,6 +456,7 @@ class Watcher:
                         self.resource_version = list_rv
                         self._replace_all(sink if sink is not None else items, list_rv)
                         synced = True
+                        paused.close()
                     elif etype == "ERROR":
                         self._handle(event)  # raises
                     else:
@@ -461,6 +467,8 @@ class Watcher:
             if synced or e.status in _TRANSIENT_STATUSES:
                 raise
             raise WatchListUnsupported(str(e)) from e
+        finally:
+            paused.close()
         if not synced:
             raise WatchListUnsupported("the stream ended before the initial-events-end bookmark")
         self.backoff.reset()

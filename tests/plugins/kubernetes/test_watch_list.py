@@ -184,3 +184,26 @@ async def test_a_server_without_the_feature_is_listed_and_watched(mode: str) -> 
         for path in ("/api/v1/namespaces", "/api/v1/services", "/apis/discovery.k8s.io/v1/endpointslices"):
             assert stream_lists(api, path) == 1 and plain_lists(api, path) == 1
         assert all(not w.watch_list for w in source.watchers)
+
+
+# -- the transport's line parsing ------------------------------------------------------------
+
+
+def test_lines_of_a_chunk_are_parsed_together_and_bad_ones_named() -> None:
+    from kdns.plugins.kubernetes.apisource import _events
+
+    lines = [line.encode() for line in recorded_lines("watchlist/services.jsonl")]
+    assert _events(lines, "/api/v1/services") == read_events("watchlist/services.jsonl")
+    with pytest.raises(ApiConnectionError, match="unreadable event line"):
+        _events([lines[0], b'{"type":"ADDED",', lines[1]], "/api/v1/services")
+    # Two objects on one line are no event, even though the lines joined would parse.
+    with pytest.raises(ApiConnectionError, match="unreadable event line"):
+        _events([lines[0] + b"," + lines[1], lines[2]], "/api/v1/services")
+    with pytest.raises(ApiConnectionError, match="not a JSON object"):
+        _events([lines[0], b"[]"], "/api/v1/services")
+
+
+def recorded_lines(path: str) -> list[str]:
+    from tests.fakeapi.replay import recorded
+
+    return [line for line in recorded(path).read_text(encoding="utf-8").splitlines() if line.strip()]
