@@ -18,6 +18,7 @@ goes, as the apiserver's watch cache does; the difference in peak memory is what
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import sys
@@ -57,6 +58,8 @@ def _serve(objects: list[dict[str, Any]], mode: str, conn: Connection) -> None:
         sys.path.insert(0, kdnsserver.REPO)
     from tests.fakeapi import FakeApi
 
+    # Streams the clients close at the end are not worth a traceback each.
+    logging.getLogger("aiohttp").setLevel(logging.CRITICAL)
     peak = [0]
     sampling = threading.Event()
 
@@ -112,6 +115,8 @@ async def _concurrent_syncs(url: str, clients: int) -> float:
     from kdns.plugins.kubernetes.config import Config
 
     kinds = ("Namespace", "Service", "EndpointSlice")
+    # Each client says once per kind that the old-etcd server has no streaming list.
+    logging.getLogger("kdns.plugins.kubernetes.watch").setLevel(logging.ERROR)
     sources = [ApiSource(Config(endpoint=url), _Counts(kinds)) for _ in range(clients)]
     started = time.perf_counter()
     try:

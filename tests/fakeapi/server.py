@@ -957,17 +957,17 @@ class FakeApi:
         try:
             if initial_view is not None:
                 # `{"type":"ADDED","object":{"kind":..,"apiVersion":..,` + the item's fields: what
-                # dumps() of the event gives, written a few dozen events at a time.
+                # dumps() of the event gives, written 64 events at a time.
                 head = dumps({"type": "ADDED", "object": {"kind": kind.kind, "apiVersion": kind.api_version}})
-                prefix = head[:-2].encode() + b","
-                chunk = bytearray()
-                for key in initial_keys:
-                    chunk += prefix + initial_view.entries[key].encoded[1:] + b"}\n"
-                    if len(chunk) >= 65536:
-                        await resp.write(bytes(chunk))
-                        chunk.clear()
-                if chunk:
-                    await resp.write(bytes(chunk))
+                prefix, end, entries = head[:-2].encode() + b",", b"}\n", initial_view.entries
+                for first in range(0, len(initial_keys), 64):
+                    await resp.write(
+                        b"".join(
+                            part
+                            for key in initial_keys[first : first + 64]
+                            for part in (prefix, memoryview(entries[key].encoded)[1:], end)
+                        )
+                    )
             for event in backlog:
                 await send(event)
             while True:
