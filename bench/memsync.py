@@ -23,7 +23,9 @@ pod index adds <= 30 MB.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -95,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = args.only or ["empty", "manifests", "api", "pods", "autopath"]
     work = args.keep or tempfile.mkdtemp(prefix="kdns-memsync-")
+    if not args.keep:
+        atexit.register(shutil.rmtree, work, ignore_errors=True)
     # forward's upstream answers REFUSED to everything: nothing here asks outside the cluster, but
     # the loop plugin's probe must get an answer (a silent upstream makes it report a loop).
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     s2_dir = os.path.join(work, "s2")
     pods_dir = os.path.join(work, "s2-pods")
     empty_dir = os.path.join(work, "empty")
-    if not os.path.isdir(s2_dir):
+    if "manifests" in runs and not os.path.isdir(s2_dir):
         s2.write_manifests(s2_dir)
     os.makedirs(empty_dir, exist_ok=True)
     with open(os.path.join(empty_dir, "ns.json"), "w", encoding="utf-8") as f:
