@@ -484,7 +484,7 @@ class ClusterIndex:
 
     def zone_endpoints(self, namespace: str, name: str, zone: str) -> ServiceEndpoints:
         """Ready endpoints of a service in one topology zone (`zonal`: computed when asked; the
-        answer then stays on the fast path until the service's tag is touched)."""
+        answer then stays on the fast path until its "svc" or "zonal" tag is touched)."""
         slices = (
             replace(sl, endpoints=tuple(e for e in sl.endpoints if e.zone == zone))
             for sl in self._slices_of((namespace, name))

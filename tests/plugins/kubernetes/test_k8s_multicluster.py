@@ -192,10 +192,10 @@ def readme_example(option: str, fixtures: Path = MCS) -> str:
 COREFILE = readme_example("multicluster")
 
 
-@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
-async def test_readme_example_over_sockets(tcp: bool) -> None:
-    async with kdns_server(COREFILE) as server:
-        for case in README_CASES:
+async def served(corefile: str, cases: list[Case], tcp: bool) -> None:
+    """Each case asked of a kdns serving corefile, with dnspython over UDP or TCP."""
+    async with kdns_server(corefile) as server:
+        for case in cases:
             # EDNS: the SRV answers with their targets' addresses are larger than 512 bytes.
             msg = await server.query(case.qname, case.qtype, tcp=tcp, use_edns=0, payload=1232)
             assert dns.rcode.to_text(msg.rcode()) == case.rcode, case
@@ -203,6 +203,11 @@ async def test_readme_example_over_sockets(tcp: bool) -> None:
             assert rrs(msg.answer) == expected(case.answer), case
             assert rrs(msg.additional) == expected(case.extra), case
             assert len(msg.authority) == len(case.ns), case
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+async def test_readme_example_over_sockets(tcp: bool) -> None:
+    await served(COREFILE, README_CASES, tcp)
 
 
 async def test_dig_srv_names_the_cluster() -> None:
