@@ -13,6 +13,8 @@
         noendpoints
         fallthrough [ZONES...]
         ignore empty_service
+        multicluster [ZONES...]
+        zonal
         startup_timeout DURATION
         manifests PATH...          # kdns: serve objects from YAML/JSON files instead of the API
         endpoints_legacy           # kdns: read core/v1 Endpoints instead of EndpointSlices
@@ -133,6 +135,16 @@ class Config:
     explain: tuple[str, int] | None = None  # the debug endpoint's address; None: off
     snapshot: str = ""  # the warm-restart file (snapshot.py); "": none
     snapshot_max_age: float = SNAPSHOT_MAX_AGE
+    # Multi-Cluster Services zones, answered from ServiceImports. None: off; (): every zone of the
+    # plugin; else these (each one of the plugin's zones).
+    multicluster: tuple[str, ...] | None = None
+    zonal: bool = False
+
+    def multicluster_zones(self, zones: tuple[str, ...]) -> tuple[str, ...]:
+        """The multicluster zones given the plugin's zones (its own, or the server block's)."""
+        if self.multicluster is None:
+            return ()
+        return self.multicluster or zones
 
     def falls_through(self, qname: str) -> bool:
         """Whether an NXDOMAIN for qname (lowercase, fully qualified) goes to the next plugin."""
@@ -195,6 +207,16 @@ def parse(d: Directive) -> Config:
             if what != "empty_service":
                 raise o.error(f"unable to parse ignore value: '{what}'")
             opts["ignore_empty_service"] = True
+        elif name == "multicluster":
+            zones = o.zones()
+            mine = opts["zones"]
+            for zone in zones:
+                if mine and zone not in mine:  # type: ignore[operator]
+                    raise o.error(f"multicluster zone '{zone}' is not one of the plugin's zones")
+            opts["multicluster"] = zones
+        elif name == "zonal":
+            o.expect_args(0, 0)
+            opts["zonal"] = True
         elif name == "startup_timeout":
             text = o.expect_args(1, 1)[0]
             seconds = o.duration(0)

@@ -22,7 +22,7 @@ from dnslib import QTYPE, RCODE, DNSRecord
 
 from kdns.plugins.kubernetes import reasons
 from kdns.plugins.kubernetes.index import ClusterIndex
-from kdns.plugins.kubernetes.names import Kind, Name, ip_label, parse
+from kdns.plugins.kubernetes.names import Kind, Name, ip_label
 from kdns.plugins.kubernetes.records import NS_SERVICE
 from kdns.request import Request
 from kdns.response import Response
@@ -107,7 +107,7 @@ class Explainer:
 
     def _name(self, owner: str) -> Name | None:
         found = self._zone(owner)
-        return None if found is None else parse(*found)
+        return None if found is None else self.handler.records.name_of(*found)
 
     def _zone(self, owner: str) -> tuple[list[str], int] | None:
         """The owner's labels and the label count of the deepest zone of ours it is in."""
@@ -227,7 +227,7 @@ class Explainer:
         if found is None:
             return Because(soa, f"{rcode}: {last} is outside the cluster zones")
         labels, zone_len = found
-        name = parse(labels, zone_len)
+        name = self.handler.records.name_of(labels, zone_len)
         answer = self.handler.records.lookup([x.encode() for x in labels], labels, zone_len, qtype)
         rule = answer.why.format(
             ns=name.namespace, svc=name.service, endpoint=name.endpoint, port=name.port, proto=name.protocol,

@@ -17,6 +17,7 @@ from dnslib import QTYPE, RCODE
 from kdns.corefile.keys import normalize_zone
 from kdns.plugins.kubernetes.config import Config
 from kdns.plugins.kubernetes.index import ClusterIndex
+from kdns.plugins.kubernetes.multicluster import ServiceImports
 from kdns.plugins.kubernetes.records import Answer, Records
 from kdns.request import Request
 from kdns.resolvconf import search_domains
@@ -41,6 +42,8 @@ class Handler:
         self.next = next
         self.config = config
         self.index = ClusterIndex(config)
+        if config.multicluster is not None:
+            self.index.serve_imports(ServiceImports(config.endpoint_pod_names))
         self.info: BlockInfo | None = None
         self.source: Any = None
         self.explain_endpoint: Any = None  # HttpEndpoint of the `explain` option, once started

@@ -24,6 +24,10 @@ alter an answer touches at least one tag of that answer:
                        appears or goes, every endpoint IP of a service that appears, goes or turns
                        ExternalName, and all cluster/endpoint IPs of a namespace whose exposure
                        changed.
+  ("zonal", ns, name)  `zonal` names <zone>._zone.<name>.<ns>.svc (which also carry the service's
+                       tag): touched when an endpoint of the service's slices changes zone.
+  ("zone", zone)       whether a topology zone is known (`zonal`): touched when it is first seen.
+  ("mcs", ns, name)    a ServiceImport's names in multicluster zones (multicluster.py).
   ("pod", ns, ip)      `pods verified` answers for <dashed ip>.<ns>.pod. Touched for the old and new
                        IPs of a changed Pod.
   ("soa",)             the apex SOA answers. Touched on every change, because the serial moves.
@@ -45,9 +49,9 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import Callable, Generator, Hashable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from kdns.plugins.kubernetes.config import Config
 from kdns.plugins.kubernetes.names import ip_label
@@ -297,6 +301,14 @@ def _values(table: dict[str, Any], ip: str) -> list[Any]:
     return list(have) if type(have) is list else [have]
 
 
+class ImportStore(Protocol):
+    """Where ServiceImports and imported slices go (multicluster.ServiceImports)."""
+
+    def set_import(self, key: Key, new: Any, touched: set[Tag]) -> None: ...
+
+    def set_slice(self, key: Key, old: Any, new: Any, touched: set[Tag]) -> None: ...
+
+
 class ClusterIndex:
     def __init__(self, config: Config | None = None, clock: Callable[[], float] = time.time) -> None:
         self.config = config or Config()
@@ -327,6 +339,11 @@ class ClusterIndex:
             self.keep_versions()
         # Set by track_pod_namespaces() when pods are not watched for `pods verified` already.
         self._pod_namespaces: PodNamespaces | None = None
+        # Set by serve_imports() for `multicluster`.
+        self.imports: ImportStore | None = None
+        # `zonal`: every topology zone an endpoint has been in, for the life of the process (a
+        # zone that drains keeps answering NODATA rather than flapping to NXDOMAIN, as CoreDNS).
+        self._topology_zones: set[str] = set()
 
     # -- state for sources ------------------------------------------------------------------
 
@@ -373,6 +390,14 @@ class ClusterIndex:
         self.kinds += ("Pod",)
         self._pod_namespaces = PodNamespaces()
         self._all_synced = False
+
+    def serve_imports(self, store: ImportStore) -> None:
+        """Watch ServiceImports into store, and give it every EndpointSlice change (`multicluster`);
+        call before the source starts."""
+        self.imports = store
+        if "ServiceImport" not in self.kinds:
+            self.kinds += ("ServiceImport",)
+            self._all_synced = False
 
     def client_namespace(self, ip: str) -> str | None:
         """The namespace of the running pod with this address (CoreDNS podWithIP: the first one
@@ -494,6 +519,18 @@ class ClusterIndex:
     def slices(self, namespace: str, name: str) -> list[EndpointSlice]:
         """The EndpointSlices (or Endpoints) of a service, in name order."""
         return list(self._slices_of((namespace, name)))
+    def zone_known(self, zone: str) -> bool:
+        """An endpoint has been in this topology zone (`zonal`); tag ("zone", zone)."""
+        return zone in self._topology_zones
+
+    def zone_endpoints(self, namespace: str, name: str, zone: str) -> ServiceEndpoints:
+        """Ready endpoints of a service in one topology zone (`zonal`: computed when asked; the
+        answer then stays on the fast path until its "svc" or "zonal" tag is touched)."""
+        slices = (
+            replace(sl, endpoints=tuple(e for e in sl.endpoints if e.zone == zone))
+            for sl in self._slices_of((namespace, name))
+        )
+        return build_endpoints(slices, pod_names=self.config.endpoint_pod_names)
 
     def pods_by_ip(self, ip: str) -> tuple[Pod, ...]:
         return tuple(self._stored("Pod", key) for key in _values(self._pods_by_ip, ip))
@@ -516,7 +553,18 @@ class ClusterIndex:
         elif kind == "Service":
             self._set_service(key, new, touched)
         elif kind in ("EndpointSlice", "Endpoints"):
+            if self.imports is not None and kind == "EndpointSlice":
+                self.imports.set_slice(key, self._objects[kind].get(key), new, touched)
+            if self.config.zonal:
+                self._note_zones(self._objects[kind].get(key), new, touched)
             self._set_slice(kind, key, new, touched)
+        elif kind == "ServiceImport":
+            if new is None:
+                self._objects[kind].pop(key, None)
+            else:
+                self._objects[kind][key] = new
+            if self.imports is not None:
+                self.imports.set_import(key, new, touched)
         else:
             self._set_pod(key, new, touched)
 
@@ -589,6 +637,17 @@ class ClusterIndex:
         # ExternalName (whose slices are ignored) or back.
         if (old is None or old.is_external) != (new is None or new.is_external):
             touched.update(("ip", ip) for ip in self.endpoints(ns, name).ips)
+
+    def _note_zones(self, old: EndpointSlice | None, new: EndpointSlice | None, touched: set[Tag]) -> None:
+        """`zonal`: learn new's zones; a change of which endpoint is in which zone changes the
+        service's zonal names (tag "zonal"), even when its merged endpoints stay the same."""
+        if new is not None:
+            for ep in new.endpoints:
+                if ep.zone and ep.zone not in self._topology_zones:
+                    self._topology_zones.add(ep.zone)
+                    touched.add(("zone", ep.zone))
+        if _placement(old) != _placement(new):
+            touched.update(("zonal", sl.namespace, sl.service) for sl in (old, new) if sl is not None and sl.service)
 
     def _slices_of(self, svc_key: Key) -> Iterator[EndpointSlice]:
         """The slices of a service in name order."""
@@ -679,6 +738,10 @@ class ClusterIndex:
                 touched.update(("pod", key[0], ip) for ip in _pod_ips(pod))
 
 
+def _placement(sl: EndpointSlice | None) -> tuple[tuple[tuple[str, ...], str], ...]:
+    return tuple((ep.addresses, ep.zone) for ep in sl.endpoints) if sl is not None else ()
+
+
 def build_endpoints(slices: Iterable[EndpointSlice], pod_names: bool = False) -> ServiceEndpoints:
     """Merge slices: ready addresses only, one entry per (ip, label), ports united in order.
 
@@ -704,5 +767,9 @@ def build_endpoints(slices: Iterable[EndpointSlice], pod_names: bool = False) ->
     if not merged:
         return NO_ENDPOINTS
     addresses = tuple(EndpointAddress(ip, label, ports) for (ip, label), ports in merged.items())
-    table = _by_label(addresses) if len(addresses) > BY_LABEL_TABLE_FROM else None
-    return ServiceEndpoints(addresses, table)
+    return ServiceEndpoints(addresses, by_label_table(addresses))
+
+
+def by_label_table(addresses: Sequence[EndpointAddress]) -> dict[str, tuple[EndpointAddress, ...]] | None:
+    """The label -> addresses table of ServiceEndpoints, for services big enough to want one."""
+    return _by_label(addresses) if len(addresses) > BY_LABEL_TABLE_FROM else None

@@ -24,6 +24,7 @@ from kdns.message import Labels, Parts, Record, labels_of
 from kdns.plugins.kubernetes import reasons
 from kdns.plugins.kubernetes.config import Config
 from kdns.plugins.kubernetes.index import ClusterIndex, EndpointAddress, Tag
+from kdns.plugins.kubernetes.multicluster import ServiceImports
 from kdns.plugins.kubernetes.names import Kind, Name, parse
 from kdns.plugins.kubernetes.objects import Port, Service
 
@@ -78,17 +79,34 @@ class Records:
         self._soas: dict[tuple[Labels, int], Record] = {}
         # ExternalName services whose target is an IP address, logged once each (not per query).
         self._ip_targets_logged: set[tuple[str, str, str]] = set()
+        # `multicluster`: the zones (as lowercase label tuples) answered from ServiceImports.
+        self._mc_zones = frozenset(
+            tuple(z.rstrip(".").split(".")) for z in config.multicluster_zones(self.zones) if z != "."
+        )
+        imports = index.imports
+        self._imports = imports if isinstance(imports, ServiceImports) else ServiceImports()
+
+    def _in_multicluster_zone(self, labels: Sequence[str], zone_len: int) -> bool:
+        return bool(self._mc_zones) and tuple(labels[len(labels) - zone_len :]) in self._mc_zones
+
+    def name_of(self, labels: Sequence[str], zone_len: int) -> Name:
+        """What a name (lowercase labels) under a zone of ours is, with this plugin's options."""
+        multicluster = self._in_multicluster_zone(labels, zone_len)
+        return parse(labels, zone_len, multicluster, self.config.zonal and not multicluster)
 
     def lookup(self, wire_labels: Sequence[bytes], labels: Sequence[str], zone_len: int, qtype: int) -> Answer:
         """The answer for a name (wire_labels as asked, labels lowercased) in a zone of ours."""
-        name = parse(labels, zone_len)
+        multicluster = self._in_multicluster_zone(labels, zone_len)
+        name = parse(labels, zone_len, multicluster, self.config.zonal and not multicluster)
         kind = name.kind
         qname = tuple(wire_labels)
         zone = qname[len(qname) - zone_len :]
         if kind is Kind.APEX:
             return self._apex(zone, qtype)
         if kind is Kind.SERVICE or kind is Kind.ENDPOINT or kind is Kind.PORT:
-            return self._service(name, qname, zone, qtype)
+            return self._service(name, qname, zone, qtype, self._imports if multicluster else None)
+        if kind is Kind.ZONAL:
+            return self._zonal(name, qname, zone, qtype)
         if kind is Kind.REVERSE:
             return self._reverse(name.ip, qname, zone, qtype)
         if kind is Kind.POD:
@@ -163,12 +181,16 @@ class Records:
     def _addresses(self, owner: Labels, ips: Sequence[str], qtype: int | None) -> list[RR]:
         return address_records(owner, ips, qtype, self.ttl)
 
-    def _service(self, name: Name, qname: Labels, zone: Labels, qtype: int) -> Answer:
+    def _service(
+        self, name: Name, qname: Labels, zone: Labels, qtype: int, imports: ServiceImports | None = None
+    ) -> Answer:
+        """A service's names; in a multicluster zone (imports) the ServiceImport's."""
         ns, svc_name = name.namespace, name.service
-        tags: set[Tag] = {("ns", ns), ("svc", ns, svc_name)}
+        source: ClusterIndex | ServiceImports = self.index if imports is None else imports
+        tags: set[Tag] = {("ns", ns), ("svc" if imports is None else imports.tag, ns, svc_name)}
         if not self.index.namespace_exposed(ns):
             return self._nx(zone, tags, reasons.NO_NAMESPACE)
-        svc = self.index.service(ns, svc_name)
+        svc = source.service(ns, svc_name)
         if svc is None:
             return self._nx(zone, tags, reasons.NO_SERVICE)
         if svc.is_external:
@@ -183,7 +205,7 @@ class Records:
             if qtype in (_A, _AAAA):
                 answer.chase = svc.external_name
             return answer
-        endpoints = self.index.endpoints(ns, svc_name)
+        endpoints = source.endpoints(ns, svc_name)
         uses_endpoints = svc.headless or name.kind is Kind.ENDPOINT
         if uses_endpoints and self.config.noendpoints:
             return self._nx(zone, tags, reasons.NOENDPOINTS)
@@ -282,7 +304,8 @@ class Records:
         for label, number in records:
             target = targets.get(label)
             if target is None:
-                target = targets[label] = qname if own_name else (label.encode(),) + service_name
+                # A multicluster endpoint's label is two: `<label>.<cluster>`.
+                target = targets[label] = qname if own_name else tuple(label.encode().split(b".")) + service_name
             rr.append(Record(qname, _SRV, self.ttl, _srv(weight, number, target)))
         ar = []
         for label, ips in ips_by_label.items():
@@ -290,6 +313,29 @@ class Records:
             if target is not None:
                 ar.extend(self._addresses(target, ips, None))
         return Answer(rr=rr, ar=ar, tags=tags)
+
+    def _zonal(self, name: Name, qname: Labels, zone: Labels, qtype: int) -> Answer:
+        """`<topology-zone>._zone.<svc>.<ns>.svc`: a headless service's ready endpoints in that
+        zone; NODATA when the zone is known but holds none of them; NXDOMAIN for a zone no
+        endpoint was ever in, and for services that are not headless (CoreDNS `zonal`)."""
+        ns, svc_name, topology = name.namespace, name.service, name.topology
+        tags: set[Tag] = {("ns", ns), ("svc", ns, svc_name), ("zonal", ns, svc_name), ("zone", topology)}
+        if not self.index.namespace_exposed(ns):
+            return self._nx(zone, tags, reasons.NO_NAMESPACE)
+        if self.config.noendpoints:
+            return self._nx(zone, tags, reasons.NOENDPOINTS)
+        svc = self.index.service(ns, svc_name)
+        if svc is None or not svc.headless:
+            return self._nx(zone, tags, reasons.ZONAL_NOT_HEADLESS)
+        if not self.index.zone_known(topology):
+            return self._nx(zone, tags, reasons.ZONAL_UNKNOWN)
+        found = self.index.zone_endpoints(ns, svc_name, topology).addresses
+        if not found:
+            return self._nodata(zone, tags, reasons.ZONAL_EMPTY)
+        if qtype == _SRV:
+            return self._srv_endpoints(found, None, "", qname, qname[2:], zone, tags)
+        rr = self._addresses(qname, [a.ip for a in found], qtype)
+        return Answer(rr=rr, tags=tags) if rr else self._nodata(zone, tags, reasons.NO_TYPE)
 
     def _pod(self, name: Name, qname: Labels, zone: Labels, qtype: int) -> Answer:
         ns, ip = name.namespace, name.ip

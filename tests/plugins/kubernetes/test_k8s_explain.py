@@ -34,6 +34,7 @@ from kdns.plugins.kubernetes.manifests import ManifestSource
 from tests.upstreams import directive
 
 EDGES = Path(__file__).parent / "fixtures_external"
+ZONAL = Path(__file__).parent / "fixtures_zonal"
 REPO = Path(__file__).resolve().parents[3]
 Z = ZONE
 W = f"web.demo.svc.{Z}"
@@ -43,7 +44,7 @@ WH = f"web-headless.demo.svc.{Z}"
 def explained(options: dict[str, Any] | None = None) -> Any:
     h = handler(config(**(options if options is not None else {"pods": "insecure"})), load=False, info=FakeInfo())
     h.index.keep_versions()
-    assert ManifestSource([str(FIXTURES), str(EDGES)], h.index).reload()
+    assert ManifestSource([str(FIXTURES), str(EDGES), str(ZONAL)], h.index).reload()
     return h
 
 
@@ -150,6 +151,18 @@ NEGATIVES = [
      negative(W, "AAAA", "NODATA: the name exists, without AAAA records", ("Service demo/web",))),
     (reasons.NO_SRV_PORTS,
      negative(f"noports.demo.svc.{Z}", "SRV", "NODATA: service demo/noports has no named ports, so no SRV records")),
+    (reasons.ZONAL_NOT_HEADLESS,
+     negative(f"us-west-2a._zone.clstr.testns.svc.{Z}", "A",
+              "NXDOMAIN: `zonal`: zonal names exist only below headless services, and testns/clstr is none",
+              options={"zonal": True})),
+    (reasons.ZONAL_UNKNOWN,
+     negative(f"eu-north-1a._zone.hdls.testns.svc.{Z}", "A",
+              "NXDOMAIN: `zonal`: no endpoint has ever been in the topology zone this name asks for",
+              options={"zonal": True})),
+    (reasons.ZONAL_EMPTY,
+     negative(f"us-west-2c._zone.hdls.testns.svc.{Z}", "A",
+              "NODATA: `zonal`: headless service testns/hdls has no ready endpoint in the topology zone this name asks for",
+              options={"zonal": True})),
 ]
 
 OTHER_OUTCOMES = [

@@ -271,10 +271,13 @@ def k8s_handler(server: RunningServer) -> Any:
 
 
 def list_requests(api: FakeApi, path: str) -> int:
+    """How many times kdns listed path: paged lists, or streaming lists (sendInitialEvents)."""
     return sum(
         1
         for method, p, qs in api.requests
-        if method == "GET" and p == path and parse_qs(qs).get("watch") != ["true"]
+        if method == "GET"
+        and p == path
+        and (parse_qs(qs).get("watch") != ["true"] or parse_qs(qs).get("sendInitialEvents") == ["true"])
     )
 
 
