@@ -22,6 +22,7 @@ from kdns.plugins.acl.config import Config, Network, Policy, Rule
 from kdns.request import Request
 from kdns.response import Response
 from kdns.types import BlockInfo, Next
+from kdns.zones import matching_zone
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class Handler:
 
     async def __call__(self, req: Request) -> Response:
         for rule in self.rules:
-            zone = _matching_zone(req.qname_lower, rule.zones)
+            zone = matching_zone(req.qname_lower, rule.zones)
             if zone is None:
                 continue
             action = _decide(rule.policies, req)
@@ -75,16 +76,6 @@ class Handler:
                 return resp
         ALLOWED.labels(req.server, "").inc()
         return await self.next(req)
-
-
-def _matching_zone(qname: str, zones: tuple[str, ...]) -> str | None:
-    """The longest of zones that qname is in (CoreDNS's plugin.Zones.Matches), or None."""
-    best = None
-    for zone in zones:
-        if zone == "." or qname == zone or qname.endswith("." + zone):
-            if best is None or len(zone) > len(best):
-                best = zone
-    return best
 
 
 def _decide(policies: tuple[Policy, ...], req: Request) -> str | None:

@@ -15,15 +15,11 @@ from kdns.plugins.forward.upstream import Proxy, UpstreamError
 from kdns.request import Request
 from kdns.response import Response
 from kdns.types import Next
+from kdns.zones import in_zone, in_zones
 
 log = logging.getLogger(__name__)
 # CoreDNS's ErrNoHealthy, returned when no upstream was even tried (plugin/forward/forward.go).
 NO_HEALTHY = "no healthy proxies"
-
-
-def in_zone(name: str, zone: str) -> bool:
-    """name (lowercase, fully qualified) is zone or below it."""
-    return zone == "." or name == zone or name.endswith("." + zone)
 
 
 class Handler:
@@ -41,7 +37,7 @@ class Handler:
             return False
         if name == config.from_zone:
             return True
-        return not any(in_zone(name, z) for z in config.except_zones)
+        return not in_zones(name, config.except_zones)
 
     async def __call__(self, req: Request) -> Response:
         if not self.matches(req.qname_lower):
