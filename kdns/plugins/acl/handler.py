@@ -3,7 +3,8 @@
 As CoreDNS's plugin/acl: the rules whose zones hold the name are checked in order; within one, the
 first policy whose types and networks match acts. allow ends the checking and the query goes on;
 block answers REFUSED; filter answers NOERROR with nothing in it; drop sends nothing at all.
-No match anywhere is allow.
+No match anywhere is allow. A blocked or filtered answer carries an Extended DNS Error (RFC 8914:
+Blocked, Filtered) as CoreDNS's does, when the query had an OPT record to answer with one.
 
 The server never answers a block with acl from its fast-path table (server/app.py
 SLOW_PATH_PLUGINS), so every query of the block comes here first.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+import struct
 
 from dnslib import RCODE
 from prometheus_client import Counter
@@ -25,6 +27,11 @@ from kdns.types import BlockInfo, Next
 from kdns.zones import matching_zone
 
 log = logging.getLogger(__name__)
+
+# RFC 8914 EDNS option 15 (Extended DNS Error) with INFO-CODE 15 (Blocked) or 17 (Filtered), no text.
+_EDE = 15
+BLOCKED_EDE = struct.pack("!HHH", _EDE, 2, 15)
+FILTERED_EDE = struct.pack("!HHH", _EDE, 2, 17)
 
 BLOCKED = Counter(
     "coredns_acl_blocked_requests", "Counter of DNS requests being blocked.", ["server", "zone", "view"]
@@ -65,10 +72,14 @@ class Handler:
                 break
             if action == "block":
                 BLOCKED.labels(req.server, zone, "").inc()
-                return req.answer(RCODE.REFUSED, plugin="acl")
+                resp = req.answer(RCODE.REFUSED, plugin="acl")
+                resp.edns_options = BLOCKED_EDE
+                return resp
             if action == "filter":
                 FILTERED.labels(req.server, zone, "").inc()
-                return req.answer(RCODE.NOERROR, plugin="acl")
+                resp = req.answer(RCODE.NOERROR, plugin="acl")
+                resp.edns_options = FILTERED_EDE
+                return resp
             if action == "drop":
                 DROPPED.labels(req.server, zone, "").inc()
                 resp = req.answer(RCODE.NOERROR, plugin="acl")
