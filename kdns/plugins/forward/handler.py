@@ -26,7 +26,10 @@ class Handler:
     def __init__(self, next: Next, config: Config) -> None:
         self.next = next
         self.config = config
-        self.proxies = [Proxy(u, config) for u in config.upstreams]
+        # One TLS client context for the line's tls:// upstreams, as CoreDNS shares one tls.Config:
+        # building one reads the CA store (tens of milliseconds with the system's).
+        context = config.tls.context() if any(u.tls for u in config.upstreams) else None
+        self.proxies = [Proxy(u, config, context) for u in config.upstreams]
         self.inflight = 0
         self._turn = 0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import ssl
 import struct
 import time
 from collections import deque
@@ -102,7 +103,9 @@ class _TcpConn:
 class Proxy:
     """An upstream as forward uses it (CoreDNS plugin/pkg/proxy.Proxy)."""
 
-    def __init__(self, upstream: Upstream, config: Config) -> None:
+    def __init__(self, upstream: Upstream, config: Config, tls_context: ssl.SSLContext | None) -> None:
+        """tls_context: the forward line's TLS client context (TlsClient.context()), which a tls://
+        upstream must be given; None for a line without one."""
         self.upstream = upstream
         self.peer = (upstream.host, upstream.port)
         self.config = config
@@ -112,7 +115,7 @@ class Proxy:
         self.fails = 0
         self._idle: deque[_TcpConn] = deque()
         # DNS-over-TLS: one pipelined connection, and the dial in progress that queries share.
-        self._tls_context = config.tls.context() if upstream.tls else None
+        self._tls_context = tls_context if upstream.tls else None
         self._tls_conn: PipelinedConnection | None = None
         self._tls_dial: asyncio.Task[PipelinedConnection] | None = None
         self._probe: asyncio.Task[None] | None = None
