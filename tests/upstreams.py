@@ -80,7 +80,11 @@ class FakeUpstream:
         loop = asyncio.get_running_loop()
         for _ in range(20):
             udp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            udp_sock.bind((self.host, self.port))  # port 0 (the default): a free one
+            try:
+                udp_sock.bind((self.host, self.port))  # port 0 (the default): a free one
+            except OSError:
+                udp_sock.close()  # a fixed port taken: the caller tries elsewhere
+                raise
             port = udp_sock.getsockname()[1]
             try:
                 self._tcp = await asyncio.start_server(self._serve_tcp, self.host, port)
