@@ -4,9 +4,7 @@ connection, answering 200 with content of its kind."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
-import socket
 import tracemalloc
 from pathlib import Path
 
@@ -68,12 +66,6 @@ def test_readme_examples_load(index: int, address: tuple[str, int]) -> None:
     (block,) = config_from_text(corefile, "README.md").blocks
     (use,) = block.plugins
     assert use.config.address == address
-
-
-def test_default_address_is_loopback_only() -> None:
-    host, _ = Config().address
-    addresses = {info[4][0] for info in socket.getaddrinfo(host, 6053, proto=socket.IPPROTO_TCP)}
-    assert addresses and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
 
 
 async def get(server: RunningServer, path: str) -> tuple[int, str, str]:
