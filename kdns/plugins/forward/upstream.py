@@ -270,11 +270,19 @@ class Proxy:
             self._tls_dial.add_done_callback(lambda t: t.cancelled() or t.exception())
         else:
             self.metrics.conn_hits["tcp-tls"].inc()
+        dial = self._tls_dial
         try:
             async with asyncio.timeout(timeout):
-                conn = await asyncio.shield(self._tls_dial)
+                conn = await asyncio.shield(dial)
         except TimeoutError:
             raise UpstreamError("tls: connect timeout") from None
+        except asyncio.CancelledError:
+            # stop() cancelled the shared dial (a reload retiring this chain), not this query's
+            # task: the query fails like any upstream failure instead of ending unanswered.
+            task = asyncio.current_task()
+            if dial.cancelled() and task is not None and not task.cancelling():
+                raise UpstreamError("stopped") from None
+            raise
         return conn, False
 
     async def _dial_shared(self) -> PipelinedConnection:

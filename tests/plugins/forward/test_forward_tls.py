@@ -274,3 +274,28 @@ async def test_a_server_that_never_finishes_the_handshake_is_down(certs):
     finally:
         await h.stop()
         server.close()
+
+
+async def test_a_query_waiting_on_the_handshake_when_forward_stops_gets_servfail(certs):
+    # A reload retires the old chain while its queries may still wait for a TLS handshake: stopping
+    # the plugin must fail them as any upstream failure (SERVFAIL), not cancel them unanswered.
+    dialled = []
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        dialled.append(writer)  # the handshake has begun, and never finishes
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    address = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    slow = Timeouts(read=30.0, total=60.0, connect=30.0, health=30.0)
+    h = make(f"forward . tls://{address} {{\n tls {certs.ca}\n}}", slow)
+    try:
+        query = asyncio.get_running_loop().create_task(h(request("www.example.test.")))
+        await eventually(lambda: bool(dialled))
+        await h.stop()
+        resp = await asyncio.wait_for(query, 10)
+        assert resp.rcode == RCODE.SERVFAIL
+    finally:
+        await h.stop()
+        server.close()
