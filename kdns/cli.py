@@ -107,6 +107,8 @@ def validate(path: str | None, port: int) -> int:
             App(path or "", config, port).check()
     except ConfigError as e:
         found.append(e)
+    finally:
+        logging.getLogger().removeHandler(tally)
     for error in found:
         print(f"kdns: {error}", file=sys.stderr)
     errors = len(found) + tally.errors

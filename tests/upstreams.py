@@ -80,7 +80,11 @@ class FakeUpstream:
         loop = asyncio.get_running_loop()
         for _ in range(20):
             udp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            udp_sock.bind((self.host, self.port))  # port 0 (the default): a free one
+            try:
+                udp_sock.bind((self.host, self.port))  # port 0 (the default): a free one
+            except OSError:
+                udp_sock.close()  # a fixed port taken: the caller tries elsewhere
+                raise
             port = udp_sock.getsockname()[1]
             try:
                 self._tcp = await asyncio.start_server(self._serve_tcp, self.host, port)
@@ -264,6 +268,15 @@ def free_port() -> int:
                 return port
 
 
+def server_binary(name: str) -> str:
+    """The path of a Debian server package's program (dnsmasq, unbound), which lives in /usr/sbin,
+    outside a non-root PATH; skips the test when it is not installed (scripts/test.sh installs it)."""
+    binary = shutil.which(name) or shutil.which(name, path="/usr/sbin")
+    if binary is None:
+        pytest.skip(f"{name} is not installed (Debian package {name}; scripts/test.sh installs it)")
+    return binary
+
+
 @dataclass
 class Dnsmasq:
     host: str
@@ -283,9 +296,7 @@ async def dnsmasq(
     Names under local_domain that are not in hosts get NXDOMAIN (dnsmasq --local); nothing is
     forwarded anywhere (--no-resolv). Skips the test when dnsmasq is not installed.
     """
-    binary = shutil.which("dnsmasq") or ("/usr/sbin/dnsmasq" if os.path.exists("/usr/sbin/dnsmasq") else None)
-    if binary is None:
-        pytest.skip("dnsmasq is not installed (Debian package dnsmasq; .ci/run installs it)")
+    binary = server_binary("dnsmasq")
     for attempt in range(5):
         port = free_port()
         args = [
@@ -412,9 +423,7 @@ async def unbound_tls(
     of the Internet, and `. IN NS` (forward's health probe) is answered. port 0: a free one. Skips
     the test when unbound is missing.
     """
-    binary = shutil.which("unbound") or ("/usr/sbin/unbound" if os.path.exists("/usr/sbin/unbound") else None)
-    if binary is None:
-        pytest.skip("unbound is not installed (Debian package unbound)")
+    binary = server_binary("unbound")
     with tempfile.TemporaryDirectory() as tmp:
         for attempt in range(5):
             bound = port or free_port()

@@ -48,8 +48,9 @@ class Directive:
         return ConfigError(message, at.file, at.line, self.plugin or self.name.text)
 
     def warn(self, message: str, token: Token | None = None) -> None:
-        """Log, once per load, a warning about this line: a form kdns accepts but would have written
-        differently (a legacy spelling), naming file and line as errors do."""
+        """Log a warning about this line: a form kdns accepts but would have written differently (a
+        legacy spelling), naming file and line as errors do. Config parsing calls it, so it is said
+        at each load of the Corefile (start, reload, -validate), not per query."""
         at = token or self.name
         plugin = self.plugin or self.name.text
         logging.getLogger(f"kdns.plugins.{plugin}").warning("%s:%d: %s", at.file, at.line, message)

@@ -420,6 +420,8 @@ def _bufsize(bc: BlockConfig) -> int | None:
         if use.name == "bufsize":
             return int(use.config.size)
     return None
+
+
 def _connect(uses: Sequence[PluginUse], handlers: list[Any]) -> None:
     """Hand each handler that needs another plugin of its block (PluginSpec.needs) that plugin's
     handler; the config check has made sure it implements the interface asked for."""

@@ -20,8 +20,7 @@ from collections.abc import Collection, Hashable
 from time import perf_counter
 
 from kdns.metrics import DNS, DURATION_BUCKETS, BlockMetrics
-from kdns.request import has_option
-from kdns.server.wire import NSID, RR_FIXED, options_well_formed, read_name
+from kdns.server.wire import RR_FIXED, nsid_asked, read_name
 
 # EDNS state folded into the key: no OPT, OPT, OPT with DO; with the NSID bit when the OPT record
 # asks for NSID (RFC 5001): the nsid plugin answers those with an option the others must not get.
@@ -122,10 +121,10 @@ class AnswerTable:
                 return None
             marker = EDNS_DO if data[qend + 7] & 0x80 else EDNS
             if rdlen:
-                options = data[qend + _OPT_FIXED :]
-                if not options_well_formed(options):
+                nsid = nsid_asked(data[qend + _OPT_FIXED :])
+                if nsid is None:
                     return None
-                if has_option(options, NSID):
+                if nsid:
                     marker = bytes((marker[0] | _NSID_BIT,))
             limit = max(512, data[qend + 3] << 8 | data[qend + 4])
         else:

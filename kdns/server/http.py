@@ -53,12 +53,15 @@ def split_address(text: str, default_port: int) -> tuple[str, int]:
     return host, value
 
 
-def address_arg(d: Directive, default: tuple[str, int]) -> tuple[str, int]:
-    """The optional ADDRESS argument of health, ready and prometheus, or default."""
+def address_arg(d: Directive, default: tuple[str, int], port_required: bool = False) -> tuple[str, int]:
+    """The optional ADDRESS argument of health, ready, prometheus and pprof, or default.
+    port_required: ADDRESS must name a port (pprof's, read by Go's net.SplitHostPort)."""
     args = d.expect_args(0, 1)
     if not args:
         return default
     try:
+        if port_required and split_host_port(args[0])[1] is None:
+            raise ValueError("missing port in address")
         return split_address(args[0], default[1])
     except ValueError as e:
         raise d.error(f"invalid address '{args[0]}': {e}", d.args[0]) from None

@@ -108,12 +108,21 @@ def _skip_rr(data: bytes, offset: int) -> tuple[int, int, int, int, int]:
 
 def options_well_formed(rdata: bytes) -> bool:
     """True when OPT rdata is a whole sequence of {code, length, data} options (RFC 6891 6.1.2)."""
+    return nsid_asked(rdata) is not None
+
+
+def nsid_asked(rdata: bytes) -> bool | None:
+    """Whether OPT rdata holds an NSID option (RFC 5001); None when it is not a whole sequence of
+    options. One walk for both, as the fast path wants (and _mmsg.c's options_marker does)."""
+    asked = False
     offset, end = 0, len(rdata)
     while offset < end:
         if offset + 4 > end:
-            return False
+            return None
+        if rdata[offset + 1] == NSID and rdata[offset] == 0:
+            asked = True
         offset += 4 + (rdata[offset + 2] << 8 | rdata[offset + 3])
-    return offset == end
+    return asked if offset == end else None
 
 
 def parse_query(data: bytes) -> Request:

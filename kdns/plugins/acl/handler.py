@@ -3,7 +3,8 @@
 As CoreDNS's plugin/acl: the rules whose zones hold the name are checked in order; within one, the
 first policy whose types and networks match acts. allow ends the checking and the query goes on;
 block answers REFUSED; filter answers NOERROR with nothing in it; drop sends nothing at all.
-No match anywhere is allow.
+No match anywhere is allow. A blocked or filtered answer carries an Extended DNS Error (RFC 8914:
+Blocked, Filtered) as CoreDNS's does, when the query had an OPT record to answer with one.
 
 The server never answers a block with acl from its fast-path table (server/app.py
 SLOW_PATH_PLUGINS), so every query of the block comes here first.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+import struct
 
 from dnslib import RCODE
 from prometheus_client import Counter
@@ -22,8 +24,14 @@ from kdns.plugins.acl.config import Config, Network, Policy, Rule
 from kdns.request import Request
 from kdns.response import Response
 from kdns.types import BlockInfo, Next
+from kdns.zones import matching_zone
 
 log = logging.getLogger(__name__)
+
+# RFC 8914 EDNS option 15 (Extended DNS Error) with INFO-CODE 15 (Blocked) or 17 (Filtered), no text.
+_EDE = 15
+BLOCKED_EDE = struct.pack("!HHH", _EDE, 2, 15)
+FILTERED_EDE = struct.pack("!HHH", _EDE, 2, 17)
 
 BLOCKED = Counter(
     "coredns_acl_blocked_requests", "Counter of DNS requests being blocked.", ["server", "zone", "view"]
@@ -56,7 +64,7 @@ class Handler:
 
     async def __call__(self, req: Request) -> Response:
         for rule in self.rules:
-            zone = _matching_zone(req.qname_lower, rule.zones)
+            zone = matching_zone(req.qname_lower, rule.zones)
             if zone is None:
                 continue
             action = _decide(rule.policies, req)
@@ -64,10 +72,14 @@ class Handler:
                 break
             if action == "block":
                 BLOCKED.labels(req.server, zone, "").inc()
-                return req.answer(RCODE.REFUSED, plugin="acl")
+                resp = req.answer(RCODE.REFUSED, plugin="acl")
+                resp.edns_options = BLOCKED_EDE
+                return resp
             if action == "filter":
                 FILTERED.labels(req.server, zone, "").inc()
-                return req.answer(RCODE.NOERROR, plugin="acl")
+                resp = req.answer(RCODE.NOERROR, plugin="acl")
+                resp.edns_options = FILTERED_EDE
+                return resp
             if action == "drop":
                 DROPPED.labels(req.server, zone, "").inc()
                 resp = req.answer(RCODE.NOERROR, plugin="acl")
@@ -75,16 +87,6 @@ class Handler:
                 return resp
         ALLOWED.labels(req.server, "").inc()
         return await self.next(req)
-
-
-def _matching_zone(qname: str, zones: tuple[str, ...]) -> str | None:
-    """The longest of zones that qname is in (CoreDNS's plugin.Zones.Matches), or None."""
-    best = None
-    for zone in zones:
-        if zone == "." or qname == zone or qname.endswith("." + zone):
-            if best is None or len(zone) > len(best):
-                best = zone
-    return best
 
 
 def _decide(policies: tuple[Policy, ...], req: Request) -> str | None:

@@ -15,22 +15,21 @@ from kdns.plugins.forward.upstream import Proxy, UpstreamError
 from kdns.request import Request
 from kdns.response import Response
 from kdns.types import Next
+from kdns.zones import in_zone, in_zones
 
 log = logging.getLogger(__name__)
 # CoreDNS's ErrNoHealthy, returned when no upstream was even tried (plugin/forward/forward.go).
 NO_HEALTHY = "no healthy proxies"
 
 
-def in_zone(name: str, zone: str) -> bool:
-    """name (lowercase, fully qualified) is zone or below it."""
-    return zone == "." or name == zone or name.endswith("." + zone)
-
-
 class Handler:
     def __init__(self, next: Next, config: Config) -> None:
         self.next = next
         self.config = config
-        self.proxies = [Proxy(u, config) for u in config.upstreams]
+        # One TLS client context for the line's tls:// upstreams, as CoreDNS shares one tls.Config:
+        # building one reads the CA store (tens of milliseconds with the system's).
+        context = config.tls.context() if any(u.tls for u in config.upstreams) else None
+        self.proxies = [Proxy(u, config, context) for u in config.upstreams]
         self.inflight = 0
         self._turn = 0
 
@@ -41,7 +40,7 @@ class Handler:
             return False
         if name == config.from_zone:
             return True
-        return not any(in_zone(name, z) for z in config.except_zones)
+        return not in_zones(name, config.except_zones)
 
     async def __call__(self, req: Request) -> Response:
         if not self.matches(req.qname_lower):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import ssl
 import struct
 import time
 from collections import deque
@@ -102,7 +103,9 @@ class _TcpConn:
 class Proxy:
     """An upstream as forward uses it (CoreDNS plugin/pkg/proxy.Proxy)."""
 
-    def __init__(self, upstream: Upstream, config: Config) -> None:
+    def __init__(self, upstream: Upstream, config: Config, tls_context: ssl.SSLContext | None) -> None:
+        """tls_context: the forward line's TLS client context (TlsClient.context()), which a tls://
+        upstream must be given; None for a line without one."""
         self.upstream = upstream
         self.peer = (upstream.host, upstream.port)
         self.config = config
@@ -112,7 +115,7 @@ class Proxy:
         self.fails = 0
         self._idle: deque[_TcpConn] = deque()
         # DNS-over-TLS: one pipelined connection, and the dial in progress that queries share.
-        self._tls_context = config.tls.context() if upstream.tls else None
+        self._tls_context = tls_context if upstream.tls else None
         self._tls_conn: PipelinedConnection | None = None
         self._tls_dial: asyncio.Task[PipelinedConnection] | None = None
         self._probe: asyncio.Task[None] | None = None
@@ -267,11 +270,19 @@ class Proxy:
             self._tls_dial.add_done_callback(lambda t: t.cancelled() or t.exception())
         else:
             self.metrics.conn_hits["tcp-tls"].inc()
+        dial = self._tls_dial
         try:
             async with asyncio.timeout(timeout):
-                conn = await asyncio.shield(self._tls_dial)
+                conn = await asyncio.shield(dial)
         except TimeoutError:
             raise UpstreamError("tls: connect timeout") from None
+        except asyncio.CancelledError:
+            # stop() cancelled the shared dial (a reload retiring this chain), not this query's
+            # task: the query fails like any upstream failure instead of ending unanswered.
+            task = asyncio.current_task()
+            if dial.cancelled() and task is not None and not task.cancelling():
+                raise UpstreamError("stopped") from None
+            raise
         return conn, False
 
     async def _dial_shared(self) -> PipelinedConnection:

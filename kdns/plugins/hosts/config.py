@@ -68,17 +68,19 @@ def parse(d: Directive) -> Config:
         elif name == "fallthrough":
             opt.no_block()
             fallthrough = opt.zones() or (".",)
+        elif fallthrough is not None:
+            # CoreDNS (plugin/hosts/setup.go) reads inline lines only before `fallthrough`: after
+            # it, any other line is an unknown property, one with an address included.
+            raise opt.unknown_option()
         elif _is_ip(name) and opt.args:
             opt.no_block()
             inline.append(" ".join([name, *opt.values]))
-        elif fallthrough is None:
-            # CoreDNS (plugin/hosts/setup.go) takes any other line before `fallthrough` as an inline
-            # hosts line, and its hosts-file reader skips one without an address and a name.
+        else:
+            # CoreDNS takes any other line before `fallthrough` as an inline hosts line, and its
+            # hosts-file reader skips one without an address and a name.
             line = " ".join([name, *opt.values])
             why = "names no host" if _is_ip(name) else "does not begin with an address"
             opt.warn(f"inline hosts line '{line}' {why}: skipped, as CoreDNS skips it; delete it")
-        else:
-            raise opt.unknown_option()
     return Config(
         path=path, zones=zones, inline=tuple(inline), ttl=ttl, reverse=reverse, reload=reload,
         fallthrough=fallthrough,

@@ -17,11 +17,12 @@ from dnslib import AAAA, PTR, QTYPE, RCODE, RR, A, DNSLabel
 
 from kdns.plugins.hosts import metrics
 from kdns.plugins.hosts.config import Config
-from kdns.plugins.hosts.hostsfile import HostsMap, address_of_reverse, in_zones, parse_hosts
+from kdns.plugins.hosts.hostsfile import HostsMap, address_of_reverse, parse_hosts
 from kdns.request import Request
 from kdns.server.poller import Poller, file_stamp
 from kdns.response import Response
 from kdns.types import BlockInfo, Next
+from kdns.zones import in_zones
 
 log = logging.getLogger(__name__)
 # dnslib's QTYPE.X is a lookup through its Bimap's __getattr__ (~0.4 us): too slow for every query.

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from dnslib import DNSLabel
 
+from kdns.zones import in_zones
+
 log = logging.getLogger(__name__)
 
 
@@ -23,14 +25,6 @@ class HostsMap:
         return sum(map(len, self.v4.values())) + sum(map(len, self.v6.values())) + sum(
             map(len, self.names.values())
         )
-
-
-def in_zones(name: str, zones: tuple[str, ...]) -> bool:
-    """name (lowercase, fully qualified) is one of zones or below one."""
-    for zone in zones:
-        if zone == "." or name == zone or name.endswith("." + zone):
-            return True
-    return False
 
 
 def parse_hosts(text: str, zones: tuple[str, ...], reverse: bool) -> HostsMap:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kdns.corefile.tree import Directive
-from kdns.server.http import split_address, split_host_port
+from kdns.server.http import address_arg
 
 
 @dataclass(frozen=True)
@@ -17,15 +17,7 @@ class Config:
 
 
 def parse(d: Directive) -> Config:
-    args = d.expect_args(0, 1)
-    address = Config.address
-    if args:
-        try:
-            if split_host_port(args[0])[1] is None:
-                raise ValueError("missing port in address")
-            address = split_address(args[0], 0)
-        except ValueError as e:
-            raise d.error(f"invalid address '{args[0]}': {e}", d.args[0]) from None
+    address = address_arg(d, Config.address, port_required=True)
     block_rate = 0
     for opt in d.options():
         if opt.name.text != "block":

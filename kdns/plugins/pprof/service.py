@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from kdns.corefile.tokens import to_integer
 from kdns.plugins.pprof.config import Config
 from kdns.server.http import EndpointService, HttpEndpoint
 
@@ -79,7 +80,9 @@ class Service(EndpointService):
 
     async def profile(self, request: web.Request) -> web.Response:
         text = request.query.get("seconds", str(DEFAULT_SECONDS))
-        if not text.isdigit() or int(text) < 1:
+        # to_integer, not str.isdigit: that takes '²', which int() then refuses with a traceback.
+        seconds = to_integer(text)
+        if seconds is None or seconds < 1:
             return web.Response(status=400, text=f"invalid seconds '{text}': want a positive integer\n")
         if self.profiling:
             # cProfile hooks the thread (sys.setprofile): a second one would replace the first.
@@ -89,7 +92,7 @@ class Service(EndpointService):
         try:
             profiler.enable()
             try:
-                await asyncio.sleep(int(text))
+                await asyncio.sleep(seconds)
             finally:
                 profiler.disable()
         finally:

@@ -258,19 +258,48 @@ async def test_kdns_process_on_uvloop_pipelines_over_tls(certs, tmp_path):
             assert proc.returncode == 0, out.decode()
 
 
-async def test_a_server_that_never_finishes_the_handshake_is_down(certs):
-    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # reads the ClientHello and never answers
+class MutePeer:
+    """A TCP server that reads the ClientHello and never answers: a handshake that never ends.
+    dialled counts the connections made to it."""
+
+    async def __aenter__(self) -> MutePeer:
+        self.dialled = 0
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.address = f"127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.dialled += 1
+        await reader.read()
         writer.close()
 
-    server = await asyncio.start_server(mute, "127.0.0.1", 0)
-    address = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+async def test_a_server_that_never_finishes_the_handshake_is_down(certs):
     fast = Timeouts(read=0.3, total=1.0, connect=0.3, health=0.2)
-    h = make(f"forward . tls://{address} {{\n tls {certs.ca}\n max_fails 2\n health_check 50ms\n}}", fast)
-    try:
-        resp = await h(request("www.example.test."))
-        assert resp.rcode == RCODE.SERVFAIL and "tls: connect timeout" in resp.error
-        assert await eventually(h.proxies[0].down)
-    finally:
-        await h.stop()
-        server.close()
+    async with MutePeer() as peer:
+        h = make(f"forward . tls://{peer.address} {{\n tls {certs.ca}\n max_fails 2\n health_check 50ms\n}}", fast)
+        try:
+            resp = await h(request("www.example.test."))
+            assert resp.rcode == RCODE.SERVFAIL and "tls: connect timeout" in resp.error
+            assert await eventually(h.proxies[0].down)
+        finally:
+            await h.stop()
+
+
+async def test_a_query_waiting_on_the_handshake_when_forward_stops_gets_servfail(certs):
+    # A reload retires the old chain while its queries may still wait for a TLS handshake: stopping
+    # the plugin must fail them as any upstream failure (SERVFAIL), not cancel them unanswered.
+    slow = Timeouts(read=30.0, total=60.0, connect=30.0, health=30.0)
+    async with MutePeer() as peer:
+        h = make(f"forward . tls://{peer.address} {{\n tls {certs.ca}\n}}", slow)
+        try:
+            query = asyncio.get_running_loop().create_task(h(request("www.example.test.")))
+            await eventually(lambda: peer.dialled > 0)
+            await h.stop()
+            resp = await asyncio.wait_for(query, 10)
+            assert resp.rcode == RCODE.SERVFAIL
+        finally:
+            await h.stop()
