@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import apisync, dnsperf, kdnsserver, knot, measure, procs, unbound
+from bench import apisync, dnsperf, kdnsserver, knot, measure, procs, unbound, watchlist
 from bench import autopath as bench_autopath
 from bench import rewrite as rewrite_bench
 from bench import template as template_bench
@@ -717,6 +717,17 @@ class Bench:
         )
         self.report.add(Row(sec, "RSS after sync (fake API)", fmt.mb(api.rss)))
 
+    def watch_list(self, s2: Files) -> None:
+        """S2 synced from the fake API with paged list + watch and with a streaming list (issue 16)."""
+        assert self.knot is not None
+        sec = f"{s2.cluster.spec.name} streaming list (bench/watchlist.py)"
+        for run in watchlist.compare(os.path.join(self.work, "run"), s2.cluster, self.knot.port):
+            self.report.add(Row(sec, f"{run.mode}: sync, start -> ready and answering", fmt.secs(run.sync_seconds)))
+            self.report.add(
+                Row(sec, f"{run.mode}: {watchlist.CLIENTS} syncs at once, until all answer", fmt.secs(run.concurrent_seconds))
+            )
+            self.report.add(Row(sec, f"{run.mode}: the fake API's peak RSS during them", fmt.mb(run.peak_bytes)))
+
     def pods(self, s2p: Files) -> None:
         server = self.start_kdns(s2p, "kdns-pods", pods="verified")
         try:
@@ -816,6 +827,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.section("programming latency", lambda: bench.programming(s1))
         bench.section("empty cluster", bench.baseline)
         bench.section("S2", lambda: bench.s2(s2))
+        bench.section("S2 streaming list", lambda: bench.watch_list(s2))
         bench.section("S2 + pods", lambda: bench.pods(s2p))
         bench.section("autopath", lambda: bench.autopath(s2p))
         bench.section("profile", lambda: bench.profile(s1))
