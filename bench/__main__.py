@@ -7,6 +7,7 @@ for what each figure means.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import shutil
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import apisync, dnsperf, kdnsserver, knot, measure, procs, unbound
+from bench import apisync, dnsperf, kdnsserver, knot, measure, podmix, procs, unbound
 from bench import autopath as bench_autopath
 from bench import rewrite as rewrite_bench
 from bench import report as fmt
@@ -128,6 +129,9 @@ class Files:
     zones: dict[str, str]
     mix: str
     distinct: str
+    # Pod traffic (bench/podmix.py), where the cluster has zones for knot: dnsperf lines, each once.
+    pod_mix: str = ""
+    pod_distinct: str = ""
 
 
 def build(spec: ClusterSpec, work: str, plan: measure.Plan, zones: bool = True, queries: bool = True) -> Files:
@@ -139,8 +143,15 @@ def build(spec: ClusterSpec, work: str, plan: measure.Plan, zones: bool = True, 
     zone_files = cluster.write_zones(os.path.join(base, "zones")) if zones else {}
     mix = write_queries(os.path.join(base, "mix.txt"), cluster.query_mix(plan.query_lines)) if queries else ""
     distinct = write_queries(os.path.join(base, "distinct.txt"), cluster.distinct_names()) if queries else ""
+    files = Files(cluster, manifests, zone_files, mix, distinct)
+    if zones and queries:
+        # The outside names of pod traffic: knot serves them as kdns's upstream and as the ceiling.
+        zone_files.update(podmix.write_external_zone(os.path.join(base, "zones")))
+        lines = podmix.query_mix(cluster, plan.query_lines)
+        files.pod_mix = write_queries(os.path.join(base, "pod-mix.txt"), lines)
+        files.pod_distinct = write_queries(os.path.join(base, "pod-distinct.txt"), podmix.distinct(lines))
     say(f"{spec.name}: {spec.describe()} written in {time.perf_counter() - t:.1f} s")
-    return Files(cluster, manifests, zone_files, mix, distinct)
+    return files
 
 
 @dataclass
@@ -198,13 +209,16 @@ class Bench:
         )
         fig.rss_loaded = server.rss()
 
-    def fixed_rates(self, servers: list[tuple[procs.ServerProcess, ServerFigures]], files: Files) -> None:
+    def fixed_rates(
+        self, servers: list[tuple[procs.ServerProcess, ServerFigures]], files: Files,
+        turn: Callable[[procs.ServerProcess], None] | None = None,
+    ) -> None:
         """CPU per query and latency at the fixed rates, in rounds that take each server in turn.
 
         The host's noise moves by the minute (on a shared VM, a server's CPU per query has moved by
         a third between runs while the code stayed the same). Taking the servers in turn, round
         after round, exposes each to the same stretches of it; the figure is each one's median
-        round, and every round is in the notes.
+        round, and every round is in the notes. turn(server) is called before each server's run.
         """
         for _, fig in servers:
             fig.loads, fig.rounds = {}, {}
@@ -212,6 +226,8 @@ class Bench:
             verbose = rate == self.plan.latency_rate
             for _ in range(self.plan.searches):
                 for server, fig in servers:
+                    if turn is not None:
+                        turn(server)
                     load = measure.fixed_rate(server, files.mix, rate, self.plan.fixed_seconds, self.plan, verbose=verbose)
                     assert fig.rounds is not None
                     fig.rounds.setdefault(rate, []).append(load)
@@ -359,6 +375,96 @@ class Bench:
                 r = fig.latency.result
                 self.report.notes.append(
                     f"{name} at {fig.latency.rate} qps: {r.completed:,} answers, lost {r.lost}, rcodes {r.rcodes}"
+                )
+
+    def pod_traffic(self, s1: Files) -> None:
+        """The pod-traffic mix (bench/podmix.py) on knot (the ceiling: every answer from static
+        zones, the outside names included), kdns with the kubeadm Corefile (outside names forwarded
+        to knot and cached) and kdns with the node-local Corefile (everything forwarded to knot, TCP
+        for the cluster zones, and cached). knot is on the server core for its own turns only; the
+        rest of the time it is the upstream, on the load core."""
+        assert self.knot is not None
+        knot_server = self.knot
+        pods = dataclasses.replace(s1, mix=s1.pod_mix, distinct=s1.pod_distinct)
+        ports = kdnsserver.Ports.pick()
+        servers: list[procs.ServerProcess] = []
+        figs = {name: ServerFigures() for name in ("knot", "kdns", "nodelocal")}
+
+        def turn(server: procs.ServerProcess) -> None:
+            procs.pin(knot_server.pid, {procs.SERVER_CPU if server is knot_server else procs.LOAD_CPU})
+
+        try:
+            servers.append(self.start_kdns(s1, "kdns-podmix"))
+            servers.append(kdnsserver.start(
+                os.path.join(self.work, "run"), kdnsserver.nodelocal_corefile(ports, knot_server.port, knot_server.port),
+                ports, tag="kdns-nodelocal",
+            ))
+            kdns, nodelocal = servers
+            with open(pods.mix, encoding="ascii") as f:
+                sample = [line.strip() for _, line in zip(range(300), f)]
+            for server in servers:
+                agree, total, first = measure.compare_answers(server.port, knot_server.port, sample)
+                self.report.notes.append(
+                    f"pod traffic: {server.name}'s answers agree with knot's on {agree}/{total} mix queries"
+                    + (f"; first difference: {first}" if first else ".")
+                )
+                # Twice: the first fills the cache, the second is its hit (then a fast-path answer).
+                self.warm(server, pods)
+                self.warm(server, pods)
+            hits0 = kdnsserver.metric(ports.metrics, "coredns_cache_hits_total")
+            miss0 = kdnsserver.metric(ports.metrics, "coredns_cache_misses_total")
+            for name, server in (("knot", knot_server), ("kdns", kdns), ("nodelocal", nodelocal)):
+                turn(server)
+                searches = 1 if name == "nodelocal" else None
+                best = figs[name].max = measure.max_qps(server.port, pods.mix, self.plan, searches=searches)
+                say(f"  pod traffic, {name}: max {best.value:,.0f} qps")
+            self.fixed_rates([(knot_server, figs["knot"]), (kdns, figs["kdns"]), (nodelocal, figs["nodelocal"])],
+                             pods, turn)
+            hits = kdnsserver.metric(ports.metrics, "coredns_cache_hits_total") - hits0
+            misses = kdnsserver.metric(ports.metrics, "coredns_cache_misses_total") - miss0
+        finally:
+            for server in servers:
+                server.stop()
+            procs.pin(knot_server.pid, {procs.LOAD_CPU})
+        self.add_pod_traffic(figs, hits / max(1.0, hits + misses))
+
+    def add_pod_traffic(self, figs: dict[str, ServerFigures], hit_ratio: float) -> None:
+        k, n, local = figs["kdns"], figs["knot"], figs["nodelocal"]
+        cluster_max = self.kdns_fig.max.value if self.kdns_fig.max else None
+        sec = "S1 pod traffic (ndots:5 lookups: 55% cluster NXDOMAIN, 29% cluster answers, 16% outside names)"
+        if k.max and n.max:
+            self.report.add(Row(
+                sec, f"max QPS, zero loss (median of {self.plan.searches})", fmt.qps(k.max.value),
+                fmt.qps(n.max.value), fmt.ratio(k.max.value, n.max.value), "≥ 0.9x kdns's cluster-name mix",
+                f"{fmt.ratio(k.max.value, cluster_max)}; {fmt.verdict(k.max.value / cluster_max, 0.9, True)}"
+                if cluster_max else "",
+            ))
+        for name, fig, target in (("kdns", k, 1.5), ("node-local kdns", local, 1.5)):
+            for rate in self.plan.rates:
+                kl = fig.loads.get(rate) if fig.loads else None
+                nl = n.loads.get(rate) if n.loads else None
+                kv, nv = (kl.us_per_query if kl else None), (nl.us_per_query if nl else None)
+                at_target = rate == self.plan.latency_rate
+                self.report.add(Row(
+                    sec, f"{name}: server CPU per query at {rate // 1000}k QPS (median of {self.plan.searches} "
+                    "rounds, in turn with knot)", fmt.us(kv), fmt.us(nv), fmt.ratio(kv, nv),
+                    f"≤ {target}x knot" if at_target else "",
+                    fmt.verdict(kv / nv, target) if at_target and kv and nv else "",
+                ))
+            kv = fig.latency.result.percentile(99) if fig.latency else None
+            nv = n.latency.result.percentile(99) if n.latency else None
+            self.report.add(Row(sec, f"{name}: p99 latency at {self.plan.latency_rate // 1000}k QPS (that median round)",
+                                fmt.ms(kv), fmt.ms(nv), fmt.ratio(kv, nv)))
+        if local.max:
+            self.report.add(Row(sec, "node-local kdns: max QPS, zero loss (one search)", fmt.qps(local.max.value),
+                                fmt.qps(n.max.value if n.max else None),
+                                fmt.ratio(local.max.value, n.max.value if n.max else None)))
+        self.report.add(Row(sec, "node-local kdns: cache hit ratio during its runs", f"{hit_ratio * 100:.1f}%"))
+        for name, fig in (("knot", n), ("kdns", k), ("node-local kdns", local)):
+            for rate, loads in (fig.rounds or {}).items():
+                self.report.notes.append(
+                    f"pod traffic, {name}: CPU per query at {rate:,} qps, round by round: "
+                    + ", ".join(f"{load.us_per_query:.1f} (lost {load.result.lost})" for load in loads) + " µs"
                 )
 
     def slow_path(self, s1: Files) -> None:
@@ -792,6 +898,7 @@ def main(argv: list[str] | None = None) -> int:
         if bench.knot is None:
             raise SystemExit("bench: knot did not start; see the table")
         bench.section("kdns on S1", lambda: bench.kdns_s1(s1))
+        bench.section("pod traffic", lambda: bench.pod_traffic(s1))
         bench.section("kdns slow path", lambda: bench.slow_path(s1))
         bench.section("kdns rewrite", lambda: bench.rewrite(s1))
         bench.section("kdns workers", lambda: bench.workers(s1))
