@@ -15,17 +15,21 @@ class Lease:
 
     The fast path serves the packed answer while its TTL has whole seconds left, every record's TTL
     patched to them (counting: False for `keepttl`, whose TTLs stay as packed), to askers without
-    CD, and tells served(server, n) at scrape time how many it answered (the cache's metrics). The
+    CD, as plugin's answers (the response that made the entry is counted as it came, say a forward
+    miss), and tells served(server, n) at scrape time how many it gave (the cache's metrics). The
     cache invalidates the lease (as a tag) the moment it drops the answer.
     """
 
-    __slots__ = ("born", "ttl", "counting", "served")
+    __slots__ = ("born", "ttl", "counting", "served", "plugin")
 
-    def __init__(self, born: float, ttl: int, counting: bool, served: Callable[[str, int], None]) -> None:
+    def __init__(
+        self, born: float, ttl: int, counting: bool, served: Callable[[str, int], None], plugin: str = "cache",
+    ) -> None:
         self.born = born  # time.monotonic() when the TTL was ttl
         self.ttl = ttl
         self.counting = counting
         self.served = served
+        self.plugin = plugin
 
     def left(self, now: float) -> int:
         """Whole seconds left at time.monotonic() now (as the cache counts them); 0 or less: expired."""

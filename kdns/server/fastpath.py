@@ -42,7 +42,7 @@ _FIRST_BUCKET = DURATION_BUCKETS[0]
 class Entry:
     __slots__ = (
         "size", "heads", "tail", "metrics", "qtype", "rcode", "plugin", "runs",
-        "hits", "quick", "slow", "elapsed", "countdown", "lease", "first",
+        "hits", "quick", "slow", "elapsed", "countdown", "lease",
     )
 
     def __init__(
@@ -69,8 +69,6 @@ class Entry:
         # empty when the TTLs stay as packed (keepttl); None for every other answer.
         self.countdown: tuple[float, int, tuple[int, ...]] | None = None
         self.lease: Lease | None = None
-        # The slow path's answer that made the entry, which the cache has counted already.
-        self.first = 1
 
     def count(self, proto: str, family: str, request_size: int, elapsed: float) -> None:
         """One more answer from this entry, to be folded into the metrics at scrape time."""
@@ -95,8 +93,7 @@ class Entry:
         for value in self.slow:
             hist.counts[bisect_left(hist.bounds, value)] += 1
         if self.lease is not None:
-            self.lease.served(m.server, sum(self.hits.values()) - self.first)
-            self.first = 0
+            self.lease.served(m.server, sum(self.hits.values()))
         self.hits = {}
         self.quick = 0
         self.slow = []
@@ -183,7 +180,8 @@ class AnswerTable:
         nsid: the query's OPT record asked for NSID.
 
         The entry made, or None when query cannot be answered from one (its question is not plain,
-        or a cache answer's records do not all carry the TTL its lease gives them now).
+        or a cache answer's records do not all carry the TTL its lease gives them). An entry of a
+        lease is answered by the lease's plugin (the `plugin` label of its hits).
         """
         # Only plain questions: the stored answer must hold the question at the same offsets.
         if query.find(0, 12) + 5 != qend:
@@ -196,7 +194,9 @@ class AnswerTable:
         if lease is not None:
             if len(tags) != 1 or query[3] & _CD:
                 return None  # the cache's answer mixed with other answers, or made for a CD asker
-            offsets = _ttl_offsets(wire, qend, lease.left(monotonic()) if lease.counting else lease.ttl)
+            # The TTL written may be a second older than now: the slow path may take that long.
+            left = lease.left(monotonic())
+            offsets = _ttl_offsets(wire, qend, (left, left + 1) if lease.counting else (lease.ttl,))
             if offsets is None:
                 return None
             countdown = (lease.born, lease.ttl, offsets if lease.counting else ())
@@ -214,6 +214,8 @@ class AnswerTable:
         heads = self.heads.get(wire[2:12])
         if heads is None:
             heads = self.heads[wire[2:12]] = _heads(wire)
+        if lease is not None:
+            plugin = lease.plugin
         entry = self.entries[key] = Entry(wire, qend, heads, metrics, qtype, rcode, plugin, runs)
         entry.countdown = countdown
         entry.lease = lease
@@ -253,9 +255,9 @@ def _lease_of(tags: Collection[Hashable]) -> Lease | None:
     return None
 
 
-def _ttl_offsets(wire: bytes, qend: int, ttl: int) -> tuple[int, ...] | None:
+def _ttl_offsets(wire: bytes, qend: int, ttls: tuple[int, ...]) -> tuple[int, ...] | None:
     """Offsets into wire[qend:] of every record's TTL field (OPT's is no TTL), or None unless each
-    is ttl: a plugin after the cache changed them (rewrite's ttl rule), or a second went by."""
+    is one of ttls: a plugin after the cache changed them (rewrite's ttl rule, say)."""
     counts = struct.unpack_from("!HHH", wire, 6)
     offset = qend
     offsets = []
@@ -263,7 +265,7 @@ def _ttl_offsets(wire: bytes, qend: int, ttl: int) -> tuple[int, ...] | None:
         _, offset = read_name(wire, offset)
         rtype, _, value, rdlen = RR_FIXED.unpack_from(wire, offset)
         if rtype != _OPT:
-            if value != ttl:
+            if value not in ttls:
                 return None
             offsets.append(offset + 4 - qend)
         offset += 10 + rdlen

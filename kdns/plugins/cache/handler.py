@@ -262,7 +262,11 @@ class Handler:
             return None
         # CoreDNS answers a miss with the capped TTL too, so a client never sees 1799 then 8. The
         # error behind a stored SERVFAIL still goes up to the errors plugin, this once.
-        return Response(item.to_msg(req, duration), plugin=resp.plugin, error=resp.error)
+        out = Response(item.to_msg(req, duration), plugin=resp.plugin, error=resp.error)
+        lease = self._lease(req, item)
+        if lease is not None:
+            out.tags = (lease,)  # its repeats are the fast path's, as hits' are
+        return out
 
     def _drop(self, key: Key) -> None:
         """Forget key's answer, here and in the fast path."""
