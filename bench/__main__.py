@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from bench import apisync, dnsperf, kdnsserver, knot, measure, podmix, procs, unbound
 from bench import autopath as bench_autopath
 from bench import rewrite as rewrite_bench
+from bench import template as template_bench
 from bench import report as fmt
 from bench.cluster import S1, S2, Cluster, ClusterSpec, write_queries
 from bench.report import Report, Row
@@ -526,6 +527,11 @@ class Bench:
             + ", ".join(f"{a:.1f} / {b:.1f} µs" for a, b in zip(f.plain, f.rewritten))
             + ("; answers agree" if f.answers_agree else f"; answers differ: {f.first_difference}")
         )
+    def template(self, s1: Files) -> None:
+        assert self.knot is not None
+        rows, notes = template_bench.measure_repeats(self.work, s1.manifests, s1.distinct, self.knot.port, self.plan)
+        self.report.rows.extend(rows)
+        self.report.notes.extend(notes)
 
     def workers(self, s1: Files) -> None:
         """Total CPU per query with 1 and 2 worker processes (all pinned to CPU 0), 16 client ports.
@@ -757,6 +763,15 @@ class Bench:
                 f"{fmt.ms(p(result.removed, 50))} / {fmt.ms(p(result.removed, 99))}",
             )
         )
+        self.report.add(
+            Row(
+                sec,
+                f"PTR of a new Service p50 / p99 (its NXDOMAIN cached by `cache 30` first, {n} samples)",
+                f"{fmt.ms(p(result.ptr_added, 50))} / {fmt.ms(p(result.ptr_added, 99))}",
+                target="p99 ≤ 1 s",
+                verdict=fmt.verdict(p(result.ptr_added, 99), 1.0),
+            )
+        )
 
     def baseline(self) -> None:
         """kdns with the same Corefile and an empty cluster: what the interpreter and code cost."""
@@ -912,6 +927,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.section("pod traffic", lambda: bench.pod_traffic(s1))
         bench.section("kdns slow path", lambda: bench.slow_path(s1))
         bench.section("kdns rewrite", lambda: bench.rewrite(s1))
+        bench.section("kdns template", lambda: bench.template(s1))
         bench.section("kdns workers", lambda: bench.workers(s1))
         bench.section("kdns forward + cache", lambda: bench.forward(s1))
         bench.section("kdns forward over TLS", lambda: bench.forward_tls(s1))

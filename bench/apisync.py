@@ -6,7 +6,9 @@ apiserver. Programming latency is what a client sees: from the moment the API se
 new Service (and streams it to the watchers) until a DNS query for its name is answered with its
 address; removal latency is the same for a delete until the name is NXDOMAIN. Both also prove that
 the fast path never serves a stale answer: the name was asked (and its negative answer cached)
-before each change.
+before each change. PTR freshness is the same for the reverse name of a new Service's address,
+asked first so that `cache 30` holds the upstream's NXDOMAIN for it (issue 15: CoreDNS answers
+the PTR only when that entry expires, 30 s later).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import dns.exception
 import dns.message
 import dns.rcode
 import dns.rdatatype
+import dns.reversename
 
 from bench import kdnsserver, procs
 from bench.cluster import Cluster
@@ -34,6 +37,7 @@ from bench.cluster import Cluster
 class Programming:
     added: tuple[float, ...]  # seconds, per sample
     removed: tuple[float, ...]
+    ptr_added: tuple[float, ...]  # seconds until a new Service's PTR answers, past a cached NXDOMAIN
     sync_seconds: float  # kdns start -> /ready 200 and answering, listing the fake API
     rss: int
     list_seconds: float  # the same lists read by a plain client, one after another: the fake's own share
@@ -46,12 +50,12 @@ class Programming:
         return ordered[int(rank) - 1]
 
 
-def _service(i: int) -> dict[str, Any]:
-    ip = f"10.97.{i // 250}.{i % 250 + 1}"
+def _service(i: int, ip: str = "", name: str = "prog") -> dict[str, Any]:
+    ip = ip or f"10.97.{i // 250}.{i % 250 + 1}"
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": f"prog-{i}", "namespace": "ns-00"},
+        "metadata": {"name": f"{name}-{i}", "namespace": "ns-00"},
         "spec": {
             "clusterIP": ip,
             "clusterIPs": [ip],
@@ -61,8 +65,8 @@ def _service(i: int) -> dict[str, Any]:
     }
 
 
-async def _rcode_and_answers(name: str, port: int) -> tuple[int, int]:
-    q = dns.message.make_query(name, dns.rdatatype.A)
+async def _rcode_and_answers(name: str, port: int, rdtype: int = dns.rdatatype.A) -> tuple[int, int]:
+    q = dns.message.make_query(name, rdtype)
     try:
         r = await dns.asyncquery.udp(q, "127.0.0.1", port=port, timeout=0.5)
     except dns.exception.Timeout:
@@ -70,11 +74,13 @@ async def _rcode_and_answers(name: str, port: int) -> tuple[int, int]:
     return r.rcode(), sum(len(rrset) for rrset in r.answer)
 
 
-async def _until(name: str, port: int, want_answer: bool, limit: float = 10.0) -> float:
+async def _until(
+    name: str, port: int, want_answer: bool, limit: float = 10.0, rdtype: int = dns.rdatatype.A
+) -> float:
     """Poll (every ~0.5 ms) until the name answers (or is NXDOMAIN); seconds since the call."""
     start = time.perf_counter()
     while time.perf_counter() - start < limit:
-        rcode, answers = await _rcode_and_answers(name, port)
+        rcode, answers = await _rcode_and_answers(name, port, rdtype)
         if want_answer and rcode == dns.rcode.NOERROR and answers:
             return time.perf_counter() - start
         if not want_answer and rcode == dns.rcode.NXDOMAIN:
@@ -131,13 +137,33 @@ async def _run(directory: str, cluster: Cluster, samples: int, upstream: int) ->
             api.delete("Service", f"prog-{i}", "ns-00")
             removed.append(await _until(name, ports.dns, want_answer=False))
             await asyncio.sleep(0.01 + rng.random() * 0.02)
+        ptr_added = [await _ptr_freshness(api, i, ports.dns) for i in range(samples)]
         assert server.ready_seconds is not None
         return Programming(
-            tuple(added), tuple(removed), server.serving_seconds, rss, list_seconds, server.ready_seconds
+            tuple(added), tuple(removed), tuple(ptr_added), server.serving_seconds, rss, list_seconds,
+            server.ready_seconds,
         )
     finally:
         await asyncio.to_thread(server.stop)
         await api.stop()
+
+
+async def _ptr_freshness(api: Any, i: int, port: int) -> float:
+    """Seconds from a Service's creation until its PTR answers, its NXDOMAIN cached beforehand.
+
+    The address is in the synthetic reverse zone (knot answers NXDOMAIN with its SOA, which
+    `cache 30` keeps) but above every synthetic Service's.
+    """
+    ip = f"10.96.{250 + i // 250}.{i % 250 + 1}"
+    name = dns.reversename.from_address(ip).to_text()
+    for _ in range(2):  # the second is a cache hit
+        if (await _rcode_and_answers(name, port, dns.rdatatype.PTR))[0] != dns.rcode.NXDOMAIN:
+            raise RuntimeError(f"{name} answered before its Service was created")
+    api.create(_service(i, ip, name="ptr"))
+    # Past the 30 s a cached NXDOMAIN would live, so a stale cache shows as a figure, not a failure.
+    seconds = await _until(name, port, want_answer=True, limit=40.0, rdtype=dns.rdatatype.PTR)
+    api.delete("Service", f"ptr-{i}", "ns-00")
+    return seconds
 
 
 def programming(directory: str, cluster: Cluster, samples: int, upstream: int) -> Programming:

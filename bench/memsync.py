@@ -12,6 +12,9 @@ start -> /ready 200, start -> answering DNS, and VmRSS after sync for:
              the pods' share is its RSS minus the manifests row's
   autopath   S2 + 150,000 pods, `pods insecure` and `autopath @kubernetes`: only each running pod's
              address -> namespace is kept; its share is its RSS minus the manifests row's
+  watchlist  S2 from the fake API with paged list + watch and with streaming lists (watch-list):
+             kdns's sync time, and the fake API's peak memory during 10 concurrent syncs
+             (bench/watchlist.py; --watchlist-s2-quick for a small cluster)
 
 Targets (issue 7): sync <= 1.5 s, RSS <= 90 MB at S2; the pods add <= 60 MB. Issue 14: autopath's
 pod index adds <= 30 MB.
@@ -20,16 +23,21 @@ pod index adds <= 30 MB.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import socket
 import tempfile
 import threading
 from dataclasses import replace
 
-from bench import apisync, kdnsserver, procs
+from bench import apisync, kdnsserver, procs, watchlist
 from bench.cluster import S2, Cluster, ClusterSpec
 
 PODS = 150_000
+WATCHLIST_SMALL = ClusterSpec(
+    "S2 (small)", namespaces=5, clusterip_services=900, clusterip_endpoints=5, headless_services=100, headless_endpoints=5
+)
 
 
 def _refuse(sock: socket.socket) -> None:
@@ -80,14 +88,17 @@ def _api_run(work: str, cluster: Cluster, upstream: int, pods: str) -> apisync.P
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.memsync", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", choices=("empty", "manifests", "api", "pods", "pods-api", "autopath"),
+    parser.add_argument("--only", nargs="*", choices=("empty", "manifests", "api", "pods", "pods-api", "autopath", "watchlist"),
                         help="runs to do (default: empty manifests api pods autopath)")
     parser.add_argument("--pods", type=int, default=PODS, help=f"pods for the pods run (default {PODS:,})")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each kind (all are printed)")
     parser.add_argument("--keep", metavar="DIR", help="generate into DIR (reused when present)")
+    parser.add_argument("--small", action="store_true", help="watchlist: a small cluster instead of S2 (a smoke run)")
     args = parser.parse_args(argv)
     runs = args.only or ["empty", "manifests", "api", "pods", "autopath"]
     work = args.keep or tempfile.mkdtemp(prefix="kdns-memsync-")
+    if not args.keep:
+        atexit.register(shutil.rmtree, work, ignore_errors=True)
     # forward's upstream answers REFUSED to everything: nothing here asks outside the cluster, but
     # the loop plugin's probe must get an answer (a silent upstream makes it report a loop).
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -100,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     s2_dir = os.path.join(work, "s2")
     pods_dir = os.path.join(work, "s2-pods")
     empty_dir = os.path.join(work, "empty")
-    if not os.path.isdir(s2_dir):
+    if "manifests" in runs and not os.path.isdir(s2_dir):
         s2.write_manifests(s2_dir)
     os.makedirs(empty_dir, exist_ok=True)
     with open(os.path.join(empty_dir, "ns.json"), "w", encoding="utf-8") as f:
@@ -138,6 +149,14 @@ def main(argv: list[str] | None = None) -> int:
                 api = _api_run(work, pods_cluster, upstream, "verified")
                 _row(f"S2 + {args.pods:,} pods verified, fake API", api.ready_seconds, api.sync_seconds,
                      api.rss, f"the fake's lists alone: {api.list_seconds:.2f} s")
+    if "watchlist" in runs:
+        cluster = Cluster(WATCHLIST_SMALL) if args.small else s2
+        print(f"\n{cluster.spec.describe()}: sync with list + watch and with streaming lists")
+        print("| sync                | kdns serving s | 10 syncs s | fake API peak MB |")
+        print("|---------------------|----------------|------------|------------------|")
+        for run in watchlist.compare(work, cluster, upstream):
+            print(f"| {run.mode:<19} | {run.sync_seconds:14.2f} | {run.concurrent_seconds:10.2f} | "
+                  f"{run.peak_bytes / 1e6:16.1f} |", flush=True)
     print(f"server pinned to CPU {procs.SERVER_CPU}; targets: sync <= 1.5 s, RSS <= 90 MB, pods add <= 60 MB, "
           "autopath's pods <= 30 MB")
     return 0

@@ -116,6 +116,13 @@ def validate(path: str | None, port: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["explain"]:
+        # kdns extension: which Kubernetes objects made an answer (kubernetes/explain.py).
+        from kdns.plugins.kubernetes.explain_cli import main as explain
+
+        setup_logging()
+        return explain(argv[1:])
     args = build_parser().parse_args(argv)
     if args.version:
         print(banner())

@@ -28,6 +28,8 @@ Labels = tuple[bytes, ...]
 Pieces = Sequence[bytes | Labels]
 Parts = bytes | Pieces
 CLASS_IN = 1
+# The class names CoreDNS reads in a Corefile or zone text (miekg/dns StringToClass).
+CLASSES = {"IN": 1, "CS": 2, "CH": 3, "HS": 4, "NONE": 254, "ANY": 255}
 
 
 class Header(DNSHeader):

@@ -158,6 +158,45 @@ def name_text(labels: tuple[bytes, ...]) -> str:
     return ".".join(out) + "."
 
 
+def text_labels(text: str) -> tuple[tuple[bytes, ...], bool]:
+    """The labels of a name in presentation form (name_text's inverse): RFC 1035 section 5.1
+    escapes read (\\X is X, \\DDD the byte DDD); and whether it ends in an unescaped dot (fully
+    qualified). ValueError for an empty label, a label over 63 octets or a bad escape."""
+    if text == ".":
+        return (), True
+    labels: list[bytes] = []
+    label = bytearray()
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            digits = text[i + 1 : i + 4]
+            if len(digits) == 3 and digits.isdigit() and digits.isascii():
+                if int(digits) > 255:
+                    raise ValueError(f"escape '\\{digits}' in '{text}' is not a byte")
+                label.append(int(digits))
+                i += 4
+                continue
+            if i + 1 >= n:
+                raise ValueError(f"'{text}' ends in a lone backslash")
+            label.extend(text[i + 1].encode())
+            i += 2
+            continue
+        if c == ".":
+            if not label:
+                raise ValueError(f"empty label in '{text}'")
+            labels.append(bytes(label))
+            label = bytearray()
+        else:
+            label.extend(c.encode())
+        i += 1
+    if label:
+        labels.append(bytes(label))
+    if any(len(part) > 63 for part in labels):
+        raise ValueError(f"a label of '{text}' is longer than 63 octets")
+    return tuple(labels), text.endswith(".") and not label
+
+
 # QTYPE.get, without its exception for unknown types and its eagerly formatted default.
 _TYPE_NAMES: dict[int, str] = dict(QTYPE.forward)
 _SPECIAL = (0x2E, 0x5C, 0x22, 0x28, 0x29, 0x3B, 0x40, 0x24)

@@ -230,6 +230,7 @@ class App:
                 attach = getattr(handler, "attach", None)
                 if attach is not None:
                     _located(use, attach, block)
+            _follow_changes(block.handlers)
         return gen
 
     def check(self) -> None:
@@ -384,6 +385,17 @@ def _feed_invalidations(routes: list[tuple[str, Block]], invalidate: Any) -> Non
             invalidators = getattr(handler, "invalidators", None)
             if invalidators is not None and invalidate not in invalidators:
                 invalidators.append(invalidate)
+
+
+def _follow_changes(handlers: list[Any]) -> None:
+    """A handler that keeps answers (cache) follows the index changes of the handlers that report
+    them (kubernetes) in its block, as the fast-path tables do (_feed_invalidations)."""
+    sources = [h for h in handlers if getattr(h, "invalidators", None) is not None]
+    for handler in handlers:
+        follow = getattr(handler, "follow", None)
+        if follow is not None:
+            for source in sources:
+                follow(source)
 
 
 def _handler_uses(bc: BlockConfig, block: Block) -> list[tuple[PluginUse, Any]]:

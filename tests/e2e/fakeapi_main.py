@@ -7,7 +7,7 @@ namespaces the test made.
     python tests/e2e/fakeapi_main.py --objects cluster.yaml [--objects more.yaml] [--host 127.0.0.1]
 
 Prints one JSON line once listening, {"api": "http://127.0.0.1:PORT"}, then serves until its
-stdin closes or it gets SIGTERM/SIGINT.
+stdin closes or it gets SIGTERM/SIGINT; every JSON line written to its stdin is an object created.
 """
 
 from __future__ import annotations
@@ -53,9 +53,24 @@ async def serve(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    # The parent closing our stdin (or dying) ends us too, so nothing outlives the test.
+    # The parent closing our stdin (or dying) ends us too, so nothing outlives the test. Each
+    # line it writes is an API object (JSON) to create, as a controller would, while kdns watches.
     stdin = sys.stdin.fileno()
-    loop.add_reader(stdin, lambda: None if os.read(stdin, 1) else stop.set())
+    pending = bytearray()
+
+    def read_input() -> None:
+        chunk = os.read(stdin, 65536)
+        if not chunk:
+            stop.set()
+            return
+        pending.extend(chunk)
+        while b"\n" in pending:
+            line, _, rest = bytes(pending).partition(b"\n")
+            pending[:] = rest
+            if line.strip():
+                api.create(json.loads(line))
+
+    loop.add_reader(stdin, read_input)
     try:
         await stop.wait()
     finally:

@@ -19,6 +19,12 @@ What it serves:
   before timeoutSeconds, shaped per kind as recorded; a clean end at timeoutSeconds; RV 0/unset
   sends initial ADDED events (+ the initial-events-end bookmark with allowWatchBookmarks); a
   resourceVersion older than the history window is a 200 with one ERROR line (410 Expired).
+- Streaming lists (watch-list, KEP-3157): sendInitialEvents=true needs
+  resourceVersionMatch=NotOlderThan (else 422, as recorded) and sends the initial events and the
+  initial-events-end bookmark, then changes. watch_list="old-etcd" answers such watches as an
+  apiserver on an etcd without RequestWatchProgress does (a 200 with one ERROR line, code 500:
+  errors/old-etcd-*); watch_list="unknown" is a server from before the parameters existed (they
+  are ignored: initial ADDED events for resourceVersion 0/unset, but never the bookmark).
 - Errors as Status objects (401, 403 naming verb/resource/scope, 404, 410, 422, 500, 504...);
   unknown paths and groups are a text/plain 404.
 
@@ -90,6 +96,9 @@ KINDS: dict[str, Kind] = {
         Kind("Pod", "pods", "", "v1", True, (("spec", {"containers": None}), ("status", {}))),
         # Endpoints.subsets is omitempty: its zero value is just metadata.
         Kind("Endpoints", "endpoints", "", "v1", True, ()),
+        # A custom resource (the MCS API's CRD; not recorded): the apiserver's unstructured
+        # bookmark of a CRD carries kind, apiVersion and metadata only.
+        Kind("ServiceImport", "serviceimports", "multicluster.x-k8s.io", "v1alpha1", True, ()),
     )
 }
 GROUPS: dict[tuple[str, str], dict[str, Kind]] = {}
@@ -389,7 +398,11 @@ class FakeApi:
         bookmark_before_end: float = 2.0,
         default_watch_timeout: float = 1800.0,
         host: str = "127.0.0.1",
+        watch_list: str = "yes",
     ) -> None:
+        if watch_list not in ("yes", "old-etcd", "unknown"):
+            raise ValueError(f"watch_list must be yes, old-etcd or unknown, not {watch_list!r}")
+        self.watch_list = watch_list
         self.host = host
         self.port = 0
         self.token = token
@@ -460,7 +473,9 @@ class FakeApi:
     def load_recorded(self, directory: Path | None = None) -> None:
         """Load the recorded cluster state (lists/*.json at resourceVersion 338)."""
         lists = (directory or RECORDINGS) / "lists"
-        self.load_lists({kind: lists / f"{k.plural}.json" for kind, k in KINDS.items()})
+        self.load_lists(
+            {kind: lists / f"{k.plural}.json" for kind, k in KINDS.items() if (lists / f"{k.plural}.json").exists()}
+        )
 
     def load_lists(self, files: Mapping[str, Path]) -> None:
         """Replace the state of each kind by the items of a recorded list body (kind -> file).
@@ -594,7 +609,7 @@ class FakeApi:
         self._stalled_until = time.monotonic() + seconds
 
     def expire_watches(self, count: int = 1) -> None:
-        """The next `count` watch requests get the 410 ERROR event (too old resource version)."""
+        """The next `count` watches from a resourceVersion get the 410 ERROR event (too old)."""
         self._expire_watches += count
 
     def compact(self) -> None:
@@ -855,7 +870,7 @@ class FakeApi:
             return self._status(
                 500, f'resourceVersion: Invalid value: "{rv_param}": strconv.ParseUint: parsing "{rv_param}": invalid syntax', reason=None
             )
-        send_initial = query.get("sendInitialEvents")
+        send_initial = query.get("sendInitialEvents") if self.watch_list != "unknown" else None
         if send_initial is not None and query.get("resourceVersionMatch") != "NotOlderThan":
             return self._status(
                 422,
@@ -896,9 +911,16 @@ class FakeApi:
         async def send(event: Mapping[str, Any]) -> None:
             await resp.write((dumps(event) + "\n").encode())
 
+        if self.watch_list == "old-etcd" and initial and (bookmarks or send_initial in TRUE_VALUES):
+            message = "a watch stream was requested by the client but the required storage feature RequestWatchProgress is disabled"
+            await send({"type": "ERROR", "object": status_body(500, "InternalError", message)})
+            await resp.write_eof()
+            return resp
         too_old = not initial and from_rv < self._oldest_rv
-        if self._expire_watches > 0 or too_old:
-            if self._expire_watches > 0:
+        # Only a watch from a resourceVersion can be too old (a streaming list starts from now).
+        expire = self._expire_watches > 0 and not initial
+        if expire or too_old:
+            if expire:
                 self._expire_watches -= 1
             oldest = max(self._oldest_rv, self._rv if not too_old else self._oldest_rv)
             await send(
@@ -915,11 +937,13 @@ class FakeApi:
         # missed or sent twice.
         self._streams.add(stream)
         backlog: list[dict[str, Any]] = []
+        initial_view: View | None = None
         if initial:
-            for item in self._stores[kind.kind].items():
-                if stream.matches(item):
-                    backlog.append({"type": "ADDED", "object": {"kind": kind.kind, "apiVersion": kind.api_version, **item}})
-            if bookmarks:
+            # The state now, sent from its items' encodings (copy-on-write: later writes do not
+            # change it), as the watch cache streams initial events without building a list.
+            initial_view = self._stores[kind.kind].snapshot()
+            initial_keys = initial_view.matching(namespace, selector)
+            if bookmarks and self.watch_list == "yes":
                 backlog.append(self._bookmark(kind, self._rv, initial_end=True))
         else:
             for change in self._history:
@@ -931,6 +955,19 @@ class FakeApi:
         next_bookmark = started + self.bookmark_interval
         end_bookmark = deadline - self.bookmark_before_end if timeout > 2 * self.bookmark_before_end else None
         try:
+            if initial_view is not None:
+                # `{"type":"ADDED","object":{"kind":..,"apiVersion":..,` + the item's fields: what
+                # dumps() of the event gives, written 64 events at a time.
+                head = dumps({"type": "ADDED", "object": {"kind": kind.kind, "apiVersion": kind.api_version}})
+                prefix, end, entries = head[:-2].encode() + b",", b"}\n", initial_view.entries
+                for first in range(0, len(initial_keys), 64):
+                    await resp.write(
+                        b"".join(
+                            part
+                            for key in initial_keys[first : first + 64]
+                            for part in (prefix, memoryview(entries[key].encoded)[1:], end)
+                        )
+                    )
             for event in backlog:
                 await send(event)
             while True:

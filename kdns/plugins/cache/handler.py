@@ -25,6 +25,7 @@ from dnslib import RCODE
 
 from kdns.plugins.cache import metrics
 from kdns.plugins.cache.config import Config
+from kdns.plugins.cache.followed import ChangeSource, Followed
 from kdns.plugins.cache.item import DENIAL, SUCCESS, Item, classify, minimal_ttl
 from kdns.request import Request
 from kdns.response import Lease, Response
@@ -83,11 +84,27 @@ class Handler:
         self.invalidators: list[Callable[[set[Hashable]], None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._metrics: dict[str, metrics.ServerMetrics] = {}
+        # Set by follow(): the entries an index change of a plugin behind us makes wrong.
+        self.followed: Followed | None = None
         self._set_zones(config.zones or (".",))
 
     def attach(self, info: BlockInfo) -> None:
         if not self.config.zones:
             self._set_zones(tuple(info.zones))
+
+    def follow(self, source: ChangeSource) -> None:
+        """Drop the answers each index change of source gives a new meaning (followed.py), when
+        the change is applied: a new Service's PTR is not hidden behind a cached NXDOMAIN."""
+        if self.followed is None:
+            capacity = self.config.success_capacity + self.config.denial_capacity
+            self.followed = Followed(lambda key: key in self.success or key in self.denial, capacity)
+        self.followed.add_zones(source.zones)
+        source.invalidators.append(self._index_changed)
+
+    def _index_changed(self, tags: set[Hashable]) -> None:
+        if self.followed is not None:
+            for key in self.followed.stale(tags):
+                self._drop(key)
 
     def _set_zones(self, zones: tuple[str, ...]) -> None:
         self.zones = zones
@@ -254,6 +271,8 @@ class Handler:
         self._drop(key)
         before = store.evicted
         store[key] = item
+        if self.followed is not None:
+            self.followed.note(key, kind)
         if store.evicted != before:
             m.evictions[kind] += store.evicted - before
         m.entries[SUCCESS] = len(self.success)

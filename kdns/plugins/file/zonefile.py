@@ -13,9 +13,11 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from dnslib import CLASS, QTYPE, RDMAP, RR, DNSLabel, RD
+from dnslib import QTYPE, RDMAP, RR, DNSLabel, RD
 
 from kdns.errors import KdnsError
+from kdns.message import CLASSES
+from kdns.request import text_labels
 
 # RFC 1035 section 5.1 leaves the default TTL open; miekg/dns (CoreDNS) uses one hour.
 DEFAULT_TTL = 3600
@@ -25,6 +27,11 @@ TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # names) as written.
 NAME_FIELDS = {
     "CNAME": (0,), "NS": (0,), "PTR": (0,), "DNAME": (0,), "MX": (1,), "SRV": (3,), "SOA": (0, 1),
+}
+# The rdata attributes dnslib keeps those names in, in the same order.
+NAME_ATTRS = {
+    "CNAME": ("label",), "NS": ("label",), "PTR": ("label",), "DNAME": ("label",), "MX": ("label",),
+    "SRV": ("target",), "SOA": ("mname", "rname"),
 }
 # Exact RDATA field counts of the common types, so a short line is an error, not an IndexError.
 FIELD_COUNTS = {
@@ -187,7 +194,11 @@ def _is_ttl(text: str) -> bool:
 def absolute(name: str, origin: DNSLabel) -> DNSLabel:
     if name == "@":
         return origin
-    if name.endswith(".") and not name.endswith("\\."):
+    if "\\" in name:
+        # dnslib's DNSLabel(str) splits at escaped dots and IDNA-encodes \DDD bytes: read them here.
+        labels, qualified = text_labels(name)
+        return DNSLabel(labels) if qualified else origin.add(labels)
+    if name.endswith("."):
         return DNSLabel(name)
     return origin.add(name)
 
@@ -245,7 +256,7 @@ def _entry(entry: Entry, state: _State, records: list[Located], file: str, depth
     for _ in range(2):
         if words and ttl is None and _is_ttl(words[0]):
             ttl = parse_ttl(words.pop(0))
-        elif words and words[0].upper() in ("IN", "CH", "HS", "CS"):
+        elif words and words[0].upper() in CLASSES:
             rclass = words.pop(0).upper()
     if not words:
         raise ValueError("record without a type")
@@ -259,7 +270,7 @@ def _entry(entry: Entry, state: _State, records: list[Located], file: str, depth
     state.last_ttl = ttl
     state.owner = owner
     rdata = _rdata(rtype, words, state.origin)
-    rr = RR(owner, getattr(QTYPE, rtype), getattr(CLASS, rclass), ttl, rdata)
+    rr = RR(owner, getattr(QTYPE, rtype), CLASSES[rclass], ttl, rdata)
     records.append(Located(rr, file, entry.line))
 
 
@@ -276,8 +287,11 @@ def _rdata(rtype: str, fields: list[str], origin: DNSLabel) -> RD:
             ipaddress.IPv6Address(fields[0])
     except ValueError:
         raise ValueError(f"invalid {'IPv4' if rtype == 'A' else 'IPv6'} address '{fields[0]}'") from None
-    for index in NAME_FIELDS.get(rtype, ()):
-        fields[index] = str(absolute(fields[index], origin))
+    names = {index: absolute(fields[index], origin) for index in NAME_FIELDS.get(rtype, ())}
+    for index in names:
+        # fromZone would read the name from text again (losing escaped dots and \\DDD bytes, or
+        # failing on them): it gets the root, and the name read here replaces it below.
+        fields[index] = "."
     if rtype == "SRV" and not all(f.isdigit() and int(f) < 65536 for f in fields[:3]):
         raise ValueError("SRV priority, weight and port must be numbers from 0 to 65535")
     if rtype == "MX" and not (fields[0].isdigit() and int(fields[0]) < 65536):
@@ -287,7 +301,10 @@ def _rdata(rtype: str, fields: list[str], origin: DNSLabel) -> RD:
     cls = RDMAP.get(rtype)
     if cls is None:
         raise ValueError(f"record type '{rtype}' cannot be read from a zone file")
-    return cls.fromZone(fields, origin)
+    rdata = cls.fromZone(fields, origin)
+    for index, attr in zip(NAME_FIELDS.get(rtype, ()), NAME_ATTRS.get(rtype, ())):
+        setattr(rdata, attr, names[index])
+    return rdata
 
 
 def _include(words: list[str], state: _State, records: list[Located], file: str, depth: int) -> None:

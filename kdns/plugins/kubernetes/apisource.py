@@ -181,17 +181,31 @@ class HttpTransport:
             try:
                 async for chunk in resp.content.iter_any():
                     pending += chunk
-                    start = 0
-                    while (end := pending.find(b"\n", start)) >= 0:
-                        line = bytes(pending[start:end])
-                        start = end + 1
-                        if line.strip():
-                            yield _event(line, path)
-                    del pending[:start]
+                    end = pending.rfind(b"\n")
+                    if end < 0:
+                        continue
+                    lines = [line for line in bytes(pending[:end]).split(b"\n") if line.strip()]
+                    del pending[: end + 1]
+                    for event in _events(lines, path):
+                        yield event
             except _CONNECTION_ERRORS as e:
                 raise ApiConnectionError(f"watch {path}: {type(e).__name__}: {e}") from e
             if bytes(pending).strip():
                 yield _event(bytes(pending), path)
+
+
+def _events(lines: list[bytes], path: str) -> list[dict[str, Any]]:
+    """The events of several complete lines. A streaming list's initial events arrive dozens to a
+    chunk: they are parsed as one JSON array, one call instead of one per line."""
+    if len(lines) > 1:
+        try:
+            with gc_paused():
+                events = json.loads(b"[" + b",".join(lines) + b"]")
+        except ValueError:
+            events = None  # a bad line: parsed one by one below, to name it
+        if isinstance(events, list) and len(events) == len(lines) and all(isinstance(e, dict) for e in events):
+            return events
+    return [_event(line, path) for line in lines]
 
 
 def _event(line: bytes, path: str) -> dict[str, Any]:

@@ -13,9 +13,13 @@
         noendpoints
         fallthrough [ZONES...]
         ignore empty_service
+        multicluster [ZONES...]
+        zonal
         startup_timeout DURATION
         manifests PATH...          # kdns: serve objects from YAML/JSON files instead of the API
         endpoints_legacy           # kdns: read core/v1 Endpoints instead of EndpointSlices
+        explain [ADDRESS]          # kdns: the `kdns explain` debug endpoint (127.0.0.1:9155)
+        snapshot FILE [MAX_AGE]    # kdns: keep the index in FILE; serve it if the API is down at start
         upstream [ADDRESS...]      # legacy (CoreDNS before 1.7): accepted, ignored, warned about
     }
 """
@@ -30,6 +34,9 @@ from dataclasses import dataclass
 from kdns.corefile.tree import Directive
 
 POD_MODES = ("disabled", "insecure", "verified")
+# The explain endpoint exposes names and addresses: loopback unless an address is given.
+EXPLAIN_ADDRESS = ("127.0.0.1", 9155)
+SNAPSHOT_MAX_AGE = 3600.0
 MAX_TTL = 3600
 
 
@@ -125,6 +132,19 @@ class Config:
     startup_timeout: float = 5.0
     manifests: tuple[str, ...] = ()
     endpoints_legacy: bool = False
+    explain: tuple[str, int] | None = None  # the debug endpoint's address; None: off
+    snapshot: str = ""  # the warm-restart file (snapshot.py); "": none
+    snapshot_max_age: float = SNAPSHOT_MAX_AGE
+    # Multi-Cluster Services zones, answered from ServiceImports. None: off; (): every zone of the
+    # plugin; else these (each one of the plugin's zones).
+    multicluster: tuple[str, ...] | None = None
+    zonal: bool = False
+
+    def multicluster_zones(self, zones: tuple[str, ...]) -> tuple[str, ...]:
+        """The multicluster zones given the plugin's zones (its own, or the server block's)."""
+        if self.multicluster is None:
+            return ()
+        return self.multicluster or zones
 
     def falls_through(self, qname: str) -> bool:
         """Whether an NXDOMAIN for qname (lowercase, fully qualified) goes to the next plugin."""
@@ -187,6 +207,16 @@ def parse(d: Directive) -> Config:
             if what != "empty_service":
                 raise o.error(f"unable to parse ignore value: '{what}'")
             opts["ignore_empty_service"] = True
+        elif name == "multicluster":
+            zones = o.zones()
+            mine = opts["zones"]
+            for zone in zones:
+                if mine and zone not in mine:  # type: ignore[operator]
+                    raise o.error(f"multicluster zone '{zone}' is not one of the plugin's zones")
+            opts["multicluster"] = zones
+        elif name == "zonal":
+            o.expect_args(0, 0)
+            opts["zonal"] = True
         elif name == "startup_timeout":
             text = o.expect_args(1, 1)[0]
             seconds = o.duration(0)
@@ -201,6 +231,19 @@ def parse(d: Directive) -> Config:
         elif name == "endpoints_legacy":
             o.expect_args(0, 0)
             opts["endpoints_legacy"] = True
+        elif name == "explain":
+            from kdns.server.http import address_arg
+
+            opts["explain"] = address_arg(o, EXPLAIN_ADDRESS)
+        elif name == "snapshot":
+            args = o.expect_args(1, 2)
+            base = os.path.dirname(os.path.abspath(o.file)) if o.file and os.path.exists(o.file) else ""
+            opts["snapshot"] = args[0] if os.path.isabs(args[0]) or not base else os.path.join(base, args[0])
+            if len(args) > 1:
+                seconds = o.duration(1)
+                if seconds <= 0:
+                    raise o.error(f"snapshot MAX_AGE must be positive, got '{args[1]}'")
+                opts["snapshot_max_age"] = seconds
         elif name == "upstream":
             # CoreDNS ignored it from 1.5 on (an ExternalName target is resolved through the
             # server's own chain, as kdns always does) and refuses it since 1.7 (coredns#3737): a
@@ -214,4 +257,6 @@ def parse(d: Directive) -> Config:
             raise o.unknown_option()
     if opts.get("manifests") and ("endpoint" in opts or "kubeconfig" in opts):
         raise d.error("'manifests' cannot be combined with 'endpoint' or 'kubeconfig'")
+    if opts.get("manifests") and "snapshot" in opts:
+        raise d.error("'snapshot' keeps what the API served: it cannot be combined with 'manifests'")
     return Config(**opts)  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ from dnslib import QTYPE, RCODE
 from kdns.corefile.keys import normalize_zone
 from kdns.plugins.kubernetes.config import Config
 from kdns.plugins.kubernetes.index import ClusterIndex
+from kdns.plugins.kubernetes.multicluster import ServiceImports
 from kdns.plugins.kubernetes.records import Answer, Records
 from kdns.request import Request
 from kdns.resolvconf import search_domains
@@ -41,8 +42,14 @@ class Handler:
         self.next = next
         self.config = config
         self.index = ClusterIndex(config)
+        if config.multicluster is not None:
+            self.index.serve_imports(ServiceImports(config.endpoint_pod_names))
         self.info: BlockInfo | None = None
         self.source: Any = None
+        self.explain_endpoint: Any = None  # HttpEndpoint of the `explain` option, once started
+        self.snapshots: Any = None  # snapshot.Snapshots of the `snapshot` option, once started
+        # Answering from a snapshot at start (the API not listed yet): as if synced.
+        self.from_snapshot = False
         # Called with the tags of every index change; the server registers its fast-path table here.
         self.invalidators: list[Callable[[set[Hashable]], None]] = []
         self.index.subscribe(self._changed)
@@ -127,7 +134,29 @@ class Handler:
 
             self.source = ApiSource(self.config, self.index)
         await self.source.start()
-        await self.wait_synced(self.config.startup_timeout)
+        if self.config.explain is not None:
+            await self._start_explain(*self.config.explain)
+        synced = await self.wait_synced(self.config.startup_timeout)
+        if self.config.snapshot:
+            from kdns.plugins.kubernetes.snapshot import Snapshots, identity
+
+            self.snapshots = Snapshots(
+                self.config.snapshot, self.config.snapshot_max_age, self.index, identity(self.config),
+                self.source.settings.snapshot_interval,
+            )
+            self.from_snapshot = not synced and self.snapshots.restore()
+            self.snapshots.start()
+
+    async def _start_explain(self, host: str, port: int) -> None:
+        from kdns.plugins.kubernetes.explain import http_explain
+        from kdns.server.http import HttpEndpoint
+
+        async def route(request: Any) -> Any:
+            return await http_explain(self, request)
+
+        self.explain_endpoint = HttpEndpoint(host, port, routes=[("/explain", route)])
+        await self.explain_endpoint.start()
+        log.info("explain endpoint on %s:%d (it shows cluster names and addresses)", host, self.explain_endpoint.port)
 
     async def wait_synced(self, timeout: float) -> bool:
         """Wait up to timeout for the first sync (CoreDNS startup_timeout); then serve anyway."""
@@ -141,11 +170,18 @@ class Handler:
         return True
 
     async def stop(self) -> None:
+        if self.explain_endpoint is not None:
+            await self.explain_endpoint.stop()
+        if self.snapshots is not None:
+            await self.snapshots.stop()
         if self.source is not None:
             await self.source.stop()
 
     def ready(self) -> bool:
-        return self.index.synced
+        # Serving a snapshot counts as ready: the replica answers as it would through an API
+        # outage after a sync, and a cluster whose every DNS pod restarted during an outage still
+        # has endpoints behind kube-dns (snapshot.py).
+        return self.index.synced or self.from_snapshot
 
     def _zone_of(self, labels: list[str]) -> int | None:
         n = len(labels)
@@ -163,7 +199,7 @@ class Handler:
         if zone_len is None:
             return await self.next(req)
         answer = self.records.lookup(req.labels, labels, zone_len, req.qtype)
-        synced = self.index.synced
+        synced = self.index.synced or self.from_snapshot
         if answer.rcode == _NXDOMAIN:
             if self.config.falls_through(req.qname_lower):
                 return await self.next(req)
@@ -173,6 +209,8 @@ class Handler:
         cacheable = synced
         if answer.chase:
             cacheable = await self._chase(req, answer) and cacheable
+            if answer.rcode == _NXDOMAIN and not synced:
+                return req.answer(_SERVFAIL, plugin=PLUGIN)
         msg = req.reply(answer.rcode, aa=True, rr=answer.rr, auth=answer.auth, ar=answer.ar)
         return Response(msg, plugin=PLUGIN, tags=answer.tags if cacheable else None)
 
@@ -194,6 +232,11 @@ class Handler:
             answer.rr.extend(sub.rr)
             answer.tags |= sub.tags
             if not sub.chase:
+                # RFC 6604 section 3: the rcode and the SOA are those of the last name of the chain
+                # (NXDOMAIN when the target does not exist, NODATA when it lacks the type).
+                answer.rcode = sub.rcode
+                answer.auth = sub.auth
+                answer.why = sub.why
                 return True
             target = sub.chase
         return True

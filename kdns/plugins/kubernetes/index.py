@@ -24,6 +24,10 @@ alter an answer touches at least one tag of that answer:
                        appears or goes, every endpoint IP of a service that appears, goes or turns
                        ExternalName, and all cluster/endpoint IPs of a namespace whose exposure
                        changed.
+  ("zonal", ns, name)  `zonal` names <zone>._zone.<name>.<ns>.svc (which also carry the service's
+                       tag): touched when an endpoint of the service's slices changes zone.
+  ("zone", zone)       whether a topology zone is known (`zonal`): touched when it is first seen.
+  ("mcs", ns, name)    a ServiceImport's names in multicluster zones (multicluster.py).
   ("pod", ns, ip)      `pods verified` answers for <dashed ip>.<ns>.pod. Touched for the old and new
                        IPs of a changed Pod.
   ("soa",)             the apex SOA answers. Touched on every change, because the serial moves.
@@ -45,9 +49,9 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import Callable, Generator, Hashable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from kdns.plugins.kubernetes.config import Config
 from kdns.plugins.kubernetes.names import ip_label
@@ -139,9 +143,11 @@ class Slim:
     the process's RSS, which seldom shrinks again) near the size of the index itself.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, versions: bool = False) -> None:
         self.kind = kind
         self.objects: dict[Key, Any] = {}
+        # metadata.resourceVersion by key, kept only for `kdns explain` (explain.py).
+        self.versions: dict[Key, str] | None = {} if versions else None
         self._malformed: set[Key] = set()
         self._convert = KINDS.get(kind)
 
@@ -173,6 +179,8 @@ class Slim:
                 continue
             if key in objects or key in self._malformed:
                 again += 1
+            if self.versions is not None:
+                self.versions[key] = resource_version(raw)
             try:
                 objects[key] = compact(kind, convert(raw))
             except ValueError as e:
@@ -188,6 +196,12 @@ class Slim:
 
     def __len__(self) -> int:
         return len(self.objects)
+
+
+def resource_version(raw: Any) -> str:
+    meta = raw.get("metadata") if isinstance(raw, dict) else None
+    version = meta.get("resourceVersion") if isinstance(meta, dict) else None
+    return str(version) if version is not None else ""
 
 
 class PodNamespaces:
@@ -287,6 +301,14 @@ def _values(table: dict[str, Any], ip: str) -> list[Any]:
     return list(have) if type(have) is list else [have]
 
 
+class ImportStore(Protocol):
+    """Where ServiceImports and imported slices go (multicluster.ServiceImports)."""
+
+    def set_import(self, key: Key, new: Any, touched: set[Tag]) -> None: ...
+
+    def set_slice(self, key: Key, old: Any, new: Any, touched: set[Tag]) -> None: ...
+
+
 class ClusterIndex:
     def __init__(self, config: Config | None = None, clock: Callable[[], float] = time.time) -> None:
         self.config = config or Config()
@@ -311,8 +333,17 @@ class ClusterIndex:
         self._endpoints: dict[Key, ServiceEndpoints] = {}
         self._endpoints_by_ip: dict[str, Any] = {}  # ip -> service Key, or a list of them
         self._pods_by_ip: dict[str, Any] = {}  # ip -> pod Key, or a list of them
+        # kind -> key -> resourceVersion, only with the `explain` option (keep_versions()).
+        self.versions: dict[str, dict[Key, str]] | None = None
+        if self.config.explain is not None:
+            self.keep_versions()
         # Set by track_pod_namespaces() when pods are not watched for `pods verified` already.
         self._pod_namespaces: PodNamespaces | None = None
+        # Set by serve_imports() for `multicluster`.
+        self.imports: ImportStore | None = None
+        # `zonal`: every topology zone an endpoint has been in, for the life of the process (a
+        # zone that drains keeps answering NODATA rather than flapping to NXDOMAIN, as CoreDNS).
+        self._topology_zones: set[str] = set()
 
     # -- state for sources ------------------------------------------------------------------
 
@@ -320,6 +351,14 @@ class ClusterIndex:
     def synced(self) -> bool:
         """Every watched kind has been listed at least once (read on every query: kept as a flag)."""
         return self._all_synced
+
+    def listed(self, kind: str) -> bool:
+        """kind has been listed from its source at least once."""
+        return kind in self._synced
+
+    def stored(self, kind: str) -> dict[Key, Any]:
+        """The objects of kind as stored (compact(): some pods as their address alone); read only."""
+        return self._objects[kind]
 
     def mark_synced(self, kind: str) -> None:
         self._synced.add(kind)
@@ -333,6 +372,15 @@ class ClusterIndex:
         """callback(tags) runs after every update that touched something."""
         self._subscribers.append(callback)
 
+    def keep_versions(self) -> None:
+        """Remember each object's resourceVersion from now on, for `kdns explain`."""
+        if self.versions is None:
+            self.versions = {}
+
+    def version(self, kind: str, key: Key) -> str:
+        """The resourceVersion of an object, "" when unknown (not kept, or none given)."""
+        return self.versions.get(kind, {}).get(key, "") if self.versions is not None else ""
+
     def track_pod_namespaces(self) -> None:
         """Watch pods for client_namespace() (autopath) whatever the `pods` mode; call before the
         source starts. Under `pods verified` the pod index serves already; otherwise only each
@@ -342,6 +390,14 @@ class ClusterIndex:
         self.kinds += ("Pod",)
         self._pod_namespaces = PodNamespaces()
         self._all_synced = False
+
+    def serve_imports(self, store: ImportStore) -> None:
+        """Watch ServiceImports into store, and give it every EndpointSlice change (`multicluster`);
+        call before the source starts."""
+        self.imports = store
+        if "ServiceImport" not in self.kinds:
+            self.kinds += ("ServiceImport",)
+            self._all_synced = False
 
     def client_namespace(self, ip: str) -> str | None:
         """The namespace of the running pod with this address (CoreDNS podWithIP: the first one
@@ -357,7 +413,7 @@ class ClusterIndex:
         """An empty batch to add raw objects of kind to as they arrive, then to give to replace()."""
         if kind == "Pod" and self._pod_namespaces is not None:
             return PodNamespaces()
-        return Slim(kind)
+        return Slim(kind, versions=self.versions is not None)
 
     def replace(self, kind: str, objects: Iterable[dict[str, Any]] | Slim | PodNamespaces) -> set[Tag]:
         """Make the objects of kind exactly these (after a list); returns the touched tags.
@@ -377,12 +433,13 @@ class ClusterIndex:
             return set()
         if isinstance(objects, PodNamespaces):
             raise TypeError("a PodNamespaces batch is only for pods tracked for autopath")
-        if isinstance(objects, Slim):
-            fresh = objects.objects
-        else:
-            batch = Slim(kind)
+        if not isinstance(objects, Slim):
+            batch = Slim(kind, versions=self.versions is not None)
             batch.add(objects)
-            fresh = batch.objects
+            objects = batch
+        fresh = objects.objects
+        if self.versions is not None:
+            self.versions[kind] = objects.versions or {}
         current = self._objects[kind]
         touched: set[Tag] = set()
         with gc_paused():
@@ -402,6 +459,12 @@ class ClusterIndex:
             self._pod_namespaces.apply(event, obj)
             return set()
         key = key_of(kind, obj)
+        if self.versions is not None:
+            versions = self.versions.setdefault(kind, {})
+            if event == "DELETED":
+                versions.pop(key, None)
+            else:
+                versions[key] = resource_version(obj)
         try:
             new = None if event == "DELETED" else compact(kind, convert(obj))
         except ValueError:
@@ -453,6 +516,22 @@ class ClusterIndex:
                     out.append((key, address))
         return out
 
+    def slices(self, namespace: str, name: str) -> list[EndpointSlice]:
+        """The EndpointSlices (or Endpoints) of a service, in name order."""
+        return list(self._slices_of((namespace, name)))
+    def zone_known(self, zone: str) -> bool:
+        """An endpoint has been in this topology zone (`zonal`); tag ("zone", zone)."""
+        return zone in self._topology_zones
+
+    def zone_endpoints(self, namespace: str, name: str, zone: str) -> ServiceEndpoints:
+        """Ready endpoints of a service in one topology zone (`zonal`: computed when asked; the
+        answer then stays on the fast path until its "svc" or "zonal" tag is touched)."""
+        slices = (
+            replace(sl, endpoints=tuple(e for e in sl.endpoints if e.zone == zone))
+            for sl in self._slices_of((namespace, name))
+        )
+        return build_endpoints(slices, pod_names=self.config.endpoint_pod_names)
+
     def pods_by_ip(self, ip: str) -> tuple[Pod, ...]:
         return tuple(self._stored("Pod", key) for key in _values(self._pods_by_ip, ip))
 
@@ -474,7 +553,18 @@ class ClusterIndex:
         elif kind == "Service":
             self._set_service(key, new, touched)
         elif kind in ("EndpointSlice", "Endpoints"):
+            if self.imports is not None and kind == "EndpointSlice":
+                self.imports.set_slice(key, self._objects[kind].get(key), new, touched)
+            if self.config.zonal:
+                self._note_zones(self._objects[kind].get(key), new, touched)
             self._set_slice(kind, key, new, touched)
+        elif kind == "ServiceImport":
+            if new is None:
+                self._objects[kind].pop(key, None)
+            else:
+                self._objects[kind][key] = new
+            if self.imports is not None:
+                self.imports.set_import(key, new, touched)
         else:
             self._set_pod(key, new, touched)
 
@@ -547,6 +637,17 @@ class ClusterIndex:
         # ExternalName (whose slices are ignored) or back.
         if (old is None or old.is_external) != (new is None or new.is_external):
             touched.update(("ip", ip) for ip in self.endpoints(ns, name).ips)
+
+    def _note_zones(self, old: EndpointSlice | None, new: EndpointSlice | None, touched: set[Tag]) -> None:
+        """`zonal`: learn new's zones; a change of which endpoint is in which zone changes the
+        service's zonal names (tag "zonal"), even when its merged endpoints stay the same."""
+        if new is not None:
+            for ep in new.endpoints:
+                if ep.zone and ep.zone not in self._topology_zones:
+                    self._topology_zones.add(ep.zone)
+                    touched.add(("zone", ep.zone))
+        if _placement(old) != _placement(new):
+            touched.update(("zonal", sl.namespace, sl.service) for sl in (old, new) if sl is not None and sl.service)
 
     def _slices_of(self, svc_key: Key) -> Iterator[EndpointSlice]:
         """The slices of a service in name order."""
@@ -637,6 +738,10 @@ class ClusterIndex:
                 touched.update(("pod", key[0], ip) for ip in _pod_ips(pod))
 
 
+def _placement(sl: EndpointSlice | None) -> tuple[tuple[tuple[str, ...], str], ...]:
+    return tuple((ep.addresses, ep.zone) for ep in sl.endpoints) if sl is not None else ()
+
+
 def build_endpoints(slices: Iterable[EndpointSlice], pod_names: bool = False) -> ServiceEndpoints:
     """Merge slices: ready addresses only, one entry per (ip, label), ports united in order.
 
@@ -662,5 +767,9 @@ def build_endpoints(slices: Iterable[EndpointSlice], pod_names: bool = False) ->
     if not merged:
         return NO_ENDPOINTS
     addresses = tuple(EndpointAddress(ip, label, ports) for (ip, label), ports in merged.items())
-    table = _by_label(addresses) if len(addresses) > BY_LABEL_TABLE_FROM else None
-    return ServiceEndpoints(addresses, table)
+    return ServiceEndpoints(addresses, by_label_table(addresses))
+
+
+def by_label_table(addresses: Sequence[EndpointAddress]) -> dict[str, tuple[EndpointAddress, ...]] | None:
+    """The label -> addresses table of ServiceEndpoints, for services big enough to want one."""
+    return _by_label(addresses) if len(addresses) > BY_LABEL_TABLE_FROM else None

@@ -30,7 +30,7 @@ from kdns.server.poller import Poller, file_stamp
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".yaml", ".yml", ".json")
-KNOWN = ("Namespace", "Service", "EndpointSlice", "Endpoints", "Pod")
+KNOWN = ("Namespace", "Service", "EndpointSlice", "Endpoints", "Pod", "ServiceImport")
 
 
 @cache

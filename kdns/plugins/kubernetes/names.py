@@ -11,6 +11,9 @@ No index here: a name is classified from its labels alone, relative to the zone 
     <label>.<svc>.<ns>.svc.<zone>            one endpoint of a service
     _<port>._<proto>.<svc>.<ns>.svc.<zone>   SRV of a named port
     <a-b-c-d>.<ns>.pod.<zone>                a pod by its dashed address (IPv6: ':' -> '-')
+    <label>.<cluster>.<svc>.<ns>.svc.<zone>  an endpoint, in a `multicluster` zone (KEP-1645)
+    <topology-zone>._zone.<svc>.<ns>.svc.<zone>   a headless service's endpoints in one topology
+                                             zone, with `zonal` (outside multicluster zones)
     d.c.b.a.in-addr.arpa. / 32 nibbles.ip6.arpa.   a reverse name (RFC 1035 3.5, RFC 3596 2.5)
 
 Anything else (another type label, too many labels) is INVALID: the name does not exist.
@@ -37,6 +40,7 @@ class Kind(enum.Enum):
     PORT = "port"
     POD = "pod-ip"
     REVERSE = "reverse"
+    ZONAL = "zonal"
     INVALID = "invalid"
 
 
@@ -50,14 +54,20 @@ class Name(NamedTuple):
     port: str = ""
     protocol: str = ""
     ip: str = ""  # POD and REVERSE: the address, normalised
+    topology: str = ""  # ZONAL: the topology zone asked for
 
 
 INVALID = Name(Kind.INVALID)
 APEX = Name(Kind.APEX)
 
 
-def parse(labels: Sequence[str], zone_len: int) -> Name:
-    """Classify a name given as lowercase labels (no root label) under a zone of zone_len labels."""
+def parse(labels: Sequence[str], zone_len: int, multicluster: bool = False, zonal: bool = False) -> Name:
+    """Classify a name given as lowercase labels (no root label) under a zone of zone_len labels.
+
+    In a multicluster zone an endpoint is named by its label and its cluster's id (endpoint
+    "label.cluster"); with zonal, `<topology-zone>._zone.<svc>.<ns>.svc` names a headless
+    service's endpoints in that zone (CoreDNS: only outside multicluster zones).
+    """
     if len(labels) >= 2 and labels[-1] == "arpa" and labels[-2] in ("in-addr", "ip6"):
         if len(labels) == zone_len:
             return APEX
@@ -83,6 +93,10 @@ def parse(labels: Sequence[str], zone_len: int) -> Name:
                 return Name(
                     Kind.PORT, namespace=rel[3], service=rel[2], port=port[1:], protocol=proto[1:]
                 )
+            if multicluster and port[:1] != "_" and proto[:1] != "_":
+                return Name(Kind.ENDPOINT, namespace=rel[3], service=rel[2], endpoint=f"{port}.{proto}")
+            if zonal and proto == "_zone" and port[:1] != "_":
+                return Name(Kind.ZONAL, namespace=rel[3], service=rel[2], topology=port)
         return INVALID
     if last == "pod":
         if n == 1:

@@ -20,6 +20,10 @@ from socket import inet_pton as _inet_pton
 from typing import Any
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+# Multi-Cluster Services API (KEP-1645): an imported slice names its ServiceImport and the cluster
+# its endpoints come from.
+MC_SERVICE_NAME_LABEL = "multicluster.kubernetes.io/service-name"
+MC_SOURCE_CLUSTER_LABEL = "multicluster.kubernetes.io/source-cluster"
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -68,6 +72,7 @@ class Endpoint:
     pod_name: str = ""  # targetRef.name when targetRef.kind is Pod
     # Only for core/v1 Endpoints, whose subsets each have their own ports; None: the slice's ports.
     ports: tuple[Port, ...] | None = None
+    zone: str = ""  # the topology zone (endpoints[].zone), for `zonal` names
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,9 @@ class EndpointSlice:
     service: str  # the kubernetes.io/service-name label; "" when missing (belongs to no service)
     endpoints: tuple[Endpoint, ...]  # none for an FQDN slice: it gives no records
     ports: tuple[Port, ...]
+    # Imported for a ServiceImport (`multicluster`): its name and the source cluster's id.
+    mc_service: str = ""
+    cluster_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +352,7 @@ def slice_from(d: Any) -> EndpointSlice:
         node = e.get("nodeName")
         conditions = e.get("conditions")
         ref = e.get("targetRef")
+        zone = e.get("zone")
         endpoints.append(
             Endpoint(
                 addresses,
@@ -351,10 +360,18 @@ def slice_from(d: Any) -> EndpointSlice:
                 _ready(conditions if type(conditions) is dict else _dict(conditions, "conditions")),
                 _intern(_str(node, "nodeName")) if node is not None else "",
                 _target_pod(ref) if ref is not None else "",
+                zone=_intern(_str(zone, "zone").lower()) if zone is not None else "",
             )
         )
     ports = _ports(d.get("ports"), "ports", need_number=False)
-    return EndpointSlice(namespace, name, service, tuple(endpoints), ports)
+    mc_service = labels.get(MC_SERVICE_NAME_LABEL)
+    if mc_service is None:
+        return EndpointSlice(namespace, name, service, tuple(endpoints), ports)
+    cluster = _str(labels.get(MC_SOURCE_CLUSTER_LABEL), "source-cluster label").lower()
+    if cluster and not _is_label(cluster):
+        raise ValueError(f"source-cluster label {cluster[:80]!r} is not a DNS-1123 label")
+    mc_name = _intern(_str(mc_service, "multicluster service-name label"))
+    return EndpointSlice(namespace, name, service, tuple(endpoints), ports, mc_name, _intern(cluster))
 
 
 def endpoints_from(d: Any) -> EndpointSlice:
@@ -385,6 +402,31 @@ def endpoints_from(d: Any) -> EndpointSlice:
     return EndpointSlice(namespace, name, name, tuple(endpoints), tuple(all_ports))
 
 
+MC_TYPES = ("ClusterSetIP", "Headless")
+
+
+def service_import_from(d: Any) -> Service:
+    """A ServiceImport (multicluster.x-k8s.io/v1alpha1) as the Service it stands for in the
+    clusterset zone: type ClusterSetIP with spec.ips, or Headless (answered from its slices)."""
+    namespace, name, meta = _meta(d)
+    spec = _dict(d.get("spec"), "spec")
+    kind = _str(spec.get("type"), "spec.type")
+    if kind not in MC_TYPES:
+        raise ValueError(f"spec.type {kind[:40]!r} is neither ClusterSetIP nor Headless")
+    ips = tuple(normalise_ip(_str(ip, "spec.ips[]")) for ip in _list(spec.get("ips"), "spec.ips"))
+    headless = kind == "Headless"
+    return Service(
+        namespace,
+        name,
+        kind,
+        () if headless else ips,
+        headless,
+        "",
+        _ports(spec.get("ports"), "spec.ports", need_number=True),
+        _labels(meta),
+    )
+
+
 def pod_from(d: Any) -> Pod:
     namespace, name, meta = _meta(d)
     status = _dict(d.get("status"), "status")
@@ -406,6 +448,7 @@ KINDS: dict[str, Callable[[Any], Any]] = {
     "EndpointSlice": slice_from,
     "Pod": pod_from,
     "Endpoints": endpoints_from,
+    "ServiceImport": service_import_from,
 }
 
 

@@ -18,7 +18,13 @@ class WatchSettings:
     # A watch that sends nothing (not even a BOOKMARK, which kube-apiserver sends about once a
     # minute; see k8s-api/watch/*.idle90.*) for this long is treated as dead and re-opened.
     watch_idle_timeout: float = 150.0
-    # Page size of a paginated list; client-go's pager default.
+    # Sync with a streaming list (KEP-3157 "watch-list": one watch with sendInitialEvents=true that
+    # sends every object, then a BOOKMARK annotated k8s.io/initial-events-end, then goes on as a
+    # watch) instead of paged LISTs, which make the apiserver hold whole pages in memory. A server
+    # without the feature makes the watcher fall back to list + watch for its lifetime.
+    watch_list: bool = True
+    # Page size of a paginated list; client-go's pager default. Also how many initial events of a
+    # streaming list are converted at once.
     list_page_size: int = 500
     # Total time for one list page (headers and body).
     list_timeout: float = 60.0
@@ -37,6 +43,8 @@ class WatchSettings:
     startup_timeout: float = 5.0
     # How long stop() waits for the watch tasks to finish after cancelling them.
     stop_timeout: float = 5.0
+    # The `snapshot` file is written at most this often while the index changes.
+    snapshot_interval: float = 5.0
 
 
 DEFAULT_SETTINGS = WatchSettings()

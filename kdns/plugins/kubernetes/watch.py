@@ -13,6 +13,16 @@ list items carry no kind/apiVersion, watch objects do; a BOOKMARK's object is an
 the kind whose only content is metadata.resourceVersion; a too-old resourceVersion on a watch is a
 200 with one ERROR line (Status code 410), on a list (expired continue token) a real HTTP 410.
 Objects stay raw dicts (no kubernetes_asyncio model classes: they cost CPU and memory).
+
+Where the server offers it (Kubernetes 1.32+ by default), the list is a streaming list instead
+(KEP-3157, recordings in watchlist/): one watch with sendInitialEvents=true and
+resourceVersionMatch=NotOlderThan sends an ADDED event per object, then a BOOKMARK annotated
+`k8s.io/initial-events-end` whose resourceVersion is the list's, then carries on as an ordinary
+watch. The apiserver streams those events from its watch cache instead of building list pages in
+memory, which is what makes many DNS replicas starting at once cheap for it. A server that refuses
+it (422 for the parameters, an ERROR event before the bookmark as an apiserver on an old etcd sends:
+errors/old-etcd-*, or a stream without the bookmark) makes the watcher list + watch instead, for
+its lifetime, as client-go's reflector falls back.
 """
 
 from __future__ import annotations
@@ -28,11 +38,17 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kdns.errors import KdnsError
+from kdns.plugins.kubernetes.index import gc_paused
 from kdns.plugins.kubernetes.settings import DEFAULT_SETTINGS, WatchSettings
 
 log = logging.getLogger(__name__)
 
 EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
+# The annotation of the BOOKMARK that ends a streaming list's initial events (KEP-3157).
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+# Errors of a streaming list that say nothing about the feature: the same request is retried
+# (with backoff) rather than given up for list + watch.
+_TRANSIENT_STATUSES = frozenset({401, 403, 429, 503, 504})
 # kube-apiserver's 403 message: `... cannot list resource "services" in API group "" at the ...`
 _FORBIDDEN = re.compile(r'cannot (\w+) resource "([^"]*)" in API group "([^"]*)"')
 
@@ -67,6 +83,10 @@ class ApiStatusError(ApiError):
 
 class WatchExpired(ApiError):
     """A watch's resourceVersion fell out of the server's window: the state must be listed again."""
+
+
+class WatchListUnsupported(ApiError):
+    """The server did not serve a streaming list: sync with list + watch instead."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,6 +126,7 @@ RESOURCES: dict[str, Resource] = {
         Resource("EndpointSlice", "endpointslices", "discovery.k8s.io"),
         Resource("Pod", "pods", ""),
         Resource("Endpoints", "endpoints", ""),
+        Resource("ServiceImport", "serviceimports", "multicluster.x-k8s.io", "v1alpha1"),
     )
 }
 
@@ -272,15 +293,18 @@ async def list_all(
 
 
 def watch_params(
-    resource_version: str, settings: WatchSettings, label_selector: str | None, rng: Callable[[], float]
+    resource_version: str | None, settings: WatchSettings, label_selector: str | None, rng: Callable[[], float]
 ) -> dict[str, str]:
+    """A watch from resource_version, or (None) a streaming list: the current state, then changes."""
     timeout = settings.watch_timeout * (1.0 + settings.watch_timeout_jitter * rng())
-    params = {
-        "watch": "true",
-        "resourceVersion": resource_version,
-        "allowWatchBookmarks": "true",
-        "timeoutSeconds": str(max(1, int(timeout))),
-    }
+    params = {"watch": "true"}
+    if resource_version is None:
+        # Without resourceVersion the server first makes sure its cache is current (a consistent
+        # read), as a list without resourceVersion would.
+        params |= {"sendInitialEvents": "true", "resourceVersionMatch": "NotOlderThan"}
+    else:
+        params["resourceVersion"] = resource_version
+    params |= {"allowWatchBookmarks": "true", "timeoutSeconds": str(max(1, int(timeout)))}
     if label_selector:
         params["labelSelector"] = label_selector
     return params
@@ -317,10 +341,13 @@ class Watcher:
         self._rng = rng
         self.backoff = Backoff(settings, rng)
         self.synced = asyncio.Event()
+        # Streaming lists until the server refuses one.
+        self.watch_list = settings.watch_list
         # The last resourceVersion seen (list, event or bookmark); None means "list next".
         self.resource_version: str | None = None
         # Counters, for logs and tests.
         self.lists = 0
+        self.stream_lists = 0
         self.watches = 0
         self.events = 0
         self.bookmarks = 0
@@ -336,6 +363,13 @@ class Watcher:
     async def run(self) -> None:
         while True:
             try:
+                if self.resource_version is None and self.watch_list:
+                    try:
+                        await self.stream_list()
+                        continue  # it ended as a watch ends: re-watch from the last RV seen
+                    except WatchListUnsupported as e:
+                        self.watch_list = False
+                        log.warning("%s: no streaming list (%s); using list + watch", self._what(), e)
                 if self.resource_version is None:
                     self.resource_version = await self.list_and_replace()
                 await self.watch_from(self.resource_version)
@@ -363,15 +397,81 @@ class Watcher:
             self.transport, self.resource, self.settings, self.label_selector, self.namespace, sink
         )
         self.lists += 1
-        count = len(sink) if sink is not None else len(items)
-        touched = self.index.replace(self.kind, sink if sink is not None else items)
-        del sink, items
+        self._replace_all(sink if sink is not None else items, list_rv)
+        return list_rv
+
+    def _replace_all(self, objects: PageSink | list[dict[str, Any]], list_rv: str) -> None:
+        count = len(objects)
+        touched = self.index.replace(self.kind, objects)
         self.index.mark_synced(self.kind)
         self.synced.set()
         self._status_repeats.clear()
         log.debug("listed %d %s at resourceVersion %s", count, self.resource.display, list_rv)
         self._changed(touched)
-        return list_rv
+
+    async def stream_list(self) -> None:
+        """Sync with a streaming list, then apply the same stream's later events until it ends.
+
+        The initial ADDED events are collected (converted page by page when the index offers a
+        sink) and replace the kind in one step at the initial-events-end bookmark, whose
+        resourceVersion is the list's. Raises WatchListUnsupported when the server refuses the
+        streaming list before that bookmark; after it, errors are a watch's (see watch_from).
+        """
+        slim: Callable[[str], PageSink] | None = getattr(self.index, "slim", None)
+        sink = slim(self.kind) if slim is not None else None
+        items: list[dict[str, Any]] = []
+        batch: list[dict[str, Any]] = []
+
+        def keep() -> None:
+            if sink is not None:
+                sink.add(batch)
+            else:
+                items.extend(batch)
+            batch.clear()
+
+        params = watch_params(None, self.settings, self.label_selector, self._rng)
+        stream = self.transport.stream(self.resource.path(self.namespace), params, self.settings.watch_idle_timeout)
+        self.stream_lists += 1
+        synced = False
+        # The initial events are tens of thousands of containers, none of them cyclic: the
+        # collector would walk them again and again (as list_all's pages, see index.gc_paused).
+        paused = contextlib.ExitStack()  # closed at the bookmark, or when the stream ends before it
+        paused.enter_context(gc_paused())
+        try:
+            async with contextlib.aclosing(stream) as events:
+                async for event in events:
+                    if synced:
+                        self._handle(event)
+                        continue
+                    etype, obj = event.get("type"), event.get("object")
+                    if etype == "ADDED" and isinstance(obj, dict):
+                        batch.append(obj)
+                        if len(batch) >= self.settings.list_page_size:
+                            keep()
+                    elif etype == "BOOKMARK" and _initial_events_end(obj):
+                        list_rv = _resource_version(obj)
+                        if not list_rv:
+                            raise WatchListUnsupported("initial-events-end bookmark without resourceVersion")
+                        keep()
+                        self.resource_version = list_rv
+                        self._replace_all(sink if sink is not None else items, list_rv)
+                        synced = True
+                        paused.close()
+                    elif etype == "ERROR":
+                        self._handle(event)  # raises
+                    else:
+                        # A server that ignores sendInitialEvents goes on with bookmarks or
+                        # changes and never says the state is complete.
+                        raise WatchListUnsupported(f"{etype} event before the initial-events-end bookmark")
+        except ApiStatusError as e:
+            if synced or e.status in _TRANSIENT_STATUSES:
+                raise
+            raise WatchListUnsupported(str(e)) from e
+        finally:
+            paused.close()
+        if not synced:
+            raise WatchListUnsupported("the stream ended before the initial-events-end bookmark")
+        self.backoff.reset()
 
     async def watch_from(self, resource_version: str) -> str:
         """Apply one watch stream's events; return the last resourceVersion at its clean end.
@@ -489,6 +589,12 @@ class Watcher:
                 self.resource.display,
                 e,
             )
+
+
+def _initial_events_end(obj: Any) -> bool:
+    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+    annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
+    return isinstance(annotations, Mapping) and annotations.get(INITIAL_EVENTS_END) == "true"
 
 
 def resources_for(kinds: Iterable[str]) -> list[Resource]:

@@ -16,12 +16,11 @@ from dnslib import QTYPE, RCODE
 
 from kdns.corefile.tree import Directive, Token
 from kdns.errors import ConfigError
+from kdns.message import CLASSES
 from kdns.plugins.rewrite import rules as r
 from kdns.plugins.rewrite.names import normalize
-from kdns.plugins.rewrite.re2 import backtracks, compile_re2
+from kdns.re2 import BACKTRACKS_WARNING, Re2Error, backtracks, compile_re2
 
-# miekg/dns StringToClass.
-CLASSES = {"IN": 1, "CS": 2, "CH": 3, "HS": 4, "NONE": 254, "ANY": 255}
 # miekg/dns StringToRcode; kdns writes a 4-bit RCODE, so only 0-15 can be a rewrite's result.
 RCODES = {name: int(code) for code, name in RCODE.forward.items()} | {
     "BADSIG": 16, "BADVERS": 16, "BADKEY": 17, "BADTIME": 18, "BADMODE": 19, "BADNAME": 20,
@@ -49,11 +48,7 @@ def parse(d: Directive) -> Config:
     for rule in config.rules:
         for pattern in _patterns(rule):
             if backtracks(pattern):
-                d.warn(
-                    f"the pattern {pattern.pattern!r} repeats a repeat; unlike CoreDNS's RE2, "
-                    "Python's regular expressions may take very long on some names: prefer a pattern "
-                    "without nested repeats"
-                )
+                d.warn(BACKTRACKS_WARNING.format(pattern.pattern))
     return config
 
 
@@ -154,7 +149,7 @@ def new_rule(args: list[str]) -> r.Rule:
 def regex(pattern: str, index: int, what: str = "regex matching pattern") -> re.Pattern[str]:
     try:
         return compile_re2(pattern)
-    except ValueError as e:
+    except Re2Error as e:
         raise RuleError(f"invalid {what}: {pattern}: {e}", index) from None
 
 

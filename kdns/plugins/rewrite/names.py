@@ -1,13 +1,14 @@
 """Names as rewrite rules see them: presentation text, as CoreDNS matches and rewrites it.
 
 CoreDNS rewrites the question's name as text (escapes included) and checks the result with
-dns.IsDomainName; kdns does the same, and turns the result back into labels here (the other way is
-kdns.request.name_text).
+dns.IsDomainName; kdns does the same, and turns the result back into labels here (both directions
+of the text form are kdns.request's name_text and text_labels).
 """
 
 from __future__ import annotations
 
-from kdns.server.wire import MAX_LABEL, MAX_NAME
+from kdns.request import text_labels
+from kdns.server.wire import MAX_NAME
 
 
 class BadName(ValueError):
@@ -31,40 +32,10 @@ def to_labels(text: str) -> tuple[bytes, ...]:
 
     Raises BadName for what dns.IsDomainName refuses.
     """
-    if text == ".":
-        return ()
-    labels: list[bytes] = []
-    label = bytearray()
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            if i + 3 < n and text[i + 1 : i + 4].isdigit():
-                value = int(text[i + 1 : i + 4])
-                if value > 255:
-                    raise BadName(f"bad escape in {text!r}")
-                label.append(value)
-                i += 4
-                continue
-            if i + 1 >= n:
-                raise BadName(f"trailing backslash in {text!r}")
-            label.extend(text[i + 1].encode("utf-8"))
-            i += 2
-            continue
-        if c == ".":
-            if not label:
-                raise BadName(f"empty label in {text!r}")
-            labels.append(bytes(label))
-            label = bytearray()
-        else:
-            label.extend(c.encode("utf-8"))
-        i += 1
-    if label:
-        labels.append(bytes(label))
-    for part in labels:
-        if len(part) > MAX_LABEL:
-            raise BadName(f"label longer than {MAX_LABEL} bytes in {text!r}")
+    try:
+        labels, _ = text_labels(text)
+    except ValueError as e:
+        raise BadName(str(e)) from None
     if sum(len(part) + 1 for part in labels) + 1 > MAX_NAME:
         raise BadName(f"name longer than {MAX_NAME} bytes: {text!r}")
-    return tuple(labels)
-
+    return labels

@@ -4,9 +4,12 @@ watches pods for autopath alone)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dns.asyncquery
 import dns.message
 import dns.rcode
+import pytest
 from conftest import RunningServer, kdns_server
 from plugins.kubernetes.test_k8s_live import (
     ZONE,
@@ -18,6 +21,8 @@ from plugins.kubernetes.test_k8s_live import (
     pod,
     until,
 )
+
+import kdns.plugins.kubernetes.handler as kubernetes_handler
 
 POD_ADDRESS = "127.0.0.31"
 COMPLETED = f"dual.live.live.svc.{ZONE}"  # `dual.live` typed in a pod of namespace live
@@ -38,7 +43,11 @@ async def completes(server: RunningServer, want: bool) -> None:
     await until(check, f"{COMPLETED} from {POD_ADDRESS}: {expected}")
 
 
-async def test_pods_come_and_go_through_the_watch() -> None:
+async def test_pods_come_and_go_through_the_watch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The host's search list ends every pod's search path: the test's own, not the machine's.
+    resolv = tmp_path / "host-resolv.conf"
+    resolv.write_text("nameserver 192.0.2.53\n")
+    monkeypatch.setattr(kubernetes_handler, "RESOLV_CONF", str(resolv))
     async with live_api() as api, kdns_server(corefile(api, pods="disabled", extra="autopath @kubernetes")) as server:
         index = k8s_handler(server).index
         assert "Pod" in index.kinds and index.pods_by_ip("10.244.5.1") == ()  # no Pod objects kept

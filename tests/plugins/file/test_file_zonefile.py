@@ -145,3 +145,29 @@ def test_syntax_checked_even_without_zones(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         parse(directive(f"file {db}"))
     assert (info.value.file, info.value.line) == (str(db), 2)
+
+
+def test_escaped_dots_and_bytes_in_names_are_read_as_rfc_1035_says() -> None:
+    """`\\.` is a dot inside a label and `\\DDD` a byte, in owners and in names inside the data."""
+    from kdns.plugins.file.zonefile import parse_zone
+
+    owner, cname, mx, soa = (
+        located.rr for located in parse_zone(
+            "a\\.b.example. 60 IN A 192.0.2.1\n"
+            "x 60 IN CNAME c\\.d\n"
+            "y 60 IN MX 10 e\\032f.example.\n"
+            "@ 60 IN SOA ns\\.1.example. h\\200.example. 1 2 3 4 5\n",
+            "example.", "db.example",
+        )
+    )
+    assert owner.rname.label == (b"a.b", b"example")
+    assert cname.rdata.label.label == (b"c.d", b"example")
+    assert mx.rdata.label.label == (b"e f", b"example")
+    assert (soa.rdata.mname.label, soa.rdata.rname.label) == ((b"ns.1", b"example"), (b"h\xc8", b"example"))
+
+
+def test_every_class_miekg_dns_reads() -> None:
+    from kdns.plugins.file.zonefile import parse_zone
+
+    classes = [parse_zone(f'x. 60 {c} TXT "a"', ".", "db")[0].rr.rclass for c in ("IN", "CS", "ch", "HS", "NONE", "ANY")]
+    assert classes == [1, 2, 3, 4, 254, 255]

@@ -29,6 +29,7 @@ FAST = WatchSettings(
     min_watch_duration=0.05,
     startup_timeout=5,
     stop_timeout=2,
+    watch_list=False,  # list + watch here; the streaming list: test_watch_list.py
 )
 KINDS = ("Namespace", "Service", "EndpointSlice")
 

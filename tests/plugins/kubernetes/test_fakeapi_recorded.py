@@ -212,6 +212,15 @@ async def test_idle_bookmarks_match_recorded_shape(api: FakeApi, http: aiohttp.C
             "watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1",
             "watchlist/services.jsonl",
         ),
+        (
+            "watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&resourceVersion=338"
+            "&allowWatchBookmarks=true&timeoutSeconds=1",
+            "watchlist/services.rv-notolderthan.jsonl",
+        ),
+        (
+            "watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=1",
+            "watchlist/services.no-allowWatchBookmarks.jsonl",
+        ),
     ],
 )
 async def test_initial_events(api: FakeApi, http: aiohttp.ClientSession, query: str, recording: str) -> None:
@@ -233,6 +242,51 @@ async def test_initial_events(api: FakeApi, http: aiohttp.ClientSession, query: 
     # The initial-events-end bookmark comes right after the ADDED events.
     if want_end:
         assert b"initial-events-end" in lines[len(got_added)]
+
+
+@pytest.mark.parametrize("name", ["endpointslices", "pods"])
+async def test_watch_list_of_other_kinds_is_shaped_as_recorded(api: FakeApi, http: aiohttp.ClientSession, name: str) -> None:
+    # Recorded after the watch scenario (other resourceVersions and contents than lists/): the
+    # event shapes, the order and the closing bookmark are compared, not the objects.
+    query = "watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1"
+    resp, lines = await read_stream(http, api.url + LISTS[name] + "?" + query)
+    assert_framing_like(resp, f"watchlist/{name}.jsonl")
+    want = read_events(f"watchlist/{name}.jsonl")
+    got = [json.loads(line) for line in lines]
+    end = next(i for i, e in enumerate(got) if e["type"] == "BOOKMARK")
+    assert [e["type"] for e in got[:end]] == ["ADDED"] * len(api.objects(KIND_OF[name]))
+    assert [e["object"]["metadata"]["name"] for e in got[:end]] == [o["metadata"]["name"] for o in api.objects(KIND_OF[name])]
+    assert all(list(e["object"]) == list(want[0]["object"]) for e in got[:end])  # kind, apiVersion first
+    want_end = want[-1]
+    want_end["object"]["metadata"]["resourceVersion"] = str(api.resource_version)
+    assert got[end] == want_end
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=10",
+        "watch=1&resourceVersion=0&allowWatchBookmarks=true&timeoutSeconds=3",
+    ],
+)
+async def test_old_etcd_refuses_streams_of_initial_events_as_recorded(http: aiohttp.ClientSession, query: str) -> None:
+    recording = "errors/old-etcd-watchlist-services.jsonl" if "sendInitialEvents" in query else "errors/old-etcd-watch-services-rv0-bookmarks.jsonl"
+    async with FakeApi(recorded=True, watch_list="old-etcd") as api:
+        resp, lines = await read_stream(http, api.url + "/api/v1/services?" + query)
+        assert_framing_like(resp, recording)
+        assert b"".join(lines) == recorded(recording).read_bytes()
+        # A watch from a resourceVersion needs no progress notifications: it works.
+        _, lines = await read_stream(http, api.url + "/api/v1/services?watch=1&resourceVersion=338&timeoutSeconds=1")
+        assert lines == []
+
+
+async def test_a_server_without_the_parameters_never_sends_the_end_bookmark(http: aiohttp.ClientSession) -> None:
+    async with FakeApi(recorded=True, watch_list="unknown", bookmark_before_end=0.5) as api:
+        query = "watch=1&sendInitialEvents=true&allowWatchBookmarks=true&timeoutSeconds=2"
+        _, lines = await read_stream(http, api.url + "/api/v1/services?" + query)
+        events = [json.loads(line) for line in lines]
+        assert [e["type"] for e in events[: len(api.objects("Service"))]] == ["ADDED"] * len(api.objects("Service"))
+        assert not any(b"initial-events-end" in line for line in lines)
 
 
 async def test_namespace_initial_events_end_bookmark(api: FakeApi, http: aiohttp.ClientSession) -> None:
@@ -303,6 +357,10 @@ async def test_watch_ends_cleanly_at_timeout_seconds(api: FakeApi, http: aiohttp
         (
             "/api/v1/services?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&timeoutSeconds=5",
             "errors/422-watchlist-services-no-resourceVersionMatch.json",
+        ),
+        (
+            "/api/v1/services?watch=1&resourceVersion=0&sendInitialEvents=false&allowWatchBookmarks=true&timeoutSeconds=5",
+            "errors/422-watch-services-rv0-sendInitialEvents-false.json",
         ),
     ],
 )

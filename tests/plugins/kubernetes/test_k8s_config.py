@@ -177,7 +177,7 @@ def test_readme_examples_parse() -> None:
 
     readme = (Path(pkg.__file__).parent / "README.md").read_text()
     examples = re.findall(r"~~~ corefile\n(.*?)~~~", readme, re.S)
-    assert len(examples) == 4
+    assert len(examples) == 6
     for text in examples:
         blocks = parse_corefile(text, "README.md", known=lambda name: True)
         (directive,) = [d for b in blocks for d in b.directives if d.name.text == "kubernetes"]

@@ -271,10 +271,13 @@ def k8s_handler(server: RunningServer) -> Any:
 
 
 def list_requests(api: FakeApi, path: str) -> int:
+    """How many times kdns listed path: paged lists, or streaming lists (sendInitialEvents)."""
     return sum(
         1
         for method, p, qs in api.requests
-        if method == "GET" and p == path and parse_qs(qs).get("watch") != ["true"]
+        if method == "GET"
+        and p == path
+        and (parse_qs(qs).get("watch") != ["true"] or parse_qs(qs).get("sendInitialEvents") == ["true"])
     )
 
 
@@ -427,10 +430,10 @@ async def test_dual_stack_and_external_name_changes() -> None:
         await becomes(server, name, "AAAA", "NXDOMAIN", set())
         await becomes(server, reverse("fd00:96::50:1"), "PTR", "NXDOMAIN", set())
         await cached(server, alias, "A", "NOERROR", {f"web.demo.svc.{ZONE}", "10.98.75.229"})
-        # And a change of the chased target reaches the alias's cached answer. (The CNAME stays,
-        # NOERROR, as CoreDNS answers a CNAME whose in-zone target has no records.)
+        # And a change of the chased target reaches the alias's cached answer: the CNAME stays,
+        # with the target's NXDOMAIN (RFC 6604; CoreDNS answers NOERROR here).
         api.delete("Service", "web", namespace="demo")
-        await becomes(server, alias, "A", "NOERROR", {f"web.demo.svc.{ZONE}"})
+        await becomes(server, alias, "A", "NXDOMAIN", {f"web.demo.svc.{ZONE}"})
 
 
 async def test_endpoint_slice_changes_reach_headless_hostname_and_ptr_answers() -> None:

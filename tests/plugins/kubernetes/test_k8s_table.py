@@ -133,7 +133,8 @@ BASE = [
     nx(f"_http._tcp.{svc('ext.demo')}", "SRV"),
     # ExternalName inside our zone: chased from the index
     Case(svc("inner.demo"), "A", answer=[f"{svc('inner.demo')} 5 IN CNAME {W}", f"{W} 5 IN A 10.96.0.10"]),
-    Case(svc("inner.demo"), "AAAA", answer=[f"{svc('inner.demo')} 5 IN CNAME {W}"]),
+    # RFC 6604: the target has no AAAA, so NODATA with the CNAME and the SOA
+    Case(svc("inner.demo"), "AAAA", answer=[f"{svc('inner.demo')} 5 IN CNAME {W}"], ns=[SOA]),
     # selector-less service with a hand-written and a mirrored slice: deduplicated
     Case(svc("manual.demo"), "A", answer=[f"{svc('manual.demo')} 5 IN A 10.96.0.20"]),
     Case(f"m0.{svc('manual.demo')}", "A", answer=[f"m0.{svc('manual.demo')} 5 IN A 192.0.2.50"]),

@@ -31,6 +31,7 @@ FAST = WatchSettings(
     backoff_base=0.001,
     backoff_cap=0.01,
     min_watch_duration=0,
+    watch_list=False,  # these tests script list + watch; test_watch_list.py the streaming list
 )
 SERVICES = RESOURCES["Service"].path()
 SLICES = RESOURCES["EndpointSlice"].path()
