@@ -257,7 +257,7 @@ def _lease_of(tags: Collection[Hashable]) -> Lease | None:
 
 def _ttl_offsets(wire: bytes, qend: int, ttls: tuple[int, ...]) -> tuple[int, ...] | None:
     """Offsets into wire[qend:] of every record's TTL field (OPT's is no TTL), or None unless each
-    is one of ttls: a plugin after the cache changed them (rewrite's ttl rule, say)."""
+    is one of ttls: a plugin before the cache in the chain changed them on the way back."""
     counts = struct.unpack_from("!HHH", wire, 6)
     offset = qend
     offsets = []

@@ -5,10 +5,11 @@ asker never reaches one that is not, and the reply echoes each asker's own spell
 Two bounded LRU stores (success, denial) hold entries past their TTL for serve_stale, and drop them
 when the stale window ends or the store is full.
 
-A hit's answer goes to the server's fast path (design.md section 3) tagged with the item's Lease:
-repeats are then served packed, TTLs counting down, until the TTL runs out; whatever takes an item
-out of the cache (_drop, an eviction, a replacement) invalidates its lease in every listener's table.
-With `prefetch` nothing is leased: each hit must be seen to count the item's popularity.
+The answers made from an item (the miss that stored it, then its hits) go to the server's fast path
+(design.md section 3) tagged with the item's Lease: repeats are then served packed, TTLs counting
+down, until the TTL runs out; whatever takes an item out of the cache (_drop, an eviction, a
+replacement) invalidates its lease in every listener's table. With `prefetch` nothing is leased:
+each hit must be seen to count the item's popularity.
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ class Handler:
     # The fast path (server/fastpath.py).
 
     def _lease(self, req: Request, item: Item) -> Lease | None:
-        """The item's lease, made on its first hit; None when a hit must reach the cache."""
+        """The item's lease, made on its first answer; None when every hit must reach the cache."""
         if item.lease is not None:
             return item.lease
         if not self.invalidators or self.config.prefetch or self.clock is not time.monotonic or req.cd:

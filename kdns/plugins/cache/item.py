@@ -85,7 +85,7 @@ class Item:
         self.hits = 0
         self.last_hit = now
         self.refreshing = False
-        # Its fast-path tag once a hit was served (handler.py); invalidated when it leaves the cache.
+        # Its fast-path tag once an answer was made from it (handler.py); invalidated when it goes.
         self.lease: Lease | None = None
 
     def ttl(self, now: float) -> int:

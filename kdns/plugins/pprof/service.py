@@ -22,7 +22,6 @@ import sys
 import tracemalloc
 from typing import Any
 
-
 from kdns.plugins.pprof.config import Config
 from kdns.server.http import EndpointService, HttpEndpoint, HttpRequest, HttpResponse
 
