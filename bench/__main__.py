@@ -53,6 +53,10 @@ WARM_RATE = 5000
 # Forwarding every query (cache misses): a rate one core sustains over TLS and UDP alike.
 FORWARD_MISS_RATE = 2000
 PODS_QUICK = 15_000
+# Node-local cache hits: the mix's names asked once this fast, then a run this short (its denials
+# live 5 s: the run must end before the first of them does).
+NODELOCAL_WARM_RATE = 20_000
+NODELOCAL_HIT_SECONDS = 3.0
 
 
 log = logging.getLogger("bench")
@@ -425,13 +429,34 @@ class Bench:
                              pods, turn)
             hits = kdnsserver.metric(ports.metrics, "coredns_cache_hits_total") - hits0
             misses = kdnsserver.metric(ports.metrics, "coredns_cache_misses_total") - miss0
+            hit_loads, hit_ratio = self.nodelocal_hits(nodelocal, ports, pods)
         finally:
             for server in servers:
                 server.stop()
             procs.pin(knot_server.pid, {procs.LOAD_CPU})
-        self.add_pod_traffic(figs, hits / max(1.0, hits + misses))
+        self.add_pod_traffic(figs, hits / max(1.0, hits + misses), hit_loads, hit_ratio)
 
-    def add_pod_traffic(self, figs: dict[str, ServerFigures], hit_ratio: float) -> None:
+    def nodelocal_hits(
+        self, server: procs.ServerProcess, ports: kdnsserver.Ports, pods: Files,
+    ) -> tuple[list[measure.Load], float]:
+        """Node-local CPU per query of cache hits alone: its denials live 5 s, so each run is a
+        short one (3 s at the latency rate) right after every name of the mix was asked once (its
+        answer then is a fast-path answer until its TTL runs out); and the hit ratio over them."""
+        loads = []
+        hits = misses = 0.0
+        for _ in range(self.plan.searches):
+            dnsperf.run(server.port, pods.distinct, rate=NODELOCAL_WARM_RATE, max_runs=1, timeout=self.plan.timeout)
+            hits0 = kdnsserver.metric(ports.metrics, "coredns_cache_hits_total")
+            miss0 = kdnsserver.metric(ports.metrics, "coredns_cache_misses_total")
+            loads.append(measure.fixed_rate(server, pods.mix, self.plan.latency_rate, NODELOCAL_HIT_SECONDS, self.plan))
+            hits += kdnsserver.metric(ports.metrics, "coredns_cache_hits_total") - hits0
+            misses += kdnsserver.metric(ports.metrics, "coredns_cache_misses_total") - miss0
+            say(f"  node-local hits: {loads[-1].us_per_query:.1f} µs/query")
+        return loads, hits / max(1.0, hits + misses)
+
+    def add_pod_traffic(
+        self, figs: dict[str, ServerFigures], hit_ratio: float, hit_loads: list[measure.Load], hits_share: float,
+    ) -> None:
         k, n, local = figs["kdns"], figs["knot"], figs["nodelocal"]
         cluster_max = self.kdns_fig.max.value if self.kdns_fig.max else None
         sec = "S1 pod traffic (ndots:5 lookups: 55% cluster NXDOMAIN, 29% cluster answers, 16% outside names)"
@@ -463,6 +488,20 @@ class Bench:
                                 fmt.qps(n.max.value if n.max else None),
                                 fmt.ratio(local.max.value, n.max.value if n.max else None)))
         self.report.add(Row(sec, "node-local kdns: cache hit ratio during its runs", f"{hit_ratio * 100:.1f}%"))
+        if hit_loads:
+            hit = sorted(load.us_per_query for load in hit_loads)[len(hit_loads) // 2]
+            nl = n.loads.get(self.plan.latency_rate) if n.loads else None
+            nv = nl.us_per_query if nl else None
+            self.report.add(Row(
+                sec, f"node-local kdns: CPU per query of cache hits at {self.plan.latency_rate // 1000}k QPS "
+                f"({NODELOCAL_HIT_SECONDS:g} s runs right after a warm pass; median of {len(hit_loads)}; "
+                f"{hits_share * 100:.1f}% of their answers were hits)",
+                fmt.us(hit), fmt.us(nv), fmt.ratio(hit, nv), "≤ 1.5x knot", fmt.verdict(hit / nv, 1.5) if nv else "",
+            ))
+            self.report.notes.append(
+                "pod traffic, node-local kdns cache hits, run by run: "
+                + ", ".join(f"{load.us_per_query:.1f} (lost {load.result.lost})" for load in hit_loads) + " µs"
+            )
         for name, fig in (("knot", n), ("kdns", k), ("node-local kdns", local)):
             for rate, loads in (fig.rounds or {}).items():
                 self.report.notes.append(

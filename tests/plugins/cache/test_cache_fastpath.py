@@ -222,3 +222,18 @@ async def test_keepttl_answers_keep_their_ttl_and_prefetch_keeps_every_hit_in_th
             for _ in range(3):
                 await server.query("www.example.org.")
             assert not leased_entries(server)
+
+
+async def test_taking_one_answer_off_the_fast_path_leaves_the_others_cached() -> None:
+    # The cache invalidates a lease in the tables; that is no index change it must follow (which
+    # would drop every cached negative answer under its zones).
+    corefile = f". {{\n forward . {{}}\n cache 30 {{\n success 1\n }}\n}}"
+    async with FakeUpstream(dict(RECORDS)) as up:
+        async with kdns_server(corefile.replace("{}", up.address, 1)) as server:
+            await server.query("missing.example.org.")
+            await server.query("www.example.org.")
+            await server.query("other.example.org.")  # evicts www: its lease is invalidated
+            assert entry_for(server, "www.example.org") is None
+            nx = await server.query("missing.example.org.")
+            assert nx.rcode() == dns.rcode.NXDOMAIN
+            assert [q.name for q in up.client_queries()].count("missing.example.org.") == 1
