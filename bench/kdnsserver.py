@@ -148,3 +148,28 @@ def metric(port: int, name: str) -> float:
         if line.startswith(name) and (line[len(name)] in " {"):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+NODELOCAL = os.path.join(REPO, "deploy", "overlays", "nodelocal", "configmap.yaml")
+
+
+def nodelocal_corefile(ports: Ports, kube_dns: int, upstream: int) -> str:
+    """deploy/overlays/nodelocal's Corefile as shipped, on loopback: its link-local address is
+    127.0.0.1, port 53 the bench's, kube-dns (10.96.0.10, over TCP) and the node's resolvers
+    (/etc/resolv.conf) the given ports; `ready` added for the harness."""
+    import yaml
+
+    with open(NODELOCAL, encoding="utf-8") as f:
+        corefile = yaml.safe_load(f)["data"]["Corefile"]
+    for old, new in (
+        ("169.254.20.10:8080", f"127.0.0.1:{ports.health}"),
+        ("169.254.20.10", "127.0.0.1"),
+        (":53 ", f":{ports.dns} "),
+        ("forward . 10.96.0.10", f"forward . 127.0.0.1:{kube_dns}"),
+        ("forward . /etc/resolv.conf", f"forward . 127.0.0.1:{upstream}"),
+        ("prometheus :9253", f"prometheus 127.0.0.1:{ports.metrics}"),
+    ):
+        if old not in corefile:
+            raise ValueError(f"{NODELOCAL}: the Corefile has no {old!r} to adapt")
+        corefile = corefile.replace(old, new)
+    return corefile.replace("    reload\n", f"    reload\n    ready 127.0.0.1:{ports.ready}\n", 1)

@@ -130,9 +130,13 @@ class DnsCollector(Collector):
         """(server, zone, plugin name) of the running config; replaced on reload."""
         self.enabled = entries
 
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+    def flush_tables(self) -> None:
+        """Fold the fast-path tables' counts into the metrics (theirs, and the cache's)."""
         for table in list(self.tables):
             table.flush_metrics()
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+        self.flush_tables()
         requests = CounterMetricFamily(
             "coredns_dns_requests", "Counter of DNS requests made per zone, protocol and family.",
             labels=["server", "zone", "view", "proto", "family", "type"],

@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable
+from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
 
 from dnslib import DNSRecord
 
 from kdns.message import Header, Message
+
+
+class Lease:
+    """The fast-path tag of an answer the cache holds (design.md section 3, server/fastpath.py).
+
+    The fast path serves the packed answer while its TTL has whole seconds left, every record's TTL
+    patched to them (counting: False for `keepttl`, whose TTLs stay as packed), to askers without
+    CD, as plugin's answers (the response that made the entry is counted as it came, say a forward
+    miss), and tells served(server, n) at scrape time how many it gave (the cache's metrics). The
+    cache invalidates the lease (as a tag) the moment it drops the answer.
+    """
+
+    __slots__ = ("born", "ttl", "counting", "served", "plugin")
+
+    def __init__(
+        self, born: float, ttl: int, counting: bool, served: Callable[[str, int], None], plugin: str = "cache",
+    ) -> None:
+        self.born = born  # time.monotonic() when the TTL was ttl
+        self.ttl = ttl
+        self.counting = counting
+        self.served = served
+        self.plugin = plugin
+
+    def left(self, now: float) -> int:
+        """Whole seconds left at time.monotonic() now (as the cache counts them); 0 or less: expired."""
+        return self.ttl - int(now - self.born)
 
 
 @dataclass(slots=True)
@@ -19,6 +45,7 @@ class Response:
     # index): the server may then keep the packed answer and serve repeats of the question from it
     # (server/fastpath.py) until the plugin invalidates one of these tags. Such a response must be
     # computed without suspending, so no state change can slip between computing and storing it.
+    # The cache's answers carry one tag only, a Lease: they are served with their TTLs counting down.
     tags: Collection[Hashable] | None = None
     # The text of an error behind this answer; the errors plugin logs it (CoreDNS logs every error
     # a plugin returns alongside its rcode).

@@ -5,7 +5,8 @@
  * what kdns spent on it was Python's and ctypes' own overhead around two system calls and a
  * dictionary lookup. This module does exactly what mmsg.Batch.serve does with
  * fastpath.AnswerTable.answer (tests/server/test_mmsg.py runs both on the same queries and compares
- * what they send), and hands Python only what needs it: a miss (the slow path), an entry whose
+ * what they send), TTL countdown of the cache's answers included, and hands Python only what
+ * needs it: a miss (the slow path), an entry whose
  * records are shuffled per answer, and the per-entry count that the metrics fold in at scrape time
  * (Entry.count).
  *
@@ -27,10 +28,11 @@
 #define SLOT 65536
 #define HEADER 12
 #define OPT_FIXED 11
+#define CD 0x10 /* in byte 3 of the header */
 
 /* Attribute names of fastpath.AnswerTable and fastpath.Entry, interned once. */
 static PyObject *str_entries, *str_answer, *str_count, *str_size, *str_heads, *str_tail, *str_runs,
-    *str_udp;
+    *str_countdown, *str_udp;
 
 typedef struct {
     PyObject_HEAD
@@ -128,7 +130,7 @@ static Py_ssize_t answer_in_place(unsigned char *d, Py_ssize_t len, PyObject *en
     double start = now();
 
     Py_ssize_t result = ANSWER_ERROR;
-    PyObject *size = NULL, *runs = NULL, *heads = NULL, *tail = NULL;
+    PyObject *size = NULL, *countdown = NULL, *runs = NULL, *heads = NULL, *tail = NULL;
     if ((size = PyObject_GetAttr(entry, str_size)) == NULL)
         goto done;
     Py_ssize_t entry_size = PyLong_AsSsize_t(size);
@@ -137,6 +139,32 @@ static Py_ssize_t answer_in_place(unsigned char *d, Py_ssize_t len, PyObject *en
     if (entry_size > limit) {
         result = ANSWER_NONE; /* truncated, by the slow path */
         goto done;
+    }
+    /* A cache answer (Entry.countdown): (born, ttl, offsets of its TTL fields in the tail); served
+     * while it has whole seconds left, never to a CD asker, its TTLs patched to what is left. */
+    if ((countdown = PyObject_GetAttr(entry, str_countdown)) == NULL)
+        goto done;
+    long long left = 0;
+    PyObject *offsets = NULL;
+    if (countdown != Py_None) {
+        if (!PyTuple_Check(countdown) || PyTuple_GET_SIZE(countdown) != 3 || !PyTuple_Check(PyTuple_GET_ITEM(countdown, 2))) {
+            PyErr_SetString(PyExc_TypeError, "a fast-path entry's countdown must be (born, ttl, offsets)");
+            goto done;
+        }
+        if (d[3] & CD) {
+            result = ANSWER_NONE;
+            goto done;
+        }
+        double born = PyFloat_AsDouble(PyTuple_GET_ITEM(countdown, 0));
+        long long ttl = PyLong_AsLongLong(PyTuple_GET_ITEM(countdown, 1));
+        if (PyErr_Occurred())
+            goto done;
+        left = ttl - (long long)(now() - born); /* truncated toward zero, as int() */
+        if (left <= 0) {
+            result = ANSWER_NONE; /* expired: the cache decides (serve_stale, refresh, drop) */
+            goto done;
+        }
+        offsets = PyTuple_GET_ITEM(countdown, 2);
     }
     if ((runs = PyObject_GetAttr(entry, str_runs)) == NULL)
         goto done;
@@ -163,8 +191,25 @@ static Py_ssize_t answer_in_place(unsigned char *d, Py_ssize_t len, PyObject *en
         result = ANSWER_NONE;
         goto done;
     }
+    Py_ssize_t patches = offsets ? PyTuple_GET_SIZE(offsets) : 0;
+    for (Py_ssize_t i = 0; i < patches; i++) {
+        Py_ssize_t offset = PyLong_AsSsize_t(PyTuple_GET_ITEM(offsets, i));
+        if (offset == -1 && PyErr_Occurred())
+            goto done;
+        if (offset < 0 || offset + 4 > tail_len) {
+            PyErr_SetString(PyExc_ValueError, "a fast-path entry's TTL offset is outside its tail");
+            goto done;
+        }
+    }
     memcpy(d + 2, PyBytes_AS_STRING(head), HEADER - 2);
     memcpy(d + qend, PyBytes_AS_STRING(tail), tail_len);
+    for (Py_ssize_t i = 0; i < patches; i++) {
+        unsigned char *ttl = d + qend + PyLong_AsSsize_t(PyTuple_GET_ITEM(offsets, i));
+        ttl[0] = (unsigned char)(left >> 24);
+        ttl[1] = (unsigned char)(left >> 16);
+        ttl[2] = (unsigned char)(left >> 8);
+        ttl[3] = (unsigned char)left;
+    }
 
     PyObject *request_size = PyLong_FromSsize_t(len);
     PyObject *elapsed = request_size ? PyFloat_FromDouble(now() - start) : NULL;
@@ -180,6 +225,7 @@ static Py_ssize_t answer_in_place(unsigned char *d, Py_ssize_t len, PyObject *en
     Py_XDECREF(elapsed);
 done:
     Py_XDECREF(size);
+    Py_XDECREF(countdown);
     Py_XDECREF(runs);
     Py_XDECREF(heads);
     Py_XDECREF(tail);
@@ -429,6 +475,7 @@ PyMODINIT_FUNC PyInit__mmsg(void) {
     } names[] = {
         {&str_entries, "entries"}, {&str_answer, "answer"}, {&str_count, "count"}, {&str_size, "size"},
         {&str_heads, "heads"},     {&str_tail, "tail"},     {&str_runs, "runs"},   {&str_udp, "udp"},
+        {&str_countdown, "countdown"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if ((*names[i].name = PyUnicode_InternFromString(names[i].text)) == NULL)

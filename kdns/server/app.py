@@ -390,7 +390,8 @@ def _feed_invalidations(routes: list[tuple[str, Block]], invalidate: Any) -> Non
 def _follow_changes(handlers: list[Any]) -> None:
     """A handler that keeps answers (cache) follows the index changes of the handlers that report
     them (kubernetes) in its block, as the fast-path tables do (_feed_invalidations)."""
-    sources = [h for h in handlers if getattr(h, "invalidators", None) is not None]
+    # A follower is no source: the cache's own invalidators are the fast-path tables (its leases).
+    sources = [h for h in handlers if getattr(h, "invalidators", None) is not None and not hasattr(h, "follow")]
     for handler in handlers:
         follow = getattr(handler, "follow", None)
         if follow is not None:

@@ -6,6 +6,11 @@ answered by patching the ID, RD and CD bits and copying the asker's question byt
 ones, so the asker's 0x20 spelling is echoed (owner names are compression pointers to the question).
 Entries are dropped exactly when their source reports a change to one of their tags.
 
+The cache's answers (a Response tagged with one Lease) are entries too: they carry the offsets of
+their TTL fields and the lease's clock, are served only while the lease has whole seconds left, with
+every TTL patched to them, and never to an asker that sets CD (the cache keys on CD; these entries
+are made for askers without it). The cache invalidates the lease when it drops the answer.
+
 A key is only ever built from the bytes of a query that parse_query accepted, so a lookup that finds
 a key has found a well-formed question: the first zero byte after the header ends the question name
 (label bytes that happen to be zero make the slice shorter than any stored key and simply miss).
@@ -17,9 +22,10 @@ import random
 import struct
 from bisect import bisect_left
 from collections.abc import Collection, Hashable
-from time import perf_counter
+from time import monotonic, perf_counter
 
 from kdns.metrics import DNS, DURATION_BUCKETS, BlockMetrics
+from kdns.response import Lease
 from kdns.server.wire import RR_FIXED, nsid_asked, read_name
 
 # EDNS state folded into the key: no OPT, OPT, OPT with DO; with the NSID bit when the OPT record
@@ -27,14 +33,15 @@ from kdns.server.wire import RR_FIXED, nsid_asked, read_name
 NO_EDNS, EDNS, EDNS_DO = b"\x00", b"\x01", b"\x03"
 _NSID_BIT = 0x04
 _OPT_FIXED = 11
-_A, _AAAA = 1, 28
+_A, _AAAA, _OPT = 1, 28, 41
+_CD = 0x10  # in byte 3 of the header
 _FIRST_BUCKET = DURATION_BUCKETS[0]
 
 
 class Entry:
     __slots__ = (
         "size", "heads", "tail", "metrics", "qtype", "rcode", "plugin", "runs",
-        "hits", "quick", "slow", "elapsed",
+        "hits", "quick", "slow", "elapsed", "countdown", "lease",
     )
 
     def __init__(
@@ -57,6 +64,10 @@ class Entry:
         self.quick = 0  # answers under the first duration bucket (all but a stalled few)
         self.slow: list[float] = []
         self.elapsed = 0.0
+        # A cache answer: (lease.born, lease.ttl, offsets of the TTL fields in tail), the offsets
+        # empty when the TTLs stay as packed (keepttl); None for every other answer.
+        self.countdown: tuple[float, int, tuple[int, ...]] | None = None
+        self.lease: Lease | None = None
 
     def count(self, proto: str, family: str, request_size: int, elapsed: float) -> None:
         """One more answer from this entry, to be folded into the metrics at scrape time."""
@@ -80,6 +91,8 @@ class Entry:
         hist.total += self.elapsed
         for value in self.slow:
             hist.counts[bisect_left(hist.bounds, value)] += 1
+        if self.lease is not None:
+            self.lease.served(m.server, sum(self.hits.values()))
         self.hits = {}
         self.quick = 0
         self.slow = []
@@ -136,11 +149,25 @@ class AnswerTable:
         start = perf_counter()
         if proto == "udp" and entry.size > limit:
             return None
+        countdown = entry.countdown
+        left = 0
+        if countdown is not None:
+            if data[3] & _CD:
+                return None
+            left = countdown[1] - int(monotonic() - countdown[0])
+            if left <= 0:
+                return None  # expired: the cache decides (serve_stale, refresh, drop)
         body = entry.tail
         if entry.runs:
             body = _shuffled(body, entry.runs)
         # heads index: RD (byte 2, bit 0) and CD (byte 3, bit 4) of the query as bits 0 and 1.
-        out = b"".join((data[:2], entry.heads[data[2] & 0x01 | (data[3] & 0x10) >> 3], data[12:qend], body))
+        out = b"".join((data[:2], entry.heads[data[2] & 0x01 | (data[3] & _CD) >> 3], data[12:qend], body))
+        if countdown is not None and countdown[2]:
+            patched = bytearray(out)
+            ttl = left.to_bytes(4, "big")
+            for offset in countdown[2]:
+                patched[qend + offset : qend + offset + 4] = ttl
+            out = bytes(patched)
         entry.count(proto, family, size, perf_counter() - start)
         return out
 
@@ -151,7 +178,9 @@ class AnswerTable:
         """Keep wire as the answer to repeats of query; shuffle: its A/AAAA runs are reordered per hit;
         nsid: the query's OPT record asked for NSID.
 
-        The entry made, or None when query cannot be answered from one (its question is not plain).
+        The entry made, or None when query cannot be answered from one (its question is not plain,
+        or a cache answer's records do not all carry the TTL its lease gives them). An entry of a
+        lease is answered by the lease's plugin (the `plugin` label of its hits).
         """
         # Only plain questions: the stored answer must hold the question at the same offsets.
         if query.find(0, 12) + 5 != qend:
@@ -159,6 +188,17 @@ class AnswerTable:
         asked, written = query[12:qend], wire[12:qend]
         if written != asked and written.lower() != asked.lower():
             return None
+        lease = _lease_of(tags)
+        countdown = None
+        if lease is not None:
+            if len(tags) != 1 or query[3] & _CD:
+                return None  # the cache's answer mixed with other answers, or made for a CD asker
+            # The TTL written may be a second older than now: the slow path may take that long.
+            left = lease.left(monotonic())
+            offsets = _ttl_offsets(wire, qend, (left, left + 1) if lease.counting else (lease.ttl,))
+            if offsets is None:
+                return None
+            countdown = (lease.born, lease.ttl, offsets if lease.counting else ())
         if len(self.entries) >= self.capacity:
             self.clear()
         end = qend - 5
@@ -173,7 +213,11 @@ class AnswerTable:
         heads = self.heads.get(wire[2:12])
         if heads is None:
             heads = self.heads[wire[2:12]] = _heads(wire)
+        if lease is not None:
+            plugin = lease.plugin
         entry = self.entries[key] = Entry(wire, qend, heads, metrics, qtype, rcode, plugin, runs)
+        entry.countdown = countdown
+        entry.lease = lease
         keys_by_tag = self.keys_by_tag
         for tag in tags:
             keys = keys_by_tag.get(tag)
@@ -201,6 +245,30 @@ class AnswerTable:
         """Fold every entry's hits into the metric families (called at scrape time)."""
         for entry in self.entries.values():
             entry.fold_into_metrics()
+
+
+def _lease_of(tags: Collection[Hashable]) -> Lease | None:
+    for tag in tags:
+        if type(tag) is Lease:
+            return tag
+    return None
+
+
+def _ttl_offsets(wire: bytes, qend: int, ttls: tuple[int, ...]) -> tuple[int, ...] | None:
+    """Offsets into wire[qend:] of every record's TTL field (OPT's is no TTL), or None unless each
+    is one of ttls: a plugin before the cache in the chain changed them on the way back."""
+    counts = struct.unpack_from("!HHH", wire, 6)
+    offset = qend
+    offsets = []
+    for _ in range(sum(counts)):
+        _, offset = read_name(wire, offset)
+        rtype, _, value, rdlen = RR_FIXED.unpack_from(wire, offset)
+        if rtype != _OPT:
+            if value not in ttls:
+                return None
+            offsets.append(offset + 4 - qend)
+        offset += 10 + rdlen
+    return tuple(offsets)
 
 
 def _heads(wire: bytes) -> tuple[bytes, ...]:

@@ -152,8 +152,9 @@ class Listener:
                 type_name, rcode, resp.plugin, block.shuffle,
                 nsid=req.edns is not None and req.edns.has_option(wire.NSID),
             )
-            if entry is not None:
-                # Counted as the entry's first answer: folded into the metrics with its hits.
+            if entry is not None and entry.lease is None:
+                # Counted as the entry's first answer: folded into the metrics with its hits. (A
+                # lease's entry counts only the fast path's answers: this one may be a cache miss.)
                 entry.count(proto, family, len(data), elapsed)
                 return out
         metrics.record(proto, family, type_name, rcode, resp.plugin, len(data), len(out), elapsed)

@@ -13,6 +13,7 @@ import socket
 import struct
 import sys
 import sysconfig
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kdns.metrics import BlockMetrics
+from kdns.response import Lease
 from kdns.server import mmsg, wire
 from kdns.server.fastpath import AnswerTable
 
@@ -45,17 +47,26 @@ def packet(
     return bytes(q.pack())
 
 
-def store(table: AnswerTable, data: bytes, addresses: int = 1, shuffle: bool = False) -> None:
-    """Keep an answer of `addresses` A records to data's question, as the slow path would."""
+def store(
+    table: AnswerTable, data: bytes, addresses: int = 1, shuffle: bool = False, lease: Lease | None = None,
+) -> None:
+    """Keep an answer of `addresses` A records to data's question, as the slow path would; with a
+    lease, as the cache's answer (TTLs the lease's)."""
     req = wire.parse_query(data)
     msg = req.reply(aa=True)
     for i in range(addresses):
-        msg.add_answer(RR(req.qname, QTYPE.A, rdata=A(f"10.0.{i // 250}.{i % 250}"), ttl=5))
+        msg.add_answer(RR(req.qname, QTYPE.A, rdata=A(f"10.0.{i // 250}.{i % 250}"), ttl=lease.ttl if lease else 5))
     out, cut = wire.pack(req, msg)
     assert not cut
-    table.store(data, req.question_end, req.edns is not None, req.do, out, {"tag"},
-                BlockMetrics("dns://:53", "cluster.local."), "A", "NOERROR", "kubernetes", shuffle,
-                nsid=req.edns is not None and req.edns.has_option(wire.NSID))
+    entry = table.store(data, req.question_end, req.edns is not None, req.do, out, (lease,) if lease else {"tag"},
+                        BlockMetrics("dns://:53", "cluster.local."), "A", "NOERROR", "kubernetes", shuffle,
+                        nsid=req.edns is not None and req.edns.has_option(wire.NSID))
+    assert entry is not None
+
+
+def leased(ttl: int, counting: bool = True) -> Lease:
+    """A cache's lease on an answer made a quarter second ago: ttl whole seconds left for a while."""
+    return Lease(time.monotonic() - 0.25, ttl, counting, lambda server, n: None)
 
 
 @contextlib.contextmanager
@@ -248,7 +259,16 @@ STORED = [
     packet("db.demo.svc.cluster.local", "AAAA"),
     packet("big.demo.svc.cluster.local", edns=4096),  # 40 records: more than 512 bytes
     packet("lb.demo.svc.cluster.local"),  # shuffled per answer: answered by Python
+    # The cache's answers (leased, below): TTLs patched (none to CD askers), kept as packed
+    # (keepttl), expired, and shuffled and patched (answered by Python).
+    packet("www.example.org", edns=1232),
+    packet("keep.example.org"),
+    packet("gone.example.org"),
+    packet("lbc.example.org"),
 ]
+# The first label of each: its TTL, whether it counts down, and its age (when the answer was stored).
+LEASED = {b"\x03www": (300, True, 10), b"\x04keep": (30, False, 10), b"\x04gone": (30, True, 30),
+          b"\x03lbc": (30, True, 5)}
 
 
 def tables() -> tuple[AnswerTable, AnswerTable]:
@@ -256,10 +276,29 @@ def tables() -> tuple[AnswerTable, AnswerTable]:
     for _ in range(2):
         table = AnswerTable()
         for data in STORED:
-            big, lb = b"\x03big" in data, b"\x02lb" in data
-            store(table, data, addresses=40 if big else 3 if lb else 1, shuffle=lb)
+            big, lb = b"\x03big" in data, b"\x02lb" in data or b"\x03lbc" in data
+            ttl, counting, age = LEASED.get(data[12 : 13 + data[12]], (0, False, 0))
+            lease = leased(ttl, counting) if ttl else None
+            store(table, data, addresses=40 if big else 3 if lb else 1, shuffle=lb, lease=lease)
+            for entry in table.entries.values():
+                if lease is not None and entry.lease is lease and entry.countdown is not None:
+                    entry.countdown = (lease.born - age, ttl, entry.countdown[2])  # stored age s ago
         made.append(table)
     return made[0], made[1]
+
+
+def test_the_leased_answers_are_answered_patched_kept_and_refused() -> None:
+    table = tables()[0]
+    ttls = {}
+    for name in ("www", "keep", "lbc"):
+        out = table.answer(packet(f"{name}.example.org", edns=1232 if name == "www" else None), "udp", "1")
+        assert out is not None
+        ttls[name] = {rr.ttl for rr in DNSRecord.parse(out).rr}
+    assert ttls == {"www": {290}, "keep": {30}, "lbc": {25}}
+    assert table.answer(packet("gone.example.org"), "udp", "1") is None
+    cd = bytearray(packet("keep.example.org"))
+    cd[3] |= 0x10
+    assert table.answer(bytes(cd), "udp", "1") is None
 
 
 # The big answer's size, and sizes around it: the EDNS payload sizes where the limit check turns.

@@ -4,6 +4,12 @@ Entries are keyed on (lowercased name, type, class, DO, CD): an answer fetched f
 asker never reaches one that is not, and the reply echoes each asker's own spelling of the name.
 Two bounded LRU stores (success, denial) hold entries past their TTL for serve_stale, and drop them
 when the stale window ends or the store is full.
+
+The answers made from an item (the miss that stored it, then its hits) go to the server's fast path
+(design.md section 3) tagged with the item's Lease: repeats are then served packed, TTLs counting
+down, until the TTL runs out; whatever takes an item out of the cache (_drop, an eviction, a
+replacement) invalidates its lease in every listener's table. With `prefetch` nothing is leased:
+each hit must be seen to count the item's popularity.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from kdns.plugins.cache.config import Config
 from kdns.plugins.cache.followed import ChangeSource, Followed
 from kdns.plugins.cache.item import DENIAL, SUCCESS, Item, classify, minimal_ttl
 from kdns.request import Request
-from kdns.response import Response
+from kdns.response import Lease, Response
 from kdns.types import BlockInfo, Next
 
 log = logging.getLogger(__name__)
@@ -55,22 +61,28 @@ def common_zones(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> tuple[
 class Store(LRUCache[Key, Item]):
     """An LRU that counts what it evicts for lack of room (coredns_cache_evictions_total)."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, evicted: Callable[[Item], None]) -> None:
         super().__init__(maxsize=capacity)
         self.evicted = 0
+        self.on_evict = evicted
 
     def popitem(self) -> tuple[Key, Item]:
         self.evicted += 1
-        return super().popitem()
+        key, item = super().popitem()
+        self.on_evict(item)
+        return key, item
 
 
 class Handler:
     def __init__(self, next: Next, config: Config) -> None:
         self.next = next
         self.config = config
-        self.success = Store(config.success_capacity)
-        self.denial = Store(config.denial_capacity)
+        self.success = Store(config.success_capacity, self._unlease)
+        self.denial = Store(config.denial_capacity, self._unlease)
+        # The fast path counts down on time.monotonic(): a test's own clock leases nothing.
         self.clock: Callable[[], float] = time.monotonic
+        # The server's fast-path tables (server/app.py feeds them): invalidate(tags) on each.
+        self.invalidators: list[Callable[[set[Hashable]], None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._metrics: dict[str, metrics.ServerMetrics] = {}
         # Set by follow(): the entries an index change of a plugin behind us makes wrong.
@@ -132,7 +144,12 @@ class Handler:
                 m.hits[item.kind] += 1
                 if self.config.prefetch and self._popular(item, now, ttl):
                     self._background(self._refresh(req, item, m, key))
-                return Response(item.to_msg(req, item.orig_ttl if self.config.keepttl else ttl), plugin="cache")
+                resp = Response(item.to_msg(req, item.orig_ttl if self.config.keepttl else ttl), plugin="cache")
+                lease = self._lease(req, item)
+                if lease is not None:
+                    resp.tags = (lease,)
+                return resp
+            self._unlease(item)  # expired: never served by the fast path again
             if self.config.serve_stale and -ttl < self.config.serve_stale:
                 m.hits[item.kind] += 1
                 return await self._stale(req, item, m, key, now)
@@ -153,6 +170,35 @@ class Handler:
             self._background(self._refresh(req, item, m, key))
         m.served_stale += 1
         return Response(item.to_msg(req, 0), plugin="cache")
+
+    # The fast path (server/fastpath.py).
+
+    def _lease(self, req: Request, item: Item) -> Lease | None:
+        """The item's lease, made on its first answer; None when every hit must reach the cache."""
+        if item.lease is not None:
+            return item.lease
+        if not self.invalidators or self.config.prefetch or self.clock is not time.monotonic or req.cd:
+            return None
+        # AD of a reply to an asker without DO follows the query's AD bit, which is no part of the key.
+        if item.ad and not req.do:
+            return None
+        kind = item.kind
+
+        def served(server: str, n: int) -> None:
+            m = self.metrics_for(server)
+            m.requests += n
+            m.hits[kind] += n
+
+        item.lease = Lease(item.stored, item.orig_ttl, not self.config.keepttl, served)
+        return item.lease
+
+    def _unlease(self, item: Item) -> None:
+        """Take item's answer off the fast path, wherever it was stored."""
+        lease = item.lease
+        if lease is not None:
+            item.lease = None
+            for invalidate in self.invalidators:
+                invalidate({lease})
 
     def _popular(self, item: Item, now: float, ttl: int) -> bool:
         """CoreDNS shouldPrefetch: AMOUNT hits without a gap of DURATION, and PERCENTAGE of TTL left."""
@@ -222,8 +268,8 @@ class Handler:
         if duration <= 0:
             return None
         item = Item(msg, kind, key[0], req.labels, duration, now)
-        store, other = (self.success, self.denial) if kind == SUCCESS else (self.denial, self.success)
-        other.pop(key, None)
+        store = self.success if kind == SUCCESS else self.denial
+        self._drop(key)
         before = store.evicted
         store[key] = item
         if self.followed is not None:
@@ -236,11 +282,18 @@ class Handler:
             return None
         # CoreDNS answers a miss with the capped TTL too, so a client never sees 1799 then 8. The
         # error behind a stored SERVFAIL still goes up to the errors plugin, this once.
-        return Response(item.to_msg(req, duration), plugin=resp.plugin, error=resp.error)
+        out = Response(item.to_msg(req, duration), plugin=resp.plugin, error=resp.error)
+        lease = self._lease(req, item)
+        if lease is not None:
+            out.tags = (lease,)  # its repeats are the fast path's, as hits' are
+        return out
 
     def _drop(self, key: Key) -> None:
-        self.success.pop(key, None)
-        self.denial.pop(key, None)
+        """Forget key's answer, here and in the fast path."""
+        for store in (self.success, self.denial):
+            item = store.pop(key, None)
+            if item is not None:
+                self._unlease(item)
 
     def _background(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -12,6 +12,7 @@ from dnslib import QTYPE, RCODE, RR, DNSLabel, DNSRecord
 from kdns.message import Header, Labels, Message, Question, owner_labels
 from kdns.plugins.cache.config import MIN_TTL
 from kdns.request import Request
+from kdns.response import Lease
 
 SUCCESS, DENIAL = "success", "denial"
 _OPT = 41
@@ -63,7 +64,7 @@ class Item:
 
     __slots__ = (
         "kind", "rcode", "aa", "ra", "ad", "answer", "authority", "additional", "orig_ttl", "stored",
-        "hits", "last_hit", "refreshing",
+        "hits", "last_hit", "refreshing", "lease",
     )
 
     def __init__(self, msg: DNSRecord, kind: str, qname: str, labels: Labels, ttl: int, now: float) -> None:
@@ -84,6 +85,8 @@ class Item:
         self.hits = 0
         self.last_hit = now
         self.refreshing = False
+        # Its fast-path tag once an answer was made from it (handler.py); invalidated when it goes.
+        self.lease: Lease | None = None
 
     def ttl(self, now: float) -> int:
         """Seconds left; zero or less once expired (whole seconds, as CoreDNS counts)."""

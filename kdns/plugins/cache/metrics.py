@@ -14,6 +14,8 @@ from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from kdns.metrics import DNS
+
 SUCCESS, DENIAL = "success", "denial"
 TYPES = (SUCCESS, DENIAL)
 
@@ -72,6 +74,8 @@ _TYPED_LABELS = ["server", "type", "zones", "view"]
 
 class CacheCollector(Collector):
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        # Hits the fast path served are counted on its entries until then (Lease.served).
+        DNS.flush_tables()
         entries = GaugeMetricFamily("coredns_cache_entries", "The number of elements in the cache.", labels=_TYPED_LABELS)
         counters = {attr: CounterMetricFamily(name, text, labels=_LABELS) for attr, name, text in _COUNTERS}
         typed = {attr: CounterMetricFamily(name, text, labels=_TYPED_LABELS) for attr, name, text in _TYPED_COUNTERS}

@@ -9,11 +9,10 @@ from __future__ import annotations
 from time import perf_counter
 from typing import Any
 
-from aiohttp import web
 from prometheus_client import Histogram
 
 from kdns.plugins.health.config import Config
-from kdns.server.http import EndpointService, HttpEndpoint
+from kdns.server.http import EndpointService, HttpEndpoint, HttpRequest, HttpResponse
 
 REQUEST_DURATION = Histogram(
     "coredns_health_request_duration_seconds",
@@ -28,9 +27,9 @@ class Service(EndpointService):
         self.lameduck = config.lameduck
         self.endpoint = HttpEndpoint(*config.address, routes=[("/health", self.health)])
 
-    async def health(self, request: web.Request) -> web.Response:
+    async def health(self, request: HttpRequest) -> HttpResponse:
         start = perf_counter()
         try:
-            return web.Response(text="OK")
+            return HttpResponse("OK")
         finally:
             REQUEST_DURATION.observe(perf_counter() - start)

@@ -27,6 +27,7 @@ from kdns.plugins.kubernetes.records import NS_SERVICE
 from kdns.request import Request
 from kdns.response import Response
 from kdns.server.wire import pack, parse_query
+from kdns.server.http import HttpRequest, HttpResponse
 
 # The kubernetes plugin's Handler (handler.py imports this module for its endpoint, so not back).
 Handler = Any
@@ -68,18 +69,16 @@ async def explain(handler: Handler, name: str, qtype: str = "A") -> str:
     return "\n".join(out) + "\n"
 
 
-async def http_explain(handler: Handler, request: Any) -> Any:
+async def http_explain(handler: Handler, request: HttpRequest) -> HttpResponse:
     """GET /explain?name=NAME&type=TYPE (TYPE defaults to A): the explanation as text."""
-    from aiohttp import web
-
     name = request.query.get("name", "")
     qtype = request.query.get("type", "A").upper()
     if not name or qtype not in QTYPE.reverse:
-        return web.Response(status=400, text="want /explain?name=NAME[&type=TYPE]\n")
+        return HttpResponse("want /explain?name=NAME[&type=TYPE]\n", 400)
     try:
-        return web.Response(text=await explain(handler, name, qtype))
+        return HttpResponse(await explain(handler, name, qtype))
     except Exception as e:  # a name that is no DNS name (too long, an empty label)
-        return web.Response(status=400, text=f"cannot explain {name!r} {qtype}: {e}\n")
+        return HttpResponse(f"cannot explain {name!r} {qtype}: {e}\n", 400)
 
 
 class Explainer:

@@ -19,12 +19,8 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
+from functools import cache
 from typing import Any
-
-import yaml
-from yaml.composer import Composer
-from yaml.constructor import SafeConstructor
-from yaml.resolver import Resolver
 
 from kdns.errors import KdnsError
 from kdns.plugins.kubernetes.index import ClusterIndex, PodNamespaces, Slim, gc_paused
@@ -37,6 +33,7 @@ SUFFIXES = (".yaml", ".yml", ".json")
 KNOWN = ("Namespace", "Service", "EndpointSlice", "Endpoints", "Pod", "ServiceImport")
 
 
+@cache
 def _yaml_loader() -> Any:
     """libyaml's parser when PyYAML was built with it (several times faster), PyYAML's composer.
 
@@ -44,7 +41,14 @@ def _yaml_loader() -> Any:
     check: a document nested ~30k deep (`[[[[...`) overflows the C stack and the process dies of
     SIGSEGV. The Python composer over the same (iterative) parser raises RecursionError instead,
     and costs under a tenth more.
+
+    Made on the first YAML file: manifests written as JSON never import PyYAML (start-up).
     """
+    import yaml
+    from yaml.composer import Composer
+    from yaml.constructor import SafeConstructor
+    from yaml.resolver import Resolver
+
     try:
         from yaml._yaml import CParser
     except ImportError:
@@ -58,9 +62,6 @@ def _yaml_loader() -> Any:
             Resolver.__init__(self)
 
     return Loader
-
-
-_LOADER = _yaml_loader()
 
 
 class ManifestError(KdnsError):
@@ -91,16 +92,23 @@ def _documents(path: str) -> list[Any]:
         text = f.read()
     if path.endswith(".json"):
         return [json.loads(text)]
+    import yaml
+
+    loader = _yaml_loader()
     try:
-        return list(yaml.load_all(text, Loader=_LOADER))
-    except yaml.YAMLError:
-        if _LOADER is yaml.SafeLoader:
-            raise
-        # libyaml refuses some YAML that PyYAML's own parser reads: from PyYAML 6.0.4 on (the
-        # libyaml its wheels carry), collections nested past 1,000 levels, with an error of its own
-        # where 6.0.3 reached the composer's RecursionError. PyYAML's parser is the reference: it
-        # reads the document, or raises its own error, RecursionError for that nesting as before.
-        return list(yaml.load_all(text, Loader=yaml.SafeLoader))
+        try:
+            return list(yaml.load_all(text, Loader=loader))
+        except yaml.YAMLError:
+            if loader is yaml.SafeLoader:
+                raise
+            # libyaml refuses some YAML that PyYAML's own parser reads: from PyYAML 6.0.4 on (the
+            # libyaml its wheels carry), collections nested past 1,000 levels, with an error of its
+            # own where 6.0.3 reached the composer's RecursionError. PyYAML's parser is the
+            # reference: it reads the document, or raises its own error, RecursionError for that
+            # nesting as before.
+            return list(yaml.load_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as e:
+        raise ValueError(str(e)) from None  # as json's errors: the caller names the file
 
 
 def _flatten(doc: Any, path: str) -> Iterator[dict[str, Any]]:
@@ -140,7 +148,7 @@ def _file_objects(path: str) -> list[tuple[str, tuple[str, str], dict[str, Any]]
     """(kind, (namespace, name), object) of the kinds DNS uses in one file; ManifestError."""
     try:
         docs = _documents(path)
-    except (OSError, ValueError, yaml.YAMLError) as e:
+    except (OSError, ValueError) as e:
         raise ManifestError(f"{path}: {e}") from None
     except RecursionError:
         raise ManifestError(f"{path}: nested too deeply to be a manifest") from None

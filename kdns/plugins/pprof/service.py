@@ -22,11 +22,9 @@ import sys
 import tracemalloc
 from typing import Any
 
-from aiohttp import web
-
 from kdns.corefile.tokens import to_integer
 from kdns.plugins.pprof.config import Config
-from kdns.server.http import EndpointService, HttpEndpoint
+from kdns.server.http import EndpointService, HttpEndpoint, HttpRequest, HttpResponse
 
 PREFIX = "/debug/pprof/"
 DEFAULT_SECONDS = 30  # Go's default for /debug/pprof/profile
@@ -66,7 +64,7 @@ class Service(EndpointService):
             tracemalloc.stop()
             self.started_tracing = False
 
-    async def index(self, request: web.Request) -> web.Response:
+    async def index(self, request: HttpRequest) -> HttpResponse:
         rows = "".join(
             f'<tr><td><a href="{name}?debug=1">{name}</a></td><td>{html.escape(text)}</td></tr>\n'
             for name, text in _PATHS.items()
@@ -76,17 +74,17 @@ class Service(EndpointService):
             "<p>kdns: Python's view of the running server (text, not Go's pprof format).</p>\n"
             f"<table>\n{rows}</table>\n</body></html>\n"
         )
-        return web.Response(text=body, content_type="text/html")
+        return HttpResponse(body, content_type="text/html; charset=utf-8")
 
-    async def profile(self, request: web.Request) -> web.Response:
+    async def profile(self, request: HttpRequest) -> HttpResponse:
         text = request.query.get("seconds", str(DEFAULT_SECONDS))
         # to_integer, not str.isdigit: that takes '²', which int() then refuses with a traceback.
         seconds = to_integer(text)
         if seconds is None or seconds < 1:
-            return web.Response(status=400, text=f"invalid seconds '{text}': want a positive integer\n")
+            return HttpResponse(f"invalid seconds '{text}': want a positive integer\n", 400)
         if self.profiling:
             # cProfile hooks the thread (sys.setprofile): a second one would replace the first.
-            return web.Response(status=500, text="Could not enable CPU profiling: profiling already in use\n")
+            return HttpResponse("Could not enable CPU profiling: profiling already in use\n", 500)
         self.profiling = True
         profiler = cProfile.Profile()
         try:
@@ -99,26 +97,26 @@ class Service(EndpointService):
             self.profiling = False
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(PROFILE_LINES)
-        return web.Response(text=out.getvalue())
+        return HttpResponse(out.getvalue())
 
-    async def heap(self, request: web.Request) -> web.Response:
+    async def heap(self, request: HttpRequest) -> HttpResponse:
         if not tracemalloc.is_tracing():
-            return web.Response(status=500, text="tracemalloc is not tracing\n")
+            return HttpResponse("tracemalloc is not tracing\n", 500)
         snapshot = tracemalloc.take_snapshot()
         stats = snapshot.statistics("lineno")
         total = sum(stat.size for stat in stats)
         lines = [f"heap profile: {len(stats)} sites, {total} bytes traced (tracemalloc)"]
         lines += [str(stat) for stat in stats[:HEAP_TOP]]
-        return web.Response(text="\n".join(lines) + "\n")
+        return HttpResponse("\n".join(lines) + "\n")
 
-    async def goroutine(self, request: web.Request) -> web.Response:
+    async def goroutine(self, request: HttpRequest) -> HttpResponse:
         tasks = sorted(asyncio.all_tasks(), key=lambda task: task.get_name())
         out = io.StringIO()
         out.write(f"asyncio tasks: total {len(tasks)}\n")
         for task in tasks:
             out.write("\n")
             task.print_stack(file=out)
-        return web.Response(text=out.getvalue())
+        return HttpResponse(out.getvalue())
 
-    async def cmdline(self, request: web.Request) -> web.Response:
-        return web.Response(text="\x00".join(sys.argv))
+    async def cmdline(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("\x00".join(sys.argv))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kdns.plugins.prometheus.config import Config
-from kdns.server.http import EndpointService, HttpEndpoint
+from kdns.server.http import EndpointService, HttpEndpoint, HttpRequest, HttpResponse
 
 
 class Service(EndpointService):
@@ -17,6 +16,6 @@ class Service(EndpointService):
         self.registry = app.registry
         self.endpoint = HttpEndpoint(*config.address, routes=[("/metrics", self.metrics)])
 
-    async def metrics(self, request: web.Request) -> web.Response:
+    async def metrics(self, request: HttpRequest) -> HttpResponse:
         body = generate_latest(self.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

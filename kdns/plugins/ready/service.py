@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
-
 from kdns.plugins.ready.config import Config
-from kdns.server.http import EndpointService, HttpEndpoint
+from kdns.server.http import EndpointService, HttpEndpoint, HttpRequest, HttpResponse
 
 
 class Service(EndpointService):
@@ -20,10 +18,10 @@ class Service(EndpointService):
         self.app = app
         self.endpoint = HttpEndpoint(*config.address, routes=[("/ready", self.ready)])
 
-    async def ready(self, request: web.Request) -> web.Response:
+    async def ready(self, request: HttpRequest) -> HttpResponse:
         waiting = sorted({name for name, ok in self.app.readiness() if not ok})
         if self.app.lameduck_started():
-            return web.Response(status=503, text="shutting down")
+            return HttpResponse("shutting down", 503)
         if waiting:
-            return web.Response(status=503, text=", ".join(waiting))
-        return web.Response(text="OK")
+            return HttpResponse(", ".join(waiting), 503)
+        return HttpResponse("OK")

@@ -76,3 +76,21 @@ async def test_negative_answers_under_the_cluster_zone_end_with_any_change() -> 
             assert upstream_asked(upstream, FRESH) == 1
             api.create(service("fresh", "live", ["10.96.77.7"]))
             await becomes(server, FRESH, "A", "NOERROR", {"10.96.77.7"})
+
+
+async def test_the_fast_path_copy_of_a_dropped_answer_goes_with_it() -> None:
+    # The cache's answers are fast-path answers (issue 19): the index change that drops the cached
+    # NXDOMAIN must take the server's packed copy too, or the fast path would go on serving it.
+    name = reverse("10.96.77.7")
+    async with live_api() as api, FakeUpstream(soa=HOUR_SOA) as upstream, \
+            kdns_server(kubeadm_corefile(api, upstream)) as server:
+        assert data(await ask(server, name, "PTR")) == ("NXDOMAIN", set())
+        (sockets,) = server.app.sockets.values()
+        owner = b"".join(bytes((len(label),)) + label.encode() for label in name.rstrip(".").split(".")) + b"\x00"
+        leased = [e for k, e in sockets.listener.table.entries.items() if k.startswith(owner) and e.lease is not None]
+        assert len(leased) == 1
+        assert data(await ask(server, name, "PTR")) == ("NXDOMAIN", set())
+        assert sum(leased[0].hits.values()) == 1  # the repeat was the fast path's
+        api.create(service("fresh", "live", ["10.96.77.7"]))
+        await becomes(server, name, "PTR", "NOERROR", {FRESH})
+        assert all(e is not leased[0] for e in sockets.listener.table.entries.values())

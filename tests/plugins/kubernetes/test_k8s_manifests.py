@@ -121,7 +121,7 @@ def test_yaml_that_libyaml_refuses_is_read_by_pyyamls_own_parser(tmp_path, caplo
         def __init__(self, stream: str) -> None:
             raise yaml.YAMLError("refused")
 
-    monkeypatch.setattr(manifests, "_LOADER", Refusing)
+    monkeypatch.setattr(manifests, "_yaml_loader", lambda: Refusing)
     (tmp_path / "good.yaml").write_text(SERVICE.format(ip="10.0.0.1"))
     assert [s["spec"]["clusterIP"] for s in load([str(tmp_path / "good.yaml")])["Service"]] == ["10.0.0.1"]
     cases = {
