@@ -43,10 +43,11 @@ VERSION = 1
 CLASSES: dict[str, type] = {cls.__name__: cls for cls in (Port, Namespace, Service, Endpoint, EndpointSlice, Pod)}
 # The field names of every slim class: a snapshot written by a kdns whose objects differ is foreign.
 SCHEMA = {name: [f.name for f in dataclasses.fields(cls)] for name, cls in CLASSES.items()}
-# What the index stores per kind (a running pod with one address as that address: index.compact()).
+# What the index stores per kind (a running pod with one address as that address: index.compact();
+# a ServiceImport as the Service it stands for: objects.service_import_from).
 STORED: dict[str, tuple[type, ...]] = {
     "Namespace": (Namespace,), "Service": (Service,), "EndpointSlice": (EndpointSlice,),
-    "Endpoints": (EndpointSlice,), "Pod": (Pod, str),
+    "Endpoints": (EndpointSlice,), "Pod": (Pod, str), "ServiceImport": (Service,),
 }
 
 

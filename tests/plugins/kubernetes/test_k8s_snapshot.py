@@ -37,7 +37,9 @@ from kdns.plugins.kubernetes import snapshot as snap
 from kdns.plugins.kubernetes.config import SNAPSHOT_MAX_AGE, parse
 from kdns.plugins.kubernetes.index import ClusterIndex
 from kdns.plugins.kubernetes.manifests import ManifestSource
-from plugins.kubernetes.k8s_cases import FIXTURES, config
+from plugins.kubernetes.k8s_cases import FIXTURES, check, config, handler
+from plugins.kubernetes.k8s_cases import ask as ask_handler
+from plugins.kubernetes.test_k8s_multicluster import README_CASES, mc_handler
 from tests.fakeapi import FakeApi
 from tests.upstreams import directive
 
@@ -127,6 +129,20 @@ def test_a_snapshot_round_trips_to_the_same_index() -> None:
     for kind in index.kinds:
         assert restored.stored(kind) == index.stored(kind), kind
     assert len(restored.stored("Pod")) > 0 and len(restored.stored("EndpointSlice")) > 0
+
+
+async def test_a_multicluster_snapshot_restores_the_service_imports() -> None:
+    live = mc_handler()
+    kinds = snap.kept_kinds(live.index)
+    assert "ServiceImport" in kinds and live.index.stored("ServiceImport")
+    data_ = snap.encode({kind: list(live.index.stored(kind).items()) for kind in kinds}, "in-cluster", 1000.0)
+    _, batches = snap.decode(data_, "in-cluster", kinds, 3600, 1000.0)
+    restored = handler(live.config, load=False)
+    for kind, batch in batches.items():
+        restored.index.replace(kind, batch)
+    restored.from_snapshot = True  # as Handler.start() sets it after restore()
+    for case in README_CASES:
+        check(case, await ask_handler(restored, case.qname, case.qtype))
 
 
 def _rewrite(data_: bytes, **changes: object) -> bytes:
