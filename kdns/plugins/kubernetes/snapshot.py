@@ -25,6 +25,7 @@ import dataclasses
 import gzip
 import json
 import logging
+import math
 import os
 import time
 import zlib
@@ -111,7 +112,9 @@ def decode(
     try:
         document = json.loads(text)
     except ValueError as e:
-        raise SnapshotError(f"corrupt ({e})") from None
+        raise SnapshotError(f"corrupt (not JSON: {e})") from None
+    except RecursionError:
+        raise SnapshotError("corrupt (nested too deeply)") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise SnapshotError("foreign (not a kdns index snapshot)")
     if document.get("version") != VERSION or document.get("schema") != SCHEMA:
@@ -119,11 +122,13 @@ def decode(
     if document.get("source") != source:
         raise SnapshotError(f"foreign (written for {document.get('source')}, this server watches {source})")
     stored = document.get("kinds")
-    if not isinstance(stored, dict) or sorted(stored) != sorted(kinds):
-        held, watched = ", ".join(sorted(stored or ())), ", ".join(sorted(kinds))
+    if not isinstance(stored, dict):
+        raise SnapshotError("corrupt (no kinds)")
+    if sorted(stored) != sorted(kinds):
+        held, watched = ", ".join(sorted(stored)), ", ".join(sorted(kinds))
         raise SnapshotError(f"foreign (holds {held}; this server watches {watched})")
     written = document.get("written")
-    if not isinstance(written, (int, float)):
+    if not isinstance(written, (int, float)) or not math.isfinite(written):
         raise SnapshotError("corrupt (no time of writing)")
     age = now - written
     if age > max_age:
@@ -134,9 +139,12 @@ def decode(
         want = STORED.get(kind, ())
         try:
             batch.objects = {(ns, name): _decoded(obj) for ns, name, obj in stored[kind]}
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             raise SnapshotError(f"corrupt ({kind} entries)") from None
-        if not all(isinstance(obj, want) for obj in batch.objects.values()):
+        if not all(
+            type(ns) is str and type(name) is str and isinstance(obj, want)
+            for (ns, name), obj in batch.objects.items()
+        ):
             raise SnapshotError(f"corrupt ({kind} entries)")
         batches[kind] = batch
     return written, batches

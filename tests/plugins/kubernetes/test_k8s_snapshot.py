@@ -154,7 +154,7 @@ def _rewrite(data_: bytes, **changes: object) -> bytes:
 UNUSABLE = {
     "truncated": lambda d: d[: len(d) // 2],
     "corrupt (": lambda d: d[:20] + bytes(b ^ 0xFF for b in d[20:40]) + d[40:],
-    "corrupt (Expecting": lambda d: gzip.compress(gzip.decompress(d)[:-10]),
+    "corrupt (not JSON": lambda d: gzip.compress(gzip.decompress(d)[:-10]),
     "foreign (not a kdns index snapshot)": lambda d: gzip.compress(b'{"format": "something else"}'),
     "foreign (written for endpoint http://other, this server watches endpoint http://api)":
         lambda d: _rewrite(d, source="endpoint http://other"),
@@ -163,6 +163,11 @@ UNUSABLE = {
         lambda d: _rewrite(d, kinds={k: v for k, v in json.loads(gzip.decompress(d))["kinds"].items() if k != "Pod"}),
     "corrupt (Service entries)": lambda d: _rewrite(d, kinds={
         **json.loads(gzip.decompress(d))["kinds"], "Service": [["demo", "web", "not a service"]]}),
+    "corrupt (no kinds)": lambda d: _rewrite(d, kinds=[1, 2]),
+    "corrupt (no time of writing)": lambda d: _rewrite(d, written=float("nan")),
+    "corrupt (Namespace entries)": lambda d: _rewrite(d, kinds={
+        **json.loads(gzip.decompress(d))["kinds"], "Namespace": [[1, 2, {"Namespace": ["demo", True]}]]}),
+    "corrupt (nested too deeply)": lambda d: gzip.compress(b"[" * 100_000),
     "too old (written 2.0h ago, MAX_AGE 1.0h)": lambda d: d,  # decoded at written + 2 h
 }
 
