@@ -173,6 +173,9 @@ OTHER_OUTCOMES = [
     )),
     Row(f"nothing.demo.svc.{Z}", "A", ("NXDOMAIN: in a `fallthrough` zone, handed to the next plugin",),
         options={"fallthrough": ()}),
+    # a zonal name below a service that does not exist: the service is what is missing
+    Row(f"us-west-2a._zone.nope.testns.svc.{Z}", "A", ("NXDOMAIN: no Service `nope` in namespace `testns`",),
+        options={"zonal": True}),
 ]
 
 
