@@ -581,6 +581,18 @@ class Watcher:
                 group,
                 e.message,
             )
+        elif e.status == 404 and self.resource.group:
+            # A group the cluster lacks (the MCS API's ServiceImports for `multicluster`): kdns
+            # is never ready without it, so say what is missing rather than the bare 404.
+            log.log(
+                level,
+                "%s %s: 404: the API server does not serve %s/%s; is its CustomResourceDefinition "
+                "installed? Retrying",
+                verb,
+                self.resource.display,
+                self.resource.api_version,
+                self.resource.plural,
+            )
         else:
             log.log(
                 level if e.status < 500 else logging.WARNING,
