@@ -2,8 +2,8 @@
 
 `snapshot FILE [MAX_AGE]` in the kubernetes block. While the index is in sync with the API, its
 slim objects are written to FILE as they change: gzip-compressed JSON, at most once every
-`snapshot_interval` (settings.py) and at least every MAX_AGE/2 (so a quiet cluster's file stays
-young), to a temporary file then renamed, so a reader sees the old file or the new one, never half
+`snapshot_interval` (settings.py; MAX_AGE/4 when that is shorter) and at least every MAX_AGE/2 (so
+a quiet cluster's file stays young), to a temporary file then renamed, so a reader sees the old file or the new one, never half
 of one. The encoding is the slim objects' fields in order; gzip's CRC and length tell a truncated
 or damaged file from a whole one.
 
@@ -170,7 +170,9 @@ class Snapshots:
         self.max_age = max_age
         self.index = index
         self.source = source
-        self.interval = interval
+        # The pause between writes; the file is at most this plus MAX_AGE/2 old while kdns runs,
+        # which stays under MAX_AGE even when MAX_AGE is short next to snapshot_interval.
+        self.interval = min(interval, max_age / 4)
         self.clock = clock
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

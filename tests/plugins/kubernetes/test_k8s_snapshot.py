@@ -214,6 +214,28 @@ async def test_writes_are_atomic_and_only_of_a_synced_index(tmp_path: Path) -> N
     assert set(batches["Service"].objects) == {("demo", "web")}
 
 
+async def test_a_short_max_age_is_kept_by_writing_more_often(tmp_path: Path) -> None:
+    # MAX_AGE 4 s next to a 30 s snapshot_interval: a change is written well within MAX_AGE,
+    # not 30 s later, when a restart would find the file too old.
+    path = tmp_path / "index.snap"
+    index = ClusterIndex(config())
+    for kind in index.kinds:
+        index.mark_synced(kind)
+    snapshots = snap.Snapshots(str(path), 4.0, index, "in-cluster", 30.0)
+    snapshots.start()
+    try:
+        await written(path)
+        index.replace("Service", [{"metadata": {"name": "web", "namespace": "demo"}, "spec": {"clusterIP": "10.96.0.10"}}])
+
+        async def has_web() -> bool:
+            _, batches = snap.decode(path.read_bytes(), "in-cluster", index.kinds, 3600, snapshots.clock())
+            return ("demo", "web") in batches["Service"].objects
+
+        await until(has_web, "the change written", timeout=10)
+    finally:
+        await snapshots.stop()
+
+
 def test_snapshot_option() -> None:
     def parsed(body: str) -> object:
         return parse(directive(f". {{\n kubernetes cluster.local {{\n  {body}\n }}\n}}\n", "kubernetes"))
