@@ -453,8 +453,9 @@ class Watcher:
                         if not list_rv:
                             raise WatchListUnsupported("initial-events-end bookmark without resourceVersion")
                         keep()
-                        self.resource_version = list_rv
                         self._replace_all(sink if sink is not None else items, list_rv)
+                        # Only once the index holds the list: a failed replace streams it again.
+                        self.resource_version = list_rv
                         synced = True
                         paused.close()
                     elif etype == "ERROR":
