@@ -14,7 +14,7 @@ start -> /ready 200, start -> answering DNS, and VmRSS after sync for:
              address -> namespace is kept; its share is its RSS minus the manifests row's
   watchlist  S2 from the fake API with paged list + watch and with streaming lists (watch-list):
              kdns's sync time, and the fake API's peak memory during 10 concurrent syncs
-             (bench/watchlist.py; --watchlist-s2-quick for a small cluster)
+             (bench/watchlist.py; --small for a small cluster)
 
 Targets (issue 7): sync <= 1.5 s, RSS <= 90 MB at S2; the pods add <= 60 MB. Issue 14: autopath's
 pod index adds <= 30 MB.

@@ -418,9 +418,12 @@ class ApiSource:
         self.watchers = []
         measured = ProgrammingLatency(self.index)
         for resource in resources_for(self.index.kinds if hasattr(self.index, "kinds") else ()):
-            # As CoreDNS: `labels` filters services, endpoint slices and pods;
-            # `namespace_labels` filters namespaces.
+            # As CoreDNS: `labels` filters services, endpoint slices and pods, not ServiceImports
+            # (nor does the index when they come from manifests); `namespace_labels` filters
+            # namespaces.
             selector = namespace_labels if resource.kind == "Namespace" else labels
+            if resource.kind == "ServiceImport":
+                selector = None
             self.watchers.append(
                 Watcher(
                     self.transport,

@@ -1,8 +1,8 @@
 """`kdns explain NAME [TYPE]` (kdns extension): which Kubernetes objects made an answer, and by which rule.
 
 The answer is the plugin's own (the handler is asked, as a query would ask it, on a copy whose next
-plugin only records that it was reached: explaining never forwards anything), printed as dig
-prints it. Then each record, with the rule of the Kubernetes DNS specification or the option that
+plugin only records that it was reached: nothing is handed on; an ExternalName target outside the
+cluster zones is resolved as the query's would be), printed as dig prints it. Then each record, with the rule of the Kubernetes DNS specification or the option that
 produced it and the objects behind it (kind, namespace/name, resourceVersion); a negative answer
 names its reason (reasons.py, chosen where records.py decides).
 

@@ -25,7 +25,7 @@ alter an answer touches at least one tag of that answer:
                        ExternalName, and all cluster/endpoint IPs of a namespace whose exposure
                        changed.
   ("zonal", ns, name)  `zonal` names <zone>._zone.<name>.<ns>.svc (which also carry the service's
-                       tag): touched when an endpoint of the service's slices changes zone.
+                       tag): touched when the endpoints or ports of the service's slices change.
   ("zone", zone)       whether a topology zone is known (`zonal`): touched when it is first seen.
   ("mcs", ns, name)    a ServiceImport's names in multicluster zones (multicluster.py).
   ("pod", ns, ip)      `pods verified` answers for <dashed ip>.<ns>.pod. Touched for the old and new
@@ -57,6 +57,7 @@ from kdns.plugins.kubernetes.config import Config
 from kdns.plugins.kubernetes.names import ip_label
 from kdns.plugins.kubernetes.objects import (
     KINDS,
+    Endpoint,
     EndpointSlice,
     Namespace,
     Pod,
@@ -639,14 +640,15 @@ class ClusterIndex:
             touched.update(("ip", ip) for ip in self.endpoints(ns, name).ips)
 
     def _note_zones(self, old: EndpointSlice | None, new: EndpointSlice | None, touched: set[Tag]) -> None:
-        """`zonal`: learn new's zones; a change of which endpoint is in which zone changes the
-        service's zonal names (tag "zonal"), even when its merged endpoints stay the same."""
+        """`zonal`: learn new's zones. Any change of the slice's endpoints or ports changes the
+        service's zonal names (tag "zonal"), even when its merged endpoints stay the same: an
+        endpoint that moves zone, or a copy of an address in another slice that turns not ready."""
         if new is not None:
             for ep in new.endpoints:
                 if ep.zone and ep.zone not in self._topology_zones:
                     self._topology_zones.add(ep.zone)
                     touched.add(("zone", ep.zone))
-        if _placement(old) != _placement(new):
+        if _zonal_content(old) != _zonal_content(new):
             touched.update(("zonal", sl.namespace, sl.service) for sl in (old, new) if sl is not None and sl.service)
 
     def _slices_of(self, svc_key: Key) -> Iterator[EndpointSlice]:
@@ -738,8 +740,9 @@ class ClusterIndex:
                 touched.update(("pod", key[0], ip) for ip in _pod_ips(pod))
 
 
-def _placement(sl: EndpointSlice | None) -> tuple[tuple[tuple[str, ...], str], ...]:
-    return tuple((ep.addresses, ep.zone) for ep in sl.endpoints) if sl is not None else ()
+def _zonal_content(sl: EndpointSlice | None) -> tuple[tuple[Endpoint, ...], tuple[Port, ...]] | None:
+    """What zone_endpoints() reads of a slice."""
+    return (sl.endpoints, sl.ports) if sl is not None else None
 
 
 def build_endpoints(slices: Iterable[EndpointSlice], pod_names: bool = False) -> ServiceEndpoints:

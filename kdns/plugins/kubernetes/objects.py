@@ -286,12 +286,12 @@ def _external_ips(spec: Mapping[str, Any], status: Any) -> tuple[str, ...]:
                     "status.loadBalancer.ingress")
     if not raw and not ingress:
         return ()
-    out = [normalise_ip(_str(ip, "spec.externalIPs[]")) for ip in raw]
+    out = [_external_ip(_str(ip, "spec.externalIPs[]")) for ip in raw]
     for item in ingress:
         item = _dict(item, "status.loadBalancer.ingress[]")
         ip = _str(item.get("ip"), "status.loadBalancer.ingress[].ip")
         if ip:
-            out.append(normalise_ip(ip))
+            out.append(_external_ip(ip))
             continue
         host = _str(item.get("hostname"), "status.loadBalancer.ingress[].hostname").rstrip(".").lower()
         if host:
@@ -299,6 +299,16 @@ def _external_ips(spec: Mapping[str, Any], status: Any) -> tuple[str, ...]:
                 raise ValueError(f"status.loadBalancer.ingress hostname {host[:80]!r} is not a DNS name")
             out.append(host)
     return tuple(dict.fromkeys(out))
+
+
+def _external_ip(text: str) -> str:
+    """An external address as the cluster reads it. Apiservers before StrictIPCIDRValidation
+    (1.33) accepted IPv4 with leading zeros there and read them as decimal (ParseIPSloppy), as
+    kube-proxy still does: such a Service, kept from then, has its cluster IP names all the same."""
+    parts = text.split(".")
+    if len(parts) == 4 and all(0 < len(p) <= 3 and p.isascii() and p.isdigit() for p in parts):
+        text = ".".join(str(int(p)) for p in parts)
+    return normalise_ip(text)
 
 
 def _ready(conditions: Mapping[str, Any]) -> bool:

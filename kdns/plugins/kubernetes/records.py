@@ -325,7 +325,9 @@ class Records:
         if self.config.noendpoints:
             return self._nx(zone, tags, reasons.NOENDPOINTS)
         svc = self.index.service(ns, svc_name)
-        if svc is None or not svc.headless:
+        if svc is None:
+            return self._nx(zone, tags, reasons.NO_SERVICE)
+        if not svc.headless:
             return self._nx(zone, tags, reasons.ZONAL_NOT_HEADLESS)
         if not self.index.zone_known(topology):
             return self._nx(zone, tags, reasons.ZONAL_UNKNOWN)

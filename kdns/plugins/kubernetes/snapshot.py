@@ -2,8 +2,8 @@
 
 `snapshot FILE [MAX_AGE]` in the kubernetes block. While the index is in sync with the API, its
 slim objects are written to FILE as they change: gzip-compressed JSON, at most once every
-`snapshot_interval` (settings.py) and at least every MAX_AGE/2 (so a quiet cluster's file stays
-young), to a temporary file then renamed, so a reader sees the old file or the new one, never half
+`snapshot_interval` (settings.py; MAX_AGE/4 when that is shorter) and at least every MAX_AGE/2 (so
+a quiet cluster's file stays young), to a temporary file then renamed, so a reader sees the old file or the new one, never half
 of one. The encoding is the slim objects' fields in order; gzip's CRC and length tell a truncated
 or damaged file from a whole one.
 
@@ -25,6 +25,7 @@ import dataclasses
 import gzip
 import json
 import logging
+import math
 import os
 import time
 import zlib
@@ -43,10 +44,11 @@ VERSION = 1
 CLASSES: dict[str, type] = {cls.__name__: cls for cls in (Port, Namespace, Service, Endpoint, EndpointSlice, Pod)}
 # The field names of every slim class: a snapshot written by a kdns whose objects differ is foreign.
 SCHEMA = {name: [f.name for f in dataclasses.fields(cls)] for name, cls in CLASSES.items()}
-# What the index stores per kind (a running pod with one address as that address: index.compact()).
+# What the index stores per kind (a running pod with one address as that address: index.compact();
+# a ServiceImport as the Service it stands for: objects.service_import_from).
 STORED: dict[str, tuple[type, ...]] = {
     "Namespace": (Namespace,), "Service": (Service,), "EndpointSlice": (EndpointSlice,),
-    "Endpoints": (EndpointSlice,), "Pod": (Pod, str),
+    "Endpoints": (EndpointSlice,), "Pod": (Pod, str), "ServiceImport": (Service,),
 }
 
 
@@ -110,7 +112,9 @@ def decode(
     try:
         document = json.loads(text)
     except ValueError as e:
-        raise SnapshotError(f"corrupt ({e})") from None
+        raise SnapshotError(f"corrupt (not JSON: {e})") from None
+    except RecursionError:
+        raise SnapshotError("corrupt (nested too deeply)") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise SnapshotError("foreign (not a kdns index snapshot)")
     if document.get("version") != VERSION or document.get("schema") != SCHEMA:
@@ -118,11 +122,13 @@ def decode(
     if document.get("source") != source:
         raise SnapshotError(f"foreign (written for {document.get('source')}, this server watches {source})")
     stored = document.get("kinds")
-    if not isinstance(stored, dict) or sorted(stored) != sorted(kinds):
-        held, watched = ", ".join(sorted(stored or ())), ", ".join(sorted(kinds))
+    if not isinstance(stored, dict):
+        raise SnapshotError("corrupt (no kinds)")
+    if sorted(stored) != sorted(kinds):
+        held, watched = ", ".join(sorted(stored)), ", ".join(sorted(kinds))
         raise SnapshotError(f"foreign (holds {held}; this server watches {watched})")
     written = document.get("written")
-    if not isinstance(written, (int, float)):
+    if not isinstance(written, (int, float)) or not math.isfinite(written):
         raise SnapshotError("corrupt (no time of writing)")
     age = now - written
     if age > max_age:
@@ -133,9 +139,12 @@ def decode(
         want = STORED.get(kind, ())
         try:
             batch.objects = {(ns, name): _decoded(obj) for ns, name, obj in stored[kind]}
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             raise SnapshotError(f"corrupt ({kind} entries)") from None
-        if not all(isinstance(obj, want) for obj in batch.objects.values()):
+        if not all(
+            type(ns) is str and type(name) is str and isinstance(obj, want)
+            for (ns, name), obj in batch.objects.items()
+        ):
             raise SnapshotError(f"corrupt ({kind} entries)")
         batches[kind] = batch
     return written, batches
@@ -161,7 +170,9 @@ class Snapshots:
         self.max_age = max_age
         self.index = index
         self.source = source
-        self.interval = interval
+        # The pause between writes; the file is at most this plus MAX_AGE/2 old while kdns runs,
+        # which stays under MAX_AGE even when MAX_AGE is short next to snapshot_interval.
+        self.interval = min(interval, max_age / 4)
         self.clock = clock
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

@@ -453,8 +453,9 @@ class Watcher:
                         if not list_rv:
                             raise WatchListUnsupported("initial-events-end bookmark without resourceVersion")
                         keep()
-                        self.resource_version = list_rv
                         self._replace_all(sink if sink is not None else items, list_rv)
+                        # Only once the index holds the list: a failed replace streams it again.
+                        self.resource_version = list_rv
                         synced = True
                         paused.close()
                     elif etype == "ERROR":
@@ -580,6 +581,18 @@ class Watcher:
                 plural,
                 group,
                 e.message,
+            )
+        elif e.status == 404 and self.resource.group:
+            # A group the cluster lacks (the MCS API's ServiceImports for `multicluster`): kdns
+            # is never ready without it, so say what is missing rather than the bare 404.
+            log.log(
+                level,
+                "%s %s: 404: the API server does not serve %s/%s; is its CustomResourceDefinition "
+                "installed? Retrying",
+                verb,
+                self.resource.display,
+                self.resource.api_version,
+                self.resource.plural,
             )
         else:
             log.log(

@@ -277,6 +277,18 @@ async def test_label_selectors_reach_the_api(api: FakeApi) -> None:
         await eventually(lambda: set(index.state["Service"]) == {"demo/joined"})
 
 
+async def test_service_imports_are_not_filtered_by_labels(api: FakeApi) -> None:
+    # CoreDNS lists ServiceImports without the `labels` selector, as the index reads them from
+    # manifests: an import without the services' label is answered all the same.
+    index = RecordingIndex((*KINDS, "ServiceImport"))
+    async with running(api, index, labels=parse_selector("app=web")) as source:
+        assert await source.wait_synced(5)
+    paths = {"/api/v1/services": "app=web", "/apis/multicluster.x-k8s.io/v1alpha1/serviceimports": None}
+    for path, selector in paths.items():
+        queries = [parse_qs(qs) for _, p, qs in api.requests if p == path]
+        assert queries and all(q.get("labelSelector") == ([selector] if selector else None) for q in queries), path
+
+
 async def test_rest_client_metrics(api: FakeApi) -> None:
     host = f"127.0.0.1:{api.port}"
 

@@ -173,6 +173,9 @@ OTHER_OUTCOMES = [
     )),
     Row(f"nothing.demo.svc.{Z}", "A", ("NXDOMAIN: in a `fallthrough` zone, handed to the next plugin",),
         options={"fallthrough": ()}),
+    # a zonal name below a service that does not exist: the service is what is missing
+    Row(f"us-west-2a._zone.nope.testns.svc.{Z}", "A", ("NXDOMAIN: no Service `nope` in namespace `testns`",),
+        options={"zonal": True}),
 ]
 
 
@@ -212,7 +215,7 @@ async def test_resource_versions_come_from_the_objects() -> None:
     assert "from Service demo/web-headless (resourceVersion unknown)" in why(await explain(h, WH, "A"))
 
 
-async def test_explaining_forwards_nothing() -> None:
+async def test_a_fallthrough_name_is_not_handed_on() -> None:
     info = FakeInfo()
     h = handler(config(fallthrough=()), info=info)
     await explain(h, f"nothing.demo.svc.{Z}", "A")

@@ -192,6 +192,17 @@ def test_values_at_the_edges_of_the_api_are_kept() -> None:
     assert key_of("Service", svc({}, name="web", namespace="demo")) == ("demo", "web")
 
 
+def test_a_legacy_external_ip_keeps_its_service() -> None:
+    # Leading zeros, accepted by apiservers before 1.33 and read as decimal (as kube-proxy reads
+    # them): the address is served, and the service's own names are not lost over it.
+    d = svc({"clusterIP": "10.96.0.5", "externalIPs": ["192.168.001.010"]})
+    d["status"] = {"loadBalancer": {"ingress": [{"ip": "010.0.0.1"}]}}
+    s = service_from(d)
+    assert s.cluster_ips == ("10.96.0.5",) and s.external_ips == ("192.168.1.10", "10.0.0.1")
+    with pytest.raises(ValueError, match="not an IP address"):
+        service_from(svc({"externalIPs": ["192.168.1.256"]}))
+
+
 def test_a_pod_name_that_is_no_label_names_no_endpoint() -> None:
     """As CoreDNS: a pod name too long for a label is ignored, the endpoint is kept (named by its IP)."""
     for pod in ("p" * 70, "web.0"):

@@ -37,7 +37,9 @@ from kdns.plugins.kubernetes import snapshot as snap
 from kdns.plugins.kubernetes.config import SNAPSHOT_MAX_AGE, parse
 from kdns.plugins.kubernetes.index import ClusterIndex
 from kdns.plugins.kubernetes.manifests import ManifestSource
-from plugins.kubernetes.k8s_cases import FIXTURES, config
+from plugins.kubernetes.k8s_cases import FIXTURES, check, config, handler
+from plugins.kubernetes.k8s_cases import ask as ask_handler
+from plugins.kubernetes.test_k8s_multicluster import README_CASES, mc_handler
 from tests.fakeapi import FakeApi
 from tests.upstreams import directive
 
@@ -129,6 +131,20 @@ def test_a_snapshot_round_trips_to_the_same_index() -> None:
     assert len(restored.stored("Pod")) > 0 and len(restored.stored("EndpointSlice")) > 0
 
 
+async def test_a_multicluster_snapshot_restores_the_service_imports() -> None:
+    live = mc_handler()
+    kinds = snap.kept_kinds(live.index)
+    assert "ServiceImport" in kinds and live.index.stored("ServiceImport")
+    data_ = snap.encode({kind: list(live.index.stored(kind).items()) for kind in kinds}, "in-cluster", 1000.0)
+    _, batches = snap.decode(data_, "in-cluster", kinds, 3600, 1000.0)
+    restored = handler(live.config, load=False)
+    for kind, batch in batches.items():
+        restored.index.replace(kind, batch)
+    restored.from_snapshot = True  # as Handler.start() sets it after restore()
+    for case in README_CASES:
+        check(case, await ask_handler(restored, case.qname, case.qtype))
+
+
 def _rewrite(data_: bytes, **changes: object) -> bytes:
     document = json.loads(gzip.decompress(data_))
     document.update(changes)
@@ -138,7 +154,7 @@ def _rewrite(data_: bytes, **changes: object) -> bytes:
 UNUSABLE = {
     "truncated": lambda d: d[: len(d) // 2],
     "corrupt (": lambda d: d[:20] + bytes(b ^ 0xFF for b in d[20:40]) + d[40:],
-    "corrupt (Expecting": lambda d: gzip.compress(gzip.decompress(d)[:-10]),
+    "corrupt (not JSON": lambda d: gzip.compress(gzip.decompress(d)[:-10]),
     "foreign (not a kdns index snapshot)": lambda d: gzip.compress(b'{"format": "something else"}'),
     "foreign (written for endpoint http://other, this server watches endpoint http://api)":
         lambda d: _rewrite(d, source="endpoint http://other"),
@@ -147,6 +163,11 @@ UNUSABLE = {
         lambda d: _rewrite(d, kinds={k: v for k, v in json.loads(gzip.decompress(d))["kinds"].items() if k != "Pod"}),
     "corrupt (Service entries)": lambda d: _rewrite(d, kinds={
         **json.loads(gzip.decompress(d))["kinds"], "Service": [["demo", "web", "not a service"]]}),
+    "corrupt (no kinds)": lambda d: _rewrite(d, kinds=[1, 2]),
+    "corrupt (no time of writing)": lambda d: _rewrite(d, written=float("nan")),
+    "corrupt (Namespace entries)": lambda d: _rewrite(d, kinds={
+        **json.loads(gzip.decompress(d))["kinds"], "Namespace": [[1, 2, {"Namespace": ["demo", True]}]]}),
+    "corrupt (nested too deeply)": lambda d: gzip.compress(b"[" * 100_000),
     "too old (written 2.0h ago, MAX_AGE 1.0h)": lambda d: d,  # decoded at written + 2 h
 }
 
@@ -191,6 +212,28 @@ async def test_writes_are_atomic_and_only_of_a_synced_index(tmp_path: Path) -> N
     assert [p.name for p in tmp_path.iterdir()] == ["index.snap"]  # no temporary file left
     _, batches = snap.decode(path.read_bytes(), "in-cluster", index.kinds, 60, snapshots.clock())
     assert set(batches["Service"].objects) == {("demo", "web")}
+
+
+async def test_a_short_max_age_is_kept_by_writing_more_often(tmp_path: Path) -> None:
+    # MAX_AGE 4 s next to a 30 s snapshot_interval: a change is written well within MAX_AGE,
+    # not 30 s later, when a restart would find the file too old.
+    path = tmp_path / "index.snap"
+    index = ClusterIndex(config())
+    for kind in index.kinds:
+        index.mark_synced(kind)
+    snapshots = snap.Snapshots(str(path), 4.0, index, "in-cluster", 30.0)
+    snapshots.start()
+    try:
+        await written(path)
+        index.replace("Service", [{"metadata": {"name": "web", "namespace": "demo"}, "spec": {"clusterIP": "10.96.0.10"}}])
+
+        async def has_web() -> bool:
+            _, batches = snap.decode(path.read_bytes(), "in-cluster", index.kinds, 3600, snapshots.clock())
+            return ("demo", "web") in batches["Service"].objects
+
+        await until(has_web, "the change written", timeout=10)
+    finally:
+        await snapshots.stop()
 
 
 def test_snapshot_option() -> None:

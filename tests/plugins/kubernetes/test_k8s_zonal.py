@@ -85,6 +85,28 @@ def test_record_topology_zones() -> None:
     assert not off.zone_known("us-west-2b")
 
 
+async def test_a_zonal_answer_follows_readiness_hidden_by_another_slice() -> None:
+    # While the EndpointSlice controller moves an endpoint, its address can be in two slices (here
+    # in two zones): the service's merged endpoints do not change when one copy turns not ready,
+    # its zonal names do, so a cached zonal answer must be dropped all the same.
+    h = handler(Config(zones=("cluster.local.",), zonal=True), paths=(ZONAL,))
+
+    def copy_in(slice_name: str, zone: str, ready: bool) -> dict:
+        return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": slice_name, "namespace": "testns", "labels": {"kubernetes.io/service-name": "hdls"}},
+                "endpoints": [{"addresses": ["172.0.0.9"], "zone": zone, "conditions": {"ready": ready}}]}
+
+    h.index.apply("EndpointSlice", "ADDED", copy_in("move-a", "us-west-2a", True))
+    h.index.apply("EndpointSlice", "ADDED", copy_in("move-b", "us-west-2b", True))
+    name = f"us-west-2a._zone.{H}"
+    before = await ask(h, name, "A")
+    assert "172.0.0.9" in {str(rr.rdata) for rr in before.msg.rr}
+    touched = h.index.apply("EndpointSlice", "MODIFIED", copy_in("move-a", "us-west-2a", False))
+    assert ("svc", "testns", "hdls") not in touched  # the merged endpoints are the same
+    assert before.tags is not None and before.tags & touched
+    assert "172.0.0.9" not in {str(rr.rdata) for rr in (await ask(h, name, "A")).msg.rr}
+
+
 def test_config() -> None:
     assert plugin_config("kubernetes", "    kubernetes cluster.local {\n        zonal\n    }").zonal
     assert not plugin_config("kubernetes", "    kubernetes cluster.local").zonal

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
@@ -75,6 +76,27 @@ async def test_index_is_replaced_only_at_the_initial_events_end_bookmark() -> No
     assert [is_stream_list(w) for w in transport.watches()] == [True, True, False]
     assert transport.watches()[2]["resourceVersion"] == stream[-1]["object"]["metadata"]["resourceVersion"]
     assert len(sleeps.delays) == 1 and watcher.watch_list
+
+
+async def test_a_failed_replace_streams_the_list_again() -> None:
+    # A bug while the index takes the list must not leave the watcher watching from the list's
+    # resourceVersion with the list never applied (and the kind never synced).
+    class Failing(RecordingIndex):
+        failures = 1
+
+        def replace(self, kind: str, objects: list[dict[str, Any]]) -> set[str]:
+            if self.failures:
+                self.failures -= 1
+                raise RuntimeError("index bug")
+            return super().replace(kind, objects)
+
+    stream = read_events("watchlist/services.jsonl")
+    transport = ReplayTransport({}, {SERVICES: [stream, stream]})
+    index = Failing(["Service"])
+    watcher = watcher_for(transport, index)
+    await run_until_idle(watcher, transport)
+    assert [is_stream_list(w) for w in transport.watches()][:2] == [True, True]
+    assert len(index.replaces("Service")) == 1 and watcher.synced.is_set()
 
 
 @pytest.mark.parametrize(

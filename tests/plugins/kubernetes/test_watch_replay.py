@@ -22,7 +22,7 @@ from kdns.plugins.kubernetes.watch import (
     Watcher,
     list_all,
 )
-from tests.fakeapi.replay import RecordingIndex, ReplayTransport, key_of, read_events, read_json, strip
+from tests.fakeapi.replay import RecordingIndex, ReplayTransport, key_of, read_events, read_json, recorded, strip
 
 FAST = WatchSettings(
     watch_timeout=5,
@@ -238,6 +238,21 @@ async def test_403_logs_the_missing_permission(
     # Retried with backoff until it worked; logged once, not on every retry.
     assert len(sleeps.delays) == 3
     assert len(messages) == 1
+    assert watcher.synced.is_set()
+
+
+async def test_a_missing_api_group_names_the_resource_it_lacks(caplog: pytest.LogCaptureFixture) -> None:
+    # `multicluster` on a cluster without the MCS CRD: the apiserver's plain-text 404.
+    missing = ApiStatusError(404, None, recorded("errors/404-unknown-group.json").read_text(encoding="utf-8").strip())
+    resource = RESOURCES["ServiceImport"]
+    transport = ReplayTransport({resource.path(): [missing, {"metadata": {"resourceVersion": "9"}, "items": []}]})
+    watcher = Watcher(transport, resource, RecordingIndex(["ServiceImport"]), FAST, sleep=Sleeps())
+    with caplog.at_level(logging.ERROR, logger="kdns.plugins.kubernetes.watch"):
+        await run_until_idle(watcher, transport)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        "list serviceimports.multicluster.x-k8s.io: 404: the API server does not serve "
+        "multicluster.x-k8s.io/v1alpha1/serviceimports; is its CustomResourceDefinition installed? Retrying"
+    ]
     assert watcher.synced.is_set()
 
 
