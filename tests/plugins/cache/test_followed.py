@@ -71,6 +71,27 @@ def test_notes_of_evicted_entries_are_pruned() -> None:
         if i >= 4:
             present.discard(keys[i - 4])  # the least recently used, evicted
         f.note(k, DENIAL)
-        assert len(f._reverse) <= 5
+        assert len(f._reverse) <= 2 * 4 + 1  # pruned once past twice the capacity
     assert f.stale({("ip", "10.0.0.9")}) == [keys[9]]
     assert f.stale({("ip", "10.0.0.0")}) == []  # evicted long ago, its note pruned
+
+
+def test_pruning_is_paid_for_by_the_notes_since_the_last_one() -> None:
+    """With the stores full (every noted key still present), a miss must not rescan every note."""
+    present: set[Any] = set()
+    checks = 0
+
+    def is_present(k: Any) -> bool:
+        nonlocal checks
+        checks += 1
+        return k in present
+
+    f = Followed(is_present, 100)
+    f.add_zones(["in-addr.arpa."])
+    keys = [key(reverse_name(f"10.0.{i // 256}.{i % 256}")) for i in range(2000)]
+    for i, k in enumerate(keys):
+        present.add(k)
+        if i >= 100:
+            present.discard(keys[i - 100])  # the stores hold the last 100
+        f.note(k, DENIAL)
+    assert checks <= 3 * len(keys)  # about 2 a note; rescanning on every miss was ~100
