@@ -8,8 +8,10 @@ per kind first). Two figures per mode:
   sync       one `python -m kdns` (the kubeadm Corefile, pinned to the server core) from start to
              answering DNS against that API;
   peak       the fake API's peak RSS above its RSS before, while 10 clients sync at once (kdns's own
-             ApiSource, each into an index that keeps only a count, so the clients stay small),
-             sampled every 5 ms in the fake's process; with the time until all 10 were synced.
+             ApiSource, each into an index that keeps only a count, so the clients stay small): its
+             VmHWM, reset to its RSS (after a garbage collection and malloc_trim) just before; with
+             the time until all 10 were synced. The fake is a spawned process of its own, that has
+             served nothing before these syncs.
 
 The fake builds each list page from its items' pre-encoded bytes and writes each watch event as it
 goes, as the apiserver's watch cache does; the difference in peak memory is what paged lists buffer.
@@ -18,18 +20,19 @@ goes, as the apiserver's watch cache does; the difference in peak memory is what
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import gc
 import logging
 import multiprocessing
 import os
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
 from bench import kdnsserver
-from bench.cluster import Cluster
+from bench.cluster import Cluster, ClusterSpec
 
 MODES = {"list+watch": "old-etcd", "watch-list": "yes"}
 CLIENTS = 10
@@ -43,49 +46,52 @@ class WatchListRun:
     peak_bytes: int  # the fake API's RSS high-water mark above its RSS before the syncs
 
 
-def _rss() -> int:
+def _status(field: str) -> int:
+    """A VmRSS / VmHWM field of this process's /proc status, in bytes."""
     with open("/proc/self/status", encoding="ascii") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
 
 
-def _serve(objects: list[dict[str, Any]], mode: str, conn: Connection) -> None:
-    """The child: a FakeApi holding objects; answers `peak` requests with the RSS sampled since the
-    last `start`."""
+def _settle() -> int:
+    """Give freed memory back to the system and restart the RSS high-water mark from here; the RSS
+    now. Without this, the syncs' buffers reuse heap that earlier garbage left free and the peak
+    reads nothing."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    # 5: reset the peak RSS (VmHWM) to the current RSS (Linux 4.0+).
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+        f.write("5")
+    return _status("VmRSS")
+
+
+def _serve(spec: ClusterSpec, mode: str, conn: Connection) -> None:
+    """The child (a fresh interpreter, not a fork of the bench, whose heap would hide the fake's
+    growth): a FakeApi holding the cluster's objects; answers `start` with its RSS then and `peak`
+    with its RSS high-water mark since."""
     if kdnsserver.REPO not in sys.path:
         sys.path.insert(0, kdnsserver.REPO)
     from tests.fakeapi import FakeApi
 
     # Streams the clients close at the end are not worth a traceback each.
     logging.getLogger("aiohttp").setLevel(logging.CRITICAL)
-    peak = [0]
-    sampling = threading.Event()
-
-    def sample() -> None:
-        while True:
-            sampling.wait()
-            peak[0] = max(peak[0], _rss())
-            time.sleep(0.005)
-
-    threading.Thread(target=sample, daemon=True).start()
 
     async def main() -> None:
-        api = FakeApi(objects=objects, watch_list=mode)
-        objects.clear()
+        api = FakeApi(objects=list(Cluster(spec).api_objects()), watch_list=mode)
         await api.start()
         conn.send(api.url)
         loop = asyncio.get_running_loop()
         while True:
             command = await loop.run_in_executor(None, conn.recv)
             if command == "start":
-                peak[0] = before = _rss()
-                sampling.set()
-                conn.send(before)
+                conn.send(_settle())
             elif command == "peak":
-                sampling.clear()
-                conn.send(peak[0])
+                conn.send(_status("VmHWM"))
             else:
                 await api.stop()
                 return
@@ -135,15 +141,20 @@ def compare(directory: str, cluster: Cluster, upstream: int, clients: int = CLIE
     """Both modes against the same cluster; this process runs the clients."""
     if kdnsserver.REPO not in sys.path:
         sys.path.insert(0, kdnsserver.REPO)
-    objects = list(cluster.api_objects())
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")
     runs = []
     for name, mode in MODES.items():
         parent, child = context.Pipe()
-        fake = context.Process(target=_serve, args=(objects, mode, child), daemon=True)
+        fake = context.Process(target=_serve, args=(cluster.spec, mode, child), daemon=True)
         fake.start()
         try:
             url = parent.recv()
+            # The concurrent syncs first, on a fake that has served nothing yet.
+            parent.send("start")
+            before = parent.recv()
+            seconds = asyncio.run(_concurrent_syncs(url, clients))
+            parent.send("peak")
+            peak = parent.recv()
             ports = kdnsserver.Ports.pick()
             corefile = kdnsserver.cluster_corefile(ports, upstream, endpoint=url)
             server = kdnsserver.start(os.path.join(directory, "run"), corefile, ports, tag=f"kdns-{name}")
@@ -152,11 +163,6 @@ def compare(directory: str, cluster: Cluster, upstream: int, clients: int = CLIE
                 sync = server.serving_seconds
             finally:
                 server.stop()
-            parent.send("start")
-            before = parent.recv()
-            seconds = asyncio.run(_concurrent_syncs(url, clients))
-            parent.send("peak")
-            peak = parent.recv()
             runs.append(WatchListRun(name, sync, seconds, peak - before))
         finally:
             parent.send("stop")
