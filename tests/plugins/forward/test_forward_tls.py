@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import socket
 
 import pytest
 from dnslib import RCODE
@@ -132,6 +133,27 @@ async def test_one_handshake_for_many_pipelined_queries(certs):
                 assert sample("coredns_forward_responses_total", {"to": relay.address, "rcode": "NXDOMAIN"}) == 20
             finally:
                 await h.stop()
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_QUICKACK"), reason="TCP_QUICKACK is Linux's")
+async def test_answers_are_acknowledged_at_once_after_pipelined_ones(certs):
+    """unbound writes without TCP_NODELAY: once two answers came together (queries pipelined), Nagle
+    held each later answer until our ACK, which delayed ACKs sent only with the next query; the
+    bench's readiness probe, asking every 12 ms, never saw an answer. The connection must stay in
+    quick-ACK mode after every answer."""
+    async with unbound_tls(str(certs.server), str(certs.server_key), RECORDS) as ub:
+        h = make(f"forward . tls://{ub.address} {{\n tls {certs.ca}\n tls_servername {SERVER_NAME}\n}}")
+        try:
+            names = ["www.example.test."] * 5
+            await asyncio.gather(*(h(request(n, id=i)) for i, n in enumerate(names)))
+            for _ in range(10):
+                assert addresses(await h(request("www.example.test."))) == ["192.0.2.53"]
+                conn = h.proxies[0]._tls_conn
+                assert conn is not None
+                sock = conn.writer.get_extra_info("socket")
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK) == 1
+        finally:
+            await h.stop()
 
 
 @pytest.mark.parametrize(
