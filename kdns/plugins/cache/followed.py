@@ -25,6 +25,7 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Protocol
 
 from kdns.plugins.cache.item import DENIAL
+from kdns.zones import in_zones
 
 
 class ChangeSource(Protocol):
@@ -32,10 +33,6 @@ class ChangeSource(Protocol):
 
     zones: tuple[str, ...]
     invalidators: list[Callable[[set[Hashable]], None]]
-
-
-def _under(name: str, zones: Iterable[str]) -> bool:
-    return any(zone == "." or name == zone or name.endswith("." + zone) for zone in zones)
 
 
 def reverse_name(ip: str) -> str:
@@ -63,11 +60,11 @@ class Followed:
     def note(self, key: Any, kind: str) -> None:
         """An answer was stored under key (key[0]: the lowercase name)."""
         name = key[0]
-        if self.reverse_zones and name.endswith(".arpa.") and _under(name, self.reverse_zones):
+        if self.reverse_zones and name.endswith(".arpa.") and in_zones(name, self.reverse_zones):
             self._reverse.setdefault(name, set()).add(key)
             if len(self._reverse) > 2 * self._capacity:
                 self._reverse = {n: keys for n, keys in self._reverse.items() if any(map(self._present, keys))}
-        elif kind == DENIAL and self.forward_zones and _under(name, self.forward_zones):
+        elif kind == DENIAL and self.forward_zones and in_zones(name, self.forward_zones):
             self._negative.add(key)
             if len(self._negative) > 2 * self._capacity:
                 self._negative = set(filter(self._present, self._negative))

@@ -27,6 +27,7 @@ from dnslib import RCODE
 from kdns.plugins.cache import metrics
 from kdns.plugins.cache.config import Config
 from kdns.plugins.cache.followed import ChangeSource, Followed
+from kdns.zones import in_zones
 from kdns.plugins.cache.item import DENIAL, SUCCESS, Item, classify, minimal_ttl
 from kdns.request import Request
 from kdns.response import Lease, Response
@@ -35,13 +36,6 @@ from kdns.types import BlockInfo, Next
 log = logging.getLogger(__name__)
 
 Key = tuple[str, int, int, bool, bool]
-
-
-def in_zones(name: str, zones: tuple[str, ...]) -> bool:
-    for zone in zones:
-        if zone == "." or name == zone or name.endswith("." + zone):
-            return True
-    return False
 
 
 def common_zones(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> tuple[str, ...]:

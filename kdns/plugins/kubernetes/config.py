@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kdns.corefile.tree import Directive
+from kdns.zones import in_zones
 
 POD_MODES = ("disabled", "insecure", "verified")
 # The explain endpoint exposes names and addresses: loopback unless an address is given.
@@ -152,11 +153,7 @@ class Config:
             return False
         if not self.fallthrough:
             return True
-        return any(in_zone(qname, z) for z in self.fallthrough)
-
-
-def in_zone(qname: str, zone: str) -> bool:
-    return zone == "." or qname == zone or qname.endswith("." + zone)
+        return in_zones(qname, self.fallthrough)
 
 
 def parse(d: Directive) -> Config:
