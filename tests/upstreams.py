@@ -462,3 +462,48 @@ async def eventually(condition: Callable[[], bool], timeout: float = 4.0) -> boo
         while not condition():
             await asyncio.sleep(0.02)
     return True
+
+
+@dataclass
+class Tinyproxy:
+    """A running tinyproxy (an HTTP proxy with CONNECT) on 127.0.0.1:port; log: what it logged."""
+
+    port: int
+    log_file: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        with open(self.log_file, errors="replace") as f:
+            return f.read()
+
+
+@contextlib.asynccontextmanager
+async def tinyproxy() -> AsyncIterator[Tinyproxy]:
+    """A real tinyproxy (Debian's) on 127.0.0.1, accepting clients from there only, CONNECT to any
+    port. Skips the test when tinyproxy is missing."""
+    binary = server_binary("tinyproxy")
+    with tempfile.TemporaryDirectory() as tmp:
+        for attempt in range(5):
+            port = free_port()
+            log = os.path.join(tmp, "tinyproxy.log")
+            lines = [f"Port {port}", "Listen 127.0.0.1", "Timeout 60", f'LogFile "{log}"', "LogLevel Connect",
+                     "MaxClients 20", "Allow 127.0.0.1", f'PidFile "{tmp}/tinyproxy.pid"']
+            if os.geteuid() == 0:
+                lines += ["User nobody", "Group nogroup"]
+            conf = os.path.join(tmp, "tinyproxy.conf")
+            with open(conf, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            os.chmod(tmp, 0o777)  # its log, written after it drops to nobody
+            proc = subprocess.Popen([binary, "-d", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                if await _wait_listening(port, proc):
+                    yield Tinyproxy(port, log)
+                    return
+                output = Tinyproxy(port, log).log() if os.path.exists(log) else ""
+                if "in use" not in output or attempt == 4:
+                    raise RuntimeError(f"tinyproxy did not start: {output}")
+            finally:
+                stop_process(proc)

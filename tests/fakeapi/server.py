@@ -11,6 +11,8 @@ What it serves:
   remainingItemCount; 400 for a garbage token, 410 Expired (with a fresh token) for an expired one;
   resourceVersion=0 ignores limit; namespaced paths; labelSelector (=, ==, !=, in, notin, exists, !).
   Bodies up to 2048 bytes go with Content-Length, larger ones chunked (Go's net/http does that).
+  Bodies over 128 KiB are gzipped for a client that accepts gzip (APIResponseCompression, on by
+  default since 1.16, with its threshold); watches never are.
   Like the watch cache, lists are quick at any size: items are encoded once when written, a page
   joins their bytes, and a continue page bisects its snapshot's keys (copy-on-write, see KindStore).
 - Watches: chunked, one JSON event per line; ADDED/MODIFIED/DELETED with full objects (kind and
@@ -29,7 +31,7 @@ What it serves:
   unknown paths and groups are a text/plain 404.
 
 Python API (tests): `async with FakeApi() as api:` -> api.url; create/update/patch/delete/get/
-objects; replay_event() keeps a recorded event's resourceVersion; faults: cut_streams(),
+objects; `ssl_context=` serves https; replay_event() keeps a recorded event's resourceVersion; faults: cut_streams(),
 stall(seconds), expire_watches(count), compact(), expire_continue_tokens(), fail_next(status,
 count, resource), set_auth_failure(status, resource); stop()/start() keep state and port.
 """
@@ -42,6 +44,7 @@ import bisect
 import copy
 import json
 import re
+import ssl
 import time
 import uuid
 from collections import OrderedDict
@@ -112,6 +115,8 @@ ENDPOINTS_WARNING = '299 - "v1 Endpoints is deprecated in v1.33+; use discovery.
 USER = "system:serviceaccount:kube-system:kdns"
 # Go's net/http sends a body of at most this many bytes with Content-Length, more chunked.
 CHUNKING_THRESHOLD = 2048
+# kube-apiserver's defaultGzipThresholdBytes.
+GZIP_THRESHOLD = 128 * 1024
 TRUE_VALUES = ("1", "true", "True")
 
 
@@ -399,10 +404,12 @@ class FakeApi:
         default_watch_timeout: float = 1800.0,
         host: str = "127.0.0.1",
         watch_list: str = "yes",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if watch_list not in ("yes", "old-etcd", "unknown"):
             raise ValueError(f"watch_list must be yes, old-etcd or unknown, not {watch_list!r}")
         self.watch_list = watch_list
+        self.ssl_context = ssl_context
         self.host = host
         self.port = 0
         self.token = token
@@ -424,6 +431,7 @@ class FakeApi:
         # What clients asked, for tests: (method, path, query string).
         self.requests: list[tuple[str, str, str]] = []
         self.request_headers: list[dict[str, str]] = []
+        self.gzipped = 0  # responses sent gzipped
         if recorded:
             self.load_recorded()
         for obj in objects or ():
@@ -433,7 +441,7 @@ class FakeApi:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}"
 
     async def __aenter__(self) -> FakeApi:
         await self.start()
@@ -450,7 +458,7 @@ class FakeApi:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5, handler_cancellation=True)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context)
         await site.start()
         server = getattr(site, "_server", None)
         if self.port == 0 and server is not None and server.sockets:
@@ -701,6 +709,16 @@ class FakeApi:
         return self._status(status, f"injected fault {status}")
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        resp = await self._answer(request)
+        if (
+            isinstance(resp, web.Response) and not resp.prepared and resp.body is not None
+            and len(resp.body) > GZIP_THRESHOLD and "gzip" in request.headers.get("Accept-Encoding", "")
+        ):
+            resp.enable_compression(web.ContentCoding.gzip)
+            self.gzipped += 1
+        return resp
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path, request.query_string))
         self.request_headers.append(dict(request.headers))
         while (wait := self._stalled_until - time.monotonic()) > 0:

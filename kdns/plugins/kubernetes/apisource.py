@@ -1,17 +1,11 @@
 """The Kubernetes API as a source of the ClusterIndex: one Watcher task per kind.
 
-Configuration and credentials come from kubernetes_asyncio (as the design asks): the in-cluster
-service account by default (load_incluster_config, whose token hook re-reads the projected,
-rotating token), `kubeconfig FILE [CONTEXT]` (load_kube_config: certificates, tokens, exec and
-OIDC providers), or `endpoint URL` with optional `tls CERT KEY CACERT` (as CoreDNS: no other
-credentials then). Plain http endpoints work (the fake API in tests is http).
-
-The HTTP itself is one aiohttp session built from that Configuration (SSL context and
-Authorization header), not kubernetes_asyncio's ApiClient.call_api: a watch needs a socket read
-timeout with no total timeout, lines split ourselves (events can be larger than aiohttp's default
-line limit), the raw status and body of every error (Status objects), and a place to time every
-request for the REST metrics; call_api(_preload_content=False) would give the same aiohttp
-response with extra layers (and a Content-Type header on every GET) in between.
+Where the server is and the credentials come from credentials.py (endpoint [+ tls], kubeconfig,
+or the pod's service account); the GETs go over httpclient.py's HTTP/1.1 on asyncio streams. A
+watch needs a read timeout per piece with no total timeout, lines split by us (events can be
+larger than any line limit), the raw status and body of every error (Status objects), and a place
+to time every request for the REST metrics. Plain http endpoints work (the fake API in tests is
+http).
 """
 
 from __future__ import annotations
@@ -20,17 +14,16 @@ import asyncio
 import dataclasses
 import json
 import logging
-import ssl
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+import urllib.parse
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
-
-import aiohttp
-from yarl import URL
 
 from kdns.errors import KdnsError
 from kdns.plugins.kubernetes import metrics
 from kdns.plugins.kubernetes.config import Config, Selector
+from kdns.plugins.kubernetes.credentials import Credentials, load_credentials
+from kdns.plugins.kubernetes.httpclient import HttpClient, HttpError, Response, Url, environment_proxy
 from kdns.plugins.kubernetes.index import gc_paused
 from kdns.plugins.kubernetes.objects import SERVICE_NAME_LABEL
 from kdns.plugins.kubernetes.settings import DEFAULT_SETTINGS, WatchSettings
@@ -46,12 +39,7 @@ from kdns.plugins.kubernetes.watch import (
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "kdns (python; kubernetes_asyncio)"
-# Watch events can be large (etcd allows 1.5 MiB objects); lines are split by us, this only sizes
-# aiohttp's read buffer (kubernetes_asyncio uses the same).
-READ_BUFSIZE = 2**21
-
-_CONNECTION_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+USER_AGENT = "kdns (python)"
 
 
 def _status_error(status: int, body: bytes) -> ApiStatusError:
@@ -65,93 +53,56 @@ def _status_error(status: int, body: bytes) -> ApiStatusError:
 
 
 class HttpTransport:
-    """watch.Transport over aiohttp, authenticated from a kubernetes_asyncio Configuration."""
+    """watch.Transport over HTTP/1.1, authenticated by Credentials."""
 
-    def __init__(
-        self,
-        configuration: Any,
-        settings: WatchSettings = DEFAULT_SETTINGS,
-        refresh_credentials: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        self.configuration = configuration
+    def __init__(self, credentials: Credentials, settings: WatchSettings = DEFAULT_SETTINGS) -> None:
+        self.credentials = credentials
         self.settings = settings
-        self._refresh_credentials = refresh_credentials
-        self.base = str(configuration.host).rstrip("/")
-        url = URL(self.base)
-        self.host = f"{url.host}:{url.port}" if url.port else str(url.host)
-        self._ssl: ssl.SSLContext | None = self._ssl_context() if url.scheme == "https" else None
-        self._session: aiohttp.ClientSession | None = None
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        c = self.configuration
-        context = ssl.create_default_context(cafile=c.ssl_ca_cert or None)
-        if c.cert_file:
-            context.load_cert_chain(c.cert_file, keyfile=c.key_file or None)
-        if not c.verify_ssl:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else False)
-            # trust_env: honour HTTPS_PROXY/NO_PROXY like client-go does.
-            self._session = aiohttp.ClientSession(
-                connector=connector, read_bufsize=READ_BUFSIZE, trust_env=True
-            )
-        return self._session
+        url = Url.parse(credentials.url)
+        self.base = credentials.url
+        self.host = url.host_port
+        # As client-go: the kubeconfig's proxy-url, else HTTPS_PROXY/HTTP_PROXY unless NO_PROXY.
+        proxy = credentials.proxy or environment_proxy(url)
+        try:
+            self.client = HttpClient(credentials.url, credentials.context, credentials.server_name, proxy)
+        except ValueError as e:
+            raise KdnsError(f"kubernetes: cannot configure the API client: {e}") from None
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.client.close()
 
     async def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        # auth_settings() runs the token refresh hook (in-cluster tokens rotate).
-        for auth in (await self.configuration.auth_settings()).values():
-            if auth.get("in") == "header" and auth.get("value"):
-                headers[auth["key"].title()] = auth["value"]
+        authorization = await self.credentials.authorization()
+        if authorization:
+            headers["Authorization"] = authorization
         return headers
 
-    async def _request(
-        self, path: str, params: Mapping[str, str], timeout: aiohttp.ClientTimeout
-    ) -> aiohttp.ClientResponse:
-        url = URL(self.base + path).with_query(dict(params))
-        extra: dict[str, Any] = {}
-        server_name = getattr(self.configuration, "tls_server_name", None)
-        if server_name and self._ssl is not None:
-            extra["server_hostname"] = server_name
-        proxy = getattr(self.configuration, "proxy", None)
-        if proxy:
-            extra["proxy"] = proxy
+    async def _request(self, path: str, params: Mapping[str, str]) -> Response:
+        target = f"{path}?{urllib.parse.urlencode(params)}" if params else path
         started = time.monotonic()
         try:
-            resp = await self._client().get(
-                url, headers=await self._headers(), timeout=timeout, **extra
-            )
-        except _CONNECTION_ERRORS as e:
+            resp = await self.client.get(target, await self._headers(), self.settings.connect_timeout)
+        except HttpError as e:
             metrics.observe_request("<error>", "GET", self.host, time.monotonic() - started)
-            raise ApiConnectionError(f"GET {path}: {type(e).__name__}: {e}") from e
+            raise ApiConnectionError(f"GET {path}: {e}") from None
         # Latency to the response headers (for a watch, the body lasts minutes).
         metrics.observe_request(str(resp.status), "GET", self.host, time.monotonic() - started)
-        if resp.status == 401 and self._refresh_credentials is not None:
-            # Exec/OIDC kubeconfig tokens expire: load them again before the retry.
-            try:
-                await self._refresh_credentials()
-            except Exception as e:  # logged, the retry reports the 401 again
-                log.warning("reloading credentials failed: %s", e)
+        if resp.status == 401:
+            # Exec/OIDC kubeconfig tokens expire, service account tokens rotate: load them again
+            # before the retry.
+            await self.credentials.refresh()
         return resp
 
     async def get(self, path: str, params: Mapping[str, str]) -> dict[str, Any]:
-        s = self.settings
-        timeout = aiohttp.ClientTimeout(total=s.list_timeout, sock_connect=s.connect_timeout)
-        resp = await self._request(path, params, timeout)
         try:
-            async with resp:
+            async with asyncio.timeout(self.settings.list_timeout):
+                resp = await self._request(path, params)
                 body = await resp.read()
-        except _CONNECTION_ERRORS as e:
-            raise ApiConnectionError(f"GET {path}: {type(e).__name__}: {e}") from e
+        except TimeoutError:
+            raise ApiConnectionError(f"GET {path}: no whole answer in {self.settings.list_timeout:g} s") from None
+        except HttpError as e:
+            raise ApiConnectionError(f"GET {path}: {e}") from None
         if resp.status != 200:
             raise _status_error(resp.status, body)
         try:
@@ -166,21 +117,19 @@ class HttpTransport:
     async def stream(
         self, path: str, params: Mapping[str, str], idle_timeout: float
     ) -> AsyncGenerator[dict[str, Any], None]:
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=self.settings.connect_timeout, sock_read=idle_timeout
-        )
-        resp = await self._request(path, params, timeout)
-        async with resp:
+        resp = await self._request(path, params)
+        try:
             if resp.status != 200:
                 try:
-                    body = await resp.read()
-                except _CONNECTION_ERRORS:
+                    async with asyncio.timeout(self.settings.list_timeout):
+                        body = await resp.read()
+                except (HttpError, TimeoutError):
                     body = b""
                 raise _status_error(resp.status, body)
             pending = bytearray()
             try:
-                async for chunk in resp.content.iter_any():
-                    pending += chunk
+                async for piece in resp.pieces(idle_timeout):
+                    pending += piece
                     end = pending.rfind(b"\n")
                     if end < 0:
                         continue
@@ -188,10 +137,12 @@ class HttpTransport:
                     del pending[: end + 1]
                     for event in _events(lines, path):
                         yield event
-            except _CONNECTION_ERRORS as e:
-                raise ApiConnectionError(f"watch {path}: {type(e).__name__}: {e}") from e
+            except HttpError as e:
+                raise ApiConnectionError(f"watch {path}: {e}") from None
             if bytes(pending).strip():
                 yield _event(bytes(pending), path)
+        finally:
+            resp.close()
 
 
 def _events(lines: list[bytes], path: str) -> list[dict[str, Any]]:
@@ -219,7 +170,7 @@ def _event(line: bytes, path: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Configuration
+# Label selectors
 
 
 def selector_text(value: Selector | str | None) -> str | None:
@@ -227,90 +178,6 @@ def selector_text(value: Selector | str | None) -> str | None:
     if value is None:
         return None
     return (value if isinstance(value, str) else value.text) or None
-
-
-def _api_client(*args: Any, **kwargs: Any) -> Any:
-    from kubernetes_asyncio.client.api_client import ApiClient
-
-    return ApiClient(*args, **kwargs)
-
-
-def kubernetes_config() -> tuple[Any, Any]:
-    """kubernetes_asyncio's Configuration class and its `config` package, without its API client.
-
-    `import kubernetes_asyncio.<anything>` first runs the package's __init__, which imports the
-    generated client: ~900 model and API modules, ~37 MB of RSS that kdns never uses (it speaks
-    HTTP itself, see HttpTransport). Configuration and the config loaders need none of them, so
-    they are imported with the two package __init__s stood in for by empty packages; the stand-ins
-    are removed at once, so a later ordinary import of kubernetes_asyncio (by anyone) runs the real
-    __init__s and gets these same modules.
-    """
-    import importlib.util
-    import sys
-    import types
-
-    loaded = sys.modules.get("kubernetes_asyncio.config")
-    if loaded is not None and "kubernetes_asyncio.client.configuration" in sys.modules:
-        return sys.modules["kubernetes_asyncio.client.configuration"].Configuration, loaded
-    spec = importlib.util.find_spec("kubernetes_asyncio")
-    if spec is None or not spec.submodule_search_locations:
-        raise KdnsError("kubernetes: the kubernetes_asyncio package is not installed")
-    root = next(iter(spec.submodule_search_locations))
-    stand_ins = {}
-    for name, path in (("kubernetes_asyncio", root), ("kubernetes_asyncio.client", f"{root}/client")):
-        if name not in sys.modules:
-            module = types.ModuleType(name)
-            module.__path__ = [path]
-            stand_ins[name] = sys.modules[name] = module
-    try:
-        from kubernetes_asyncio.client.configuration import Configuration
-
-        client = sys.modules["kubernetes_asyncio.client"]
-        if "kubernetes_asyncio.client" in stand_ins:
-            # What kubernetes_asyncio.config imports from the client. ApiClient is only used by
-            # new_client_from_config(), which kdns does not call: it imports the real one if asked.
-            client.Configuration = Configuration  # type: ignore[attr-defined]
-            client.ApiClient = _api_client  # type: ignore[attr-defined]
-        import kubernetes_asyncio.config as k8s_config
-    finally:
-        for name, module in stand_ins.items():
-            if sys.modules.get(name) is module:
-                del sys.modules[name]
-    return Configuration, k8s_config
-
-
-async def load_configuration(config: Config) -> tuple[Any, Callable[[], Awaitable[None]] | None]:
-    """A kubernetes_asyncio Configuration for the plugin's config, and a credential refresher.
-
-    endpoint URL [+ tls CERT KEY CACERT] -> that server, with client certificates when given;
-    kubeconfig FILE [CONTEXT] -> that file; otherwise the in-cluster service account.
-    """
-    Configuration, k8s_config = kubernetes_config()
-    configuration = Configuration()
-    endpoint, kubeconfig = config.endpoint, config.kubeconfig
-    refresh: Callable[[], Awaitable[None]] | None = None
-    try:
-        if endpoint:
-            configuration.host = endpoint.rstrip("/")
-            if config.tls:
-                cert, key, cacert = config.tls  # the Corefile's order
-                configuration.cert_file = cert or None
-                configuration.key_file = key or None
-                configuration.ssl_ca_cert = cacert or None
-        elif kubeconfig:
-            file, context = kubeconfig, config.kubeconfig_context
-
-            async def refresh() -> None:
-                await k8s_config.load_kube_config(
-                    config_file=file, context=context or None, client_configuration=configuration
-                )
-
-            await refresh()
-        else:
-            k8s_config.load_incluster_config(client_configuration=configuration)
-    except (k8s_config.ConfigException, OSError, ValueError, KeyError) as e:
-        raise KdnsError(f"kubernetes: cannot configure the API client: {e}") from e
-    return configuration, refresh
 
 
 class ProgrammingLatency:
@@ -410,8 +277,7 @@ class ApiSource:
         if self._tasks:
             return
         if self.transport is None:
-            configuration, refresh = await load_configuration(self.config)
-            self.transport = HttpTransport(configuration, self.settings, refresh)
+            self.transport = HttpTransport(await load_credentials(self.config), self.settings)
             log.info("using the API server at %s", self.transport.base)
         labels = selector_text(self.config.labels)
         namespace_labels = selector_text(self.config.namespace_labels)
