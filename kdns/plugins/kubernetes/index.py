@@ -64,6 +64,7 @@ from kdns.plugins.kubernetes.objects import (
     Port,
     Service,
     key_of,
+    key_of_converted,
     pod_from,
 )
 
@@ -172,23 +173,31 @@ class Slim:
         source: str,
     ) -> int:
         again = 0
+        malformed = self._malformed
         for raw in raws:
+            # Converted first, its key taken from the result: the name checks run once.
             try:
-                key = key_of(kind, raw)
+                obj: Any = convert(raw)
             except ValueError as e:
-                _skipped(kind, None, e, source)
-                continue
-            if key in objects or key in self._malformed:
+                obj, error = None, e
+                try:
+                    key = key_of(kind, raw)
+                except ValueError as e:
+                    _skipped(kind, None, e, source)
+                    continue
+            else:
+                key = key_of_converted(kind, obj)
+            if key in objects or key in malformed:
                 again += 1
             if self.versions is not None:
                 self.versions[key] = resource_version(raw)
-            try:
-                objects[key] = compact(kind, convert(raw))
-            except ValueError as e:
-                # The last object given for a key counts, even when it is malformed.
-                objects.pop(key, None)
-                self._malformed.add(key)
-                _skipped(kind, key, e, source)
+            if obj is not None:
+                objects[key] = compact(kind, obj)
+                continue
+            # The last object given for a key counts, even when it is malformed.
+            objects.pop(key, None)
+            malformed.add(key)
+            _skipped(kind, key, error, source)
         return again
 
     def clear(self) -> None:

@@ -176,12 +176,26 @@ def _name(value: Any, what: str) -> str:
 
 
 def _meta(d: Any, namespaced: bool = True) -> tuple[str, str, Mapping[str, Any]]:
-    if not isinstance(d, Mapping):
+    if type(d) is not dict and not isinstance(d, Mapping):
         raise ValueError("object is not a JSON object")
     meta = _dict(d.get("metadata"), "metadata")
     name = _name(meta.get("name"), "metadata.name")
-    namespace = _intern(_name(meta.get("namespace"), f"metadata.namespace of {name}")) if namespaced else ""
+    if not namespaced:
+        return "", name, meta
+    # A cluster has a few namespaces and every object names one: each is checked once.
+    given = meta.get("namespace")
+    namespace = _NAMESPACES.get(given) if type(given) is str else None
+    if namespace is None:
+        namespace = _intern(_name(given, f"metadata.namespace of {name}"))
+        if len(_NAMESPACES) >= _NAMESPACES_MAX:
+            _NAMESPACES.clear()
+        _NAMESPACES[namespace] = namespace
     return namespace, name, meta
+
+
+# Namespace names already checked (each its own interned key).
+_NAMESPACES: dict[str, str] = {}
+_NAMESPACES_MAX = 10000
 
 
 def _labels(meta: Mapping[str, Any]) -> Labels:
@@ -460,6 +474,11 @@ KINDS: dict[str, Callable[[Any], Any]] = {
     "Endpoints": endpoints_from,
     "ServiceImport": service_import_from,
 }
+
+
+def key_of_converted(kind: str, obj: Any) -> tuple[str, str]:
+    """key_of() of an object as KINDS converted it."""
+    return ("", obj.name) if kind == "Namespace" else (obj.namespace, obj.name)
 
 
 def key_of(kind: str, d: Any) -> tuple[str, str]:
