@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import dns.asyncquery
+import dns.exception
 import dns.message
 import dns.query
 import dns.rcode
@@ -219,3 +222,48 @@ def test_a_dead_upstream_is_not_a_loop(tmp_path: Path) -> None:
         assert proc.poll() is None, "kdns stopped although nothing loops"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+# Modules the kubeadm Corefile's plugins do not need, each once a share of start-up: aiohttp
+# (~90 ms to import), kubernetes_asyncio and urllib3 (only for `kubeconfig`), PyYAML (only for
+# YAML manifests), and ctypes where the compiled UDP loop was built.
+NOT_AT_START = ("aiohttp", "yarl", "kubernetes_asyncio", "urllib3", "yaml")
+
+
+async def test_kubeadm_corefile_on_the_api_imports_only_what_it_uses(tmp_path: Path) -> None:
+    from kdns.server import mmsg
+    from tests.fakeapi import FakeApi
+
+    dns_port, upstream = free_port(), free_port()
+    text = (Path(__file__).parent / "fixtures" / "kubeadm.Corefile").read_text()
+    async with FakeApi(recorded=True) as api:
+        corefile = tmp_path / "Corefile"
+        corefile.write_text(
+            text.replace(".:53", f".:{dns_port}")
+            .replace("health {", f"health 127.0.0.1:{free_port()} {{")
+            .replace("ready\n", f"ready 127.0.0.1:{free_port()}\n")
+            .replace("prometheus :9153", f"prometheus 127.0.0.1:{free_port()}")
+            .replace("pods insecure", f"pods insecure\n       endpoint {api.url}")
+            .replace("/etc/resolv.conf", f"127.0.0.1:{upstream}")
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-X", "importtime", "-m", "kdns", "-conf", str(corefile),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            query = dns.message.make_query("kubernetes.default.svc.cluster.local", "A")
+            async with asyncio.timeout(20):
+                while True:
+                    try:
+                        answer = await dns.asyncquery.udp(query, "127.0.0.1", port=dns_port, timeout=0.2)
+                        break
+                    except dns.exception.Timeout:
+                        assert proc.returncode is None
+            assert answer.answer, "answered from the API's recorded objects"
+        finally:
+            proc.terminate()
+            _, stderr = await proc.communicate()
+    imported = {line.rpartition("|")[2].strip() for line in stderr.decode().splitlines() if line.startswith("import time:")}
+    assert "kdns.plugins.kubernetes.apisource" in imported
+    unwanted = NOT_AT_START + (("ctypes",) if mmsg.CompiledBatch is not None else ())
+    assert sorted(m for m in imported if m.split(".")[0] in unwanted) == []

@@ -1,16 +1,16 @@
-/* The UDP datagram loop of kdns/server/mmsg.py, compiled: recvmmsg(2), the fast-path lookup and
+/* The UDP datagram loop of kdns/server/mmsg_ctypes.py, compiled: recvmmsg(2), the fast-path lookup and
  * sendmmsg(2) without a Python frame per datagram.
  *
  * At 30k queries a second each wake-up of the event loop finds about one datagram, and most of
  * what kdns spent on it was Python's and ctypes' own overhead around two system calls and a
- * dictionary lookup. This module does exactly what mmsg.Batch.serve does with
+ * dictionary lookup. This module does exactly what mmsg_ctypes.Batch.serve does with
  * fastpath.AnswerTable.answer (tests/server/test_mmsg.py runs both on the same queries and compares
  * what they send), TTL countdown of the cache's answers included, and hands Python only what
  * needs it: a miss (the slow path), an entry whose
  * records are shuffled per answer, and the per-entry count that the metrics fold in at scrape time
  * (Entry.count).
  *
- * Built by setup.py as an optional extension: where it cannot be compiled, mmsg.Batch (ctypes)
+ * Built by setup.py as an optional extension: where it cannot be compiled, mmsg_ctypes.Batch (ctypes)
  * does the same work.
  */
 #define PY_SSIZE_T_CLEAN
@@ -233,7 +233,7 @@ done:
     return result;
 }
 
-/* Slot i's sender as the socket module writes addresses (as mmsg.Batch.source). */
+/* Slot i's sender as the socket module writes addresses (as mmsg_ctypes.Batch.source). */
 static PyObject *source(BatchObject *self, unsigned int i) {
     char text[INET6_ADDRSTRLEN];
     if (self->family == AF_INET) {
@@ -299,7 +299,7 @@ static void release(BatchObject *self) {
     self->recv = self->send = NULL;
 }
 
-/* Send the first count entries of the send array (as mmsg.Batch.send). */
+/* Send the first count entries of the send array (as mmsg_ctypes.Batch.send). */
 static void send_queued(BatchObject *self, unsigned int count) {
     unsigned int done = 0;
     while (done < count) {
@@ -348,7 +348,7 @@ static PyObject *Batch_serve(BatchObject *self, PyObject *const *args, Py_ssize_
         if (out == ANSWER_NONE || out == ANSWER_IN_PYTHON)
             out = answer_in_python(self, i, len, table, family, miss, out == ANSWER_IN_PYTHON);
         if (out == ANSWER_ERROR) {
-            result = NULL; /* what was answered still goes, as in mmsg.Batch.serve */
+            result = NULL; /* what was answered still goes, as in mmsg_ctypes.Batch.serve */
             break;
         }
         if (out == ANSWER_NONE)
@@ -444,15 +444,15 @@ static void Batch_dealloc(BatchObject *self) {
 
 static PyMethodDef Batch_methods[] = {
     {"serve", (PyCFunction)(void (*)(void))Batch_serve, METH_FASTCALL,
-     "serve(table, family, miss): answer what is waiting, as mmsg.Batch.serve."},
+     "serve(table, family, miss): answer what is waiting, as mmsg_ctypes.Batch.serve."},
     {"close", (PyCFunction)Batch_close, METH_NOARGS, "Free the buffers; the socket stays open."},
     {NULL},
 };
 
 static PyTypeObject BatchType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "kdns.server._mmsg.Batch",
-    .tp_doc = PyDoc_STR("Batch(sock, size=64): receive and send buffers for one socket, as mmsg.Batch."),
+    .tp_name = "kdns.server._mmsg_ctypes.Batch",
+    .tp_doc = PyDoc_STR("Batch(sock, size=64): receive and send buffers for one socket, as mmsg_ctypes.Batch."),
     .tp_basicsize = sizeof(BatchObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,

@@ -1,11 +1,11 @@
-"""Datagrams in batches: Linux recvmmsg(2) and sendmmsg(2) through ctypes.
+"""Datagrams in batches: Linux recvmmsg(2) and sendmmsg(2) through ctypes (see mmsg.py).
 
 A busy DNS server spends much of each query in the two system calls that receive and send it
 (knot batches them the same way). Python's socket module has no
 recvmmsg, so this module lays out the kernel's structures once with ctypes and fills and reads them
 through memoryviews: one call receives up to `size` queries, one call sends their answers.
 Where setup.py could compile it, kdns/server/_mmsg.c does the same loop and the fast-path lookup
-without a Python frame per datagram; new_batch() picks it, and this module is the fallback.
+without a Python frame per datagram; mmsg.new_batch() picks it, and this module is the fallback.
 
 Layout: `size` slots of SLOT bytes each in one anonymous mapping (a slot holds a received datagram,
 then the answer written over it); a receive array whose entries each point at their own slot and
@@ -22,7 +22,9 @@ import os
 import socket
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from kdns.server.sockets import Address
 
 if TYPE_CHECKING:
     from kdns.server.fastpath import AnswerTable
@@ -53,7 +55,6 @@ class _MMsgHdr(ctypes.Structure):
     _fields_ = [("msg_hdr", _MsgHdr), ("msg_len", ctypes.c_uint)]
 
 
-Address = Any  # (host, port) for IPv4, (host, port, flowinfo, scope_id) for IPv6
 _SOCKADDR = 28  # sizeof(struct sockaddr_in6); a sockaddr_in (16) fits too
 
 
@@ -75,18 +76,6 @@ def _calls() -> tuple[Callable[..., int], Callable[..., int]] | None:
 
 _CALLS = _calls()
 AVAILABLE = _CALLS is not None
-
-try:
-    from kdns.server._mmsg import Batch as CompiledBatch
-except ImportError:  # not built: no compiler at install time, or not Linux
-    CompiledBatch = None
-
-
-def new_batch(sock: socket.socket, size: int) -> Batch:
-    """The compiled Batch where it was built, else this module's."""
-    if CompiledBatch is not None:
-        return CompiledBatch(sock, size)
-    return Batch(sock, size)
 
 
 class Batch:

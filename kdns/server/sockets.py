@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from typing import Any
+
+Address = Any  # (host, port) for IPv4, (host, port, flowinfo, scope_id) for IPv6
 
 
 def bound_socket(

@@ -21,10 +21,9 @@ from typing import Any
 from dnslib import RCODE
 
 from kdns.server import mmsg, wire
-from kdns.server.mmsg import Address
 from kdns.server.mux import Listener
 from kdns.server.settings import ServerSettings
-from kdns.server.sockets import bound_socket
+from kdns.server.sockets import Address, bound_socket
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +176,7 @@ def _say_not_compiled() -> None:
 
 async def serve_udp(sock: socket.socket, listener: Listener, family: str, settings: ServerSettings) -> UdpServer:
     """Start answering on a bound UDP socket, in batches where the platform allows."""
-    if settings.udp_batch and mmsg.AVAILABLE:
+    if settings.udp_batch and mmsg.available():
         if mmsg.CompiledBatch is None:
             _say_not_compiled()
         return BatchedUdp(sock, listener, family, settings)

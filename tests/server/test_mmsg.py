@@ -1,4 +1,4 @@
-"""The batched UDP loop on real loopback sockets, both of it: mmsg.Batch (ctypes) and the compiled
+"""The batched UDP loop on real loopback sockets, both of it: mmsg_ctypes.Batch and the compiled
 kdns.server._mmsg.Batch. Datagrams in, answers out, sources as the socket module has them; and the
 compiled loop held to the ctypes one (which asks AnswerTable.answer) on any query."""
 
@@ -25,14 +25,15 @@ from hypothesis import strategies as st
 
 from kdns.metrics import BlockMetrics
 from kdns.response import Lease
-from kdns.server import mmsg, wire
+from kdns.server import mmsg, mmsg_ctypes, wire
+from kdns.server.sockets import Address
 from kdns.server.fastpath import AnswerTable
 
-pytestmark = pytest.mark.skipif(not mmsg.AVAILABLE, reason="recvmmsg is Linux only")
+pytestmark = pytest.mark.skipif(not mmsg_ctypes.AVAILABLE, reason="recvmmsg is Linux only")
 
 compiled = pytest.mark.skipif(mmsg.CompiledBatch is None, reason="kdns.server._mmsg was not built")
 IMPLEMENTATIONS = [
-    pytest.param(mmsg.Batch, id="ctypes"),
+    pytest.param(mmsg_ctypes.Batch, id="ctypes"),
     pytest.param(mmsg.CompiledBatch, id="compiled", marks=compiled),
 ]
 
@@ -101,7 +102,7 @@ def test_answers_go_back_and_misses_carry_their_source(impl: Any, family: int, h
             client.sendto(q, server.getsockname())
         missed = []
 
-        def miss(query: bytes, source: mmsg.Address) -> bytes | None:
+        def miss(query: bytes, source: Address) -> bytes | None:
             missed.append((query, source))
             # The slow path answers one miss at once; the others later (or never).
             return b"late" if query == queries[1] else None
@@ -179,7 +180,7 @@ def test_a_miss_that_raises_stops_the_batch_but_not_the_answers_before_it(impl: 
         for q in (packet("a.cluster.local", id=1), b"boom", packet("a.cluster.local", id=3)):
             client.sendto(q, server.getsockname())
 
-        def miss(query: bytes, source: mmsg.Address) -> bytes | None:
+        def miss(query: bytes, source: Address) -> bytes | None:
             raise RuntimeError(query)
 
         with pytest.raises(RuntimeError, match="boom"):
@@ -201,7 +202,7 @@ def test_the_compiled_loop_keeps_no_references() -> None:
     # Objects of this test's own: a shared constant's count moves with whatever else holds it.
     family, answer = "".join(["fam", "ily"]), b"".join([b"la", b"te"])
 
-    def miss(query: bytes, source: mmsg.Address) -> bytes:
+    def miss(query: bytes, source: Address) -> bytes:
         return answer
 
     watched = (table, table.entries, entry, entry.heads, entry.tail, family, miss, answer)
@@ -237,7 +238,7 @@ def test_a_batch_closed_by_a_miss_finishes_its_serve_and_serves_no_more(impl: An
             client.sendto(b"%d" % i, server.getsockname())
         seen = []
 
-        def miss(query: bytes, source: mmsg.Address) -> bytes:
+        def miss(query: bytes, source: Address) -> bytes:
             seen.append(query)
             batch.close()
             return b"answered"
@@ -346,7 +347,7 @@ def replies(impl: Any, table: AnswerTable, batch: list[bytes]) -> list[bytes]:
 @given(st.lists(queries(), min_size=1, max_size=8))
 def test_the_compiled_loop_answers_and_counts_as_the_ctypes_loop_does(batch: list[bytes]) -> None:
     in_ctypes, in_c = tables()
-    assert replies(mmsg.CompiledBatch, in_c, batch) == replies(mmsg.Batch, in_ctypes, batch)
+    assert replies(mmsg.CompiledBatch, in_c, batch) == replies(mmsg_ctypes.Batch, in_ctypes, batch)
     for key, entry in in_ctypes.entries.items():
         twin = in_c.entries[key]
         assert twin.hits == entry.hits

@@ -16,7 +16,7 @@ from dnslib import QTYPE, RCODE, DNSRecord
 
 from conftest import REPO, kdns_server
 from upstreams import FakeUpstream
-from kdns.server import mmsg, udp
+from kdns.server import mmsg, mmsg_ctypes, udp
 from kdns.server.settings import ServerSettings
 
 COREFILE = f"""
@@ -35,7 +35,7 @@ cluster.local:0 {{
 @pytest.fixture(
     params=[
         pytest.param("compiled", marks=pytest.mark.skipif(mmsg.CompiledBatch is None, reason="_mmsg was not built")),
-        pytest.param("ctypes", marks=pytest.mark.skipif(not mmsg.AVAILABLE, reason="recvmmsg is Linux only")),
+        pytest.param("ctypes", marks=pytest.mark.skipif(not mmsg_ctypes.AVAILABLE, reason="recvmmsg is Linux only")),
         "one-at-a-time",
     ]
 )
@@ -105,7 +105,7 @@ async def test_a_burst_of_hits_and_misses_is_answered_whole(settings: ServerSett
             assert sorted(str(rr.rdata) for rr in reply.rr) == sorted(str(rr.rdata) for rr in want.rr)
 
 
-@pytest.mark.skipif(not mmsg.AVAILABLE, reason="recvmmsg is Linux only")
+@pytest.mark.skipif(not mmsg_ctypes.AVAILABLE, reason="recvmmsg is Linux only")
 async def test_misses_beyond_max_inflight_in_one_batch_are_refused() -> None:
     # Only a miss whose chain suspends (here: forward, to a slow upstream) is in flight; a batch
     # reads all five before any of them is answered.
@@ -239,7 +239,7 @@ async def test_a_chain_that_sets_a_timeout_before_it_first_waits_is_answered(
     assert [str(rr.rdata) for rr in reply.rr] == ["192.0.2.7"]
 
 
-@pytest.mark.skipif(not mmsg.AVAILABLE, reason="recvmmsg is Linux only")
+@pytest.mark.skipif(not mmsg_ctypes.AVAILABLE, reason="recvmmsg is Linux only")
 async def test_serving_without_the_compiled_loop_is_said_once(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
