@@ -8,17 +8,14 @@ CoreDNS 1.11+: server, zone, view, ...) when /metrics is scraped.
 
 from __future__ import annotations
 
-import platform
+import sys
 import weakref
 from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import REGISTRY
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.registry import Collector
-
 from kdns import __version__
+from kdns.metric_types import REGISTRY, Collector, CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 # CoreDNS: prometheus.ExponentialBuckets(0.00025, 2, 16) for request durations.
 DURATION_BUCKETS = tuple(0.00025 * 2**i for i in range(16))
@@ -184,7 +181,7 @@ class DnsCollector(Collector):
             "coredns_build_info", "A metric with a constant '1' value labeled by version, revision, and goversion from which CoreDNS was built.",
             labels=["version", "revision", "goversion"],
         )
-        info.add_metric([__version__, "kdns", f"python{platform.python_version()}"], 1)
+        info.add_metric([__version__, "kdns", "python{}.{}.{}".format(*sys.version_info[:3])], 1)
         yield info
         enabled = GaugeMetricFamily(
             "coredns_plugin_enabled", "A metric that indicates whether a plugin is enabled on per server and zone basis.",

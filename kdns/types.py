@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
+    from kdns.metric_types import CollectorRegistry
 
     from kdns.request import Request
     from kdns.response import Response

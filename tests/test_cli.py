@@ -226,15 +226,32 @@ def test_a_dead_upstream_is_not_a_loop(tmp_path: Path) -> None:
 
 # Modules the kubeadm Corefile's plugins do not need, each once a share of start-up: aiohttp
 # (~90 ms to import), kubernetes_asyncio and urllib3 (only for `kubeconfig`), PyYAML (only for
-# YAML manifests), and ctypes where the compiled UDP loop was built.
-NOT_AT_START = ("aiohttp", "yarl", "kubernetes_asyncio", "urllib3", "yaml")
+# YAML manifests), prometheus_client's exposition (only at the first scrape), and ctypes where
+# the compiled UDP loop was built.
+NOT_AT_START = ("aiohttp", "yarl", "kubernetes_asyncio", "urllib3", "yaml", "prometheus_client.exposition", "http.server")
+
+
+async def _lines_so_far(stream: asyncio.StreamReader) -> list[str]:
+    lines = []
+    while True:
+        try:
+            line = await asyncio.wait_for(stream.readline(), 0.5)
+        except TimeoutError:
+            return lines
+        if not line:
+            return lines
+        lines.append(line.decode())
+
+
+def _imported(lines: list[str]) -> set[str]:
+    return {line.rpartition("|")[2].strip() for line in lines if line.startswith("import time:")}
 
 
 async def test_kubeadm_corefile_on_the_api_imports_only_what_it_uses(tmp_path: Path) -> None:
     from kdns.server import mmsg
     from tests.fakeapi import FakeApi
 
-    dns_port, upstream = free_port(), free_port()
+    dns_port, metrics_port, upstream = free_port(), free_port(), free_port()
     text = (Path(__file__).parent / "fixtures" / "kubeadm.Corefile").read_text()
     async with FakeApi(recorded=True) as api:
         corefile = tmp_path / "Corefile"
@@ -242,7 +259,7 @@ async def test_kubeadm_corefile_on_the_api_imports_only_what_it_uses(tmp_path: P
             text.replace(".:53", f".:{dns_port}")
             .replace("health {", f"health 127.0.0.1:{free_port()} {{")
             .replace("ready\n", f"ready 127.0.0.1:{free_port()}\n")
-            .replace("prometheus :9153", f"prometheus 127.0.0.1:{free_port()}")
+            .replace("prometheus :9153", f"prometheus 127.0.0.1:{metrics_port}")
             .replace("pods insecure", f"pods insecure\n       endpoint {api.url}")
             .replace("/etc/resolv.conf", f"127.0.0.1:{upstream}")
         )
@@ -250,6 +267,7 @@ async def test_kubeadm_corefile_on_the_api_imports_only_what_it_uses(tmp_path: P
             sys.executable, "-X", "importtime", "-m", "kdns", "-conf", str(corefile),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )
+        assert proc.stderr is not None
         try:
             query = dns.message.make_query("kubernetes.default.svc.cluster.local", "A")
             async with asyncio.timeout(20):
@@ -260,10 +278,19 @@ async def test_kubeadm_corefile_on_the_api_imports_only_what_it_uses(tmp_path: P
                     except dns.exception.Timeout:
                         assert proc.returncode is None
             assert answer.answer, "answered from the API's recorded objects"
+            at_start = _imported(await _lines_so_far(proc.stderr))
+            # The first scrape imports the exposition, and with it the process collector.
+            reader, writer = await asyncio.open_connection("127.0.0.1", metrics_port)
+            writer.write(b"GET /metrics HTTP/1.1\r\nHost: kdns\r\nConnection: close\r\n\r\n")
+            scraped = (await reader.read()).decode()
+            writer.close()
         finally:
             proc.terminate()
-            _, stderr = await proc.communicate()
-    imported = {line.rpartition("|")[2].strip() for line in stderr.decode().splitlines() if line.startswith("import time:")}
-    assert "kdns.plugins.kubernetes.apisource" in imported
+            _, rest = await proc.communicate()
+    assert "kdns.plugins.kubernetes.apisource" in at_start
     unwanted = NOT_AT_START + (("ctypes",) if mmsg.CompiledBatch is not None else ())
-    assert sorted(m for m in imported if m.split(".")[0] in unwanted) == []
+    assert sorted(m for m in at_start if m.startswith(unwanted)) == []
+    assert scraped.startswith("HTTP/1.1 200 ")
+    for family in ("coredns_build_info{", "coredns_dns_requests_total{", "process_resident_memory_bytes "):
+        assert f"\n{family}" in scraped, family
+    assert "prometheus_client.exposition" in _imported(rest.decode().splitlines())

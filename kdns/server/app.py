@@ -8,10 +8,9 @@ import logging
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from prometheus_client import REGISTRY
-
 from kdns.config import BlockConfig, Config, PluginUse, load_config, provider_of
 from kdns.errors import ConfigError, KdnsError
+from kdns.metric_types import REGISTRY
 from kdns.metrics import DNS
 from kdns.server.chain import build_chain
 from kdns.server.mux import Block, Listener

@@ -18,8 +18,8 @@ import logging
 import struct
 
 from dnslib import RCODE
-from prometheus_client import Counter
 
+from kdns.metric_types import Counter
 from kdns.plugins.acl.config import Config, Network, Policy, Rule
 from kdns.request import Request
 from kdns.response import Response

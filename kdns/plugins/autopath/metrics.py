@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from kdns.metric_types import Counter
 
 success = Counter(
     "coredns_autopath_success_total", "Counter of requests that did autopath.", ["server"],

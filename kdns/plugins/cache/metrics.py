@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import REGISTRY
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
-
+from kdns.metric_types import REGISTRY, Collector, CounterMetricFamily, GaugeMetricFamily
 from kdns.metrics import DNS
 
 SUCCESS, DENIAL = "success", "denial"

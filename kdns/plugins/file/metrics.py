@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Gauge
+from kdns.metric_types import Gauge
 
 entries = Gauge(
     "coredns_file_entries", "The combined number of entries in zone file and Corefile.", ["dns_name"],

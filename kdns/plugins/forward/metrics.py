@@ -9,7 +9,7 @@ either CoreDNS generation keep working. Children are looked up once per upstream
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from kdns.metric_types import Counter, Histogram
 
 # CoreDNS plugin.TimeBuckets: prometheus.ExponentialBuckets(0.00025, 2, 16).
 TIME_BUCKETS = tuple(0.00025 * 2**i for i in range(16))

@@ -9,8 +9,7 @@ from __future__ import annotations
 from time import perf_counter
 from typing import Any
 
-from prometheus_client import Histogram
-
+from kdns.metric_types import Histogram
 from kdns.plugins.health.config import Config
 from kdns.server.http import EndpointService, HttpEndpoint, HttpRequest, HttpResponse
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from kdns.metric_types import Counter, Gauge
 
 entries = Gauge(
     "coredns_hosts_entries", "The combined number of entries in hosts and Corefile.",

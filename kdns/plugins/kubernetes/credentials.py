@@ -21,6 +21,7 @@ from typing import Any
 
 from kdns.errors import KdnsError
 from kdns.plugins.kubernetes.config import Config
+from kdns.standins import package_stand_ins
 
 log = logging.getLogger(__name__)
 
@@ -170,44 +171,19 @@ def _api_client(*args: Any, **kwargs: Any) -> Any:
 
 
 def kubernetes_config() -> tuple[Any, Any]:
-    """kubernetes_asyncio's Configuration class and its `config` package, without its API client.
-
-    `import kubernetes_asyncio.<anything>` first runs the package's __init__, which imports the
-    generated client: ~900 model and API modules, ~37 MB of RSS that kdns never uses (it speaks
-    HTTP itself, see httpclient.py). Configuration and the config loaders need none of them, so
-    they are imported with the two package __init__s stood in for by empty packages; the stand-ins
-    are removed at once, so a later ordinary import of kubernetes_asyncio (by anyone) runs the real
-    __init__s and gets these same modules.
-    """
-    import importlib.util
-    import sys
-    import types
-
-    loaded = sys.modules.get("kubernetes_asyncio.config")
-    if loaded is not None and "kubernetes_asyncio.client.configuration" in sys.modules:
-        return sys.modules["kubernetes_asyncio.client.configuration"].Configuration, loaded
-    spec = importlib.util.find_spec("kubernetes_asyncio")
-    if spec is None or not spec.submodule_search_locations:
-        raise KdnsError("kubernetes: the kubernetes_asyncio package is not installed")
-    root = next(iter(spec.submodule_search_locations))
-    stand_ins = {}
-    for name, path in (("kubernetes_asyncio", root), ("kubernetes_asyncio.client", f"{root}/client")):
-        if name not in sys.modules:
-            module = types.ModuleType(name)
-            module.__path__ = [path]
-            stand_ins[name] = sys.modules[name] = module
+    """kubernetes_asyncio's Configuration class and its `config` package, without its API client:
+    its package __init__s import the generated client, which kdns never uses (standins.py)."""
     try:
-        from kubernetes_asyncio.client.configuration import Configuration
+        with package_stand_ins("kubernetes_asyncio", "kubernetes_asyncio.client") as stand_ins:
+            from kubernetes_asyncio.client.configuration import Configuration
 
-        client = sys.modules["kubernetes_asyncio.client"]
-        if "kubernetes_asyncio.client" in stand_ins:
-            # What kubernetes_asyncio.config imports from the client. ApiClient is only used by
-            # new_client_from_config(), which kdns does not call: it imports the real one if asked.
-            client.Configuration = Configuration  # type: ignore[attr-defined]
-            client.ApiClient = _api_client  # type: ignore[attr-defined]
-        import kubernetes_asyncio.config as k8s_config
-    finally:
-        for name, module in stand_ins.items():
-            if sys.modules.get(name) is module:
-                del sys.modules[name]
+            client = stand_ins.get("kubernetes_asyncio.client")
+            if client is not None:
+                # What kubernetes_asyncio.config imports from the client. ApiClient is only used by
+                # new_client_from_config(), which kdns does not call: it imports the real one if asked.
+                client.Configuration = Configuration  # type: ignore[attr-defined]
+                client.ApiClient = _api_client  # type: ignore[attr-defined]
+            import kubernetes_asyncio.config as k8s_config
+    except ModuleNotFoundError as e:
+        raise KdnsError(f"kubernetes: kubeconfig needs the kubernetes_asyncio package: {e}") from None
     return Configuration, k8s_config

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from kdns.metric_types import Counter, Histogram
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
 from kdns.plugins.prometheus.config import Config
 from kdns.server.http import EndpointService, HttpEndpoint, HttpRequest, HttpResponse
 
@@ -17,5 +15,8 @@ class Service(EndpointService):
         self.endpoint = HttpEndpoint(*config.address, routes=[("/metrics", self.metrics)])
 
     async def metrics(self, request: HttpRequest) -> HttpResponse:
+        # At the first scrape, not at start (kdns/metric_types.py says why).
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
         body = generate_latest(self.registry)
         return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

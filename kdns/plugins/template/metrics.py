@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import REGISTRY
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.registry import Collector
+from kdns.metric_types import REGISTRY, Collector, CounterMetricFamily
 
 # (server, zone, view, class, type)
 matches: dict[tuple[str, str, str, str, str], int] = {}

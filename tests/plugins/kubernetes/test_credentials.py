@@ -194,6 +194,22 @@ async def test_kubeconfig_with_context_and_bearer_token(tmp_path: Path) -> None:
     assert all(h.get("Authorization") == "Bearer s3cret" for h in api.request_headers)
 
 
+async def test_kubeconfig_read_again_after_a_401(tmp_path: Path) -> None:
+    # An exec or OIDC token expires; here the file itself changes, as a renewal writes it.
+    async with FakeApi(recorded=True, token="renewed") as api:
+        file = kubeconfig(tmp_path / "kubeconfig", api.url, "expired")
+        source = ApiSource(Config(kubeconfig=str(file), kubeconfig_context="good"), RecordingIndex(KINDS), FAST)
+        await source.start()
+        try:
+            await eventually(lambda: len(api.request_headers) >= len(KINDS))
+            assert not source.synced()
+            kubeconfig(file, api.url, "renewed")
+            assert await source.wait_synced(5)
+        finally:
+            await source.stop()
+    assert {h.get("Authorization") for h in api.request_headers} == {"Bearer expired", "Bearer renewed"}
+
+
 async def test_kubeconfig_that_cannot_be_read_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(KdnsError, match="kubernetes: cannot configure the API client"):
         await load_credentials(Config(kubeconfig=str(tmp_path / "missing")))
