@@ -8,13 +8,12 @@ CoreDNS 1.11+: server, zone, view, ...) when /metrics is scraped.
 
 from __future__ import annotations
 
-import sys
 import weakref
 from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
-from kdns import __version__
+from kdns import PYTHON_VERSION, __version__
 from kdns.metric_types import REGISTRY, Collector, CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 # CoreDNS: prometheus.ExponentialBuckets(0.00025, 2, 16) for request durations.
@@ -181,7 +180,7 @@ class DnsCollector(Collector):
             "coredns_build_info", "A metric with a constant '1' value labeled by version, revision, and goversion from which CoreDNS was built.",
             labels=["version", "revision", "goversion"],
         )
-        info.add_metric([__version__, "kdns", "python{}.{}.{}".format(*sys.version_info[:3])], 1)
+        info.add_metric([__version__, "kdns", f"python{PYTHON_VERSION}"], 1)
         yield info
         enabled = GaugeMetricFamily(
             "coredns_plugin_enabled", "A metric that indicates whether a plugin is enabled on per server and zone basis.",

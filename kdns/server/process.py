@@ -7,15 +7,15 @@ process with worker processes (kdns/server/workers.py) passes each signal on to 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
-import platform
 import signal
 import sys
 
 import uvloop
 
-from kdns import __version__
+from kdns import PYTHON_VERSION, __version__
 from kdns.config import Config
 from kdns.errors import ConfigError
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def banner() -> str:
     """What `-version` prints, and a server after its addresses (CoreDNS's start-up lines)."""
-    return f"kdns-{__version__}\n{sys.platform}/{platform.machine()}, python{platform.python_version()}"
+    return f"kdns-{__version__}\n{sys.platform}/{os.uname().machine}, python{PYTHON_VERSION}"
 
 
 async def serve(
@@ -60,6 +60,10 @@ async def serve(
         log.error("cannot listen: %s", e)
         await app.stop()
         return 1
+    # What start-up built (modules, plugins, the index) stays for the process's life: out of the
+    # collector's walks from now on. kdns.cli.main() paused the collector until here.
+    gc.freeze()
+    gc.enable()
     if not quiet:
         for host, bound in app.addresses():
             print(f"{host or ''}:{bound}", flush=True)
