@@ -103,17 +103,18 @@ def environment_proxy(url: Url, environ: Mapping[str, str] = os.environ) -> str 
 class Response:
     """The status and headers of an answer; its body read whole or piece by piece, once."""
 
-    def __init__(self, client: HttpClient, conn: _Connection, status: int, headers: dict[str, str], head: bool) -> None:
+    def __init__(self, client: HttpClient, conn: _Connection, version: str, status: int, headers: dict[str, str]) -> None:
         self.status = status
         self.headers = headers
         self._client = client
         self._conn: _Connection | None = conn
         self._ended = False  # the body was read to its end: the connection may carry another GET
-        self._keep = headers.get("connection", "").lower() != "close"
+        connection = headers.get("connection", "").lower()
+        self._keep = connection == "keep-alive" if version == "HTTP/1.0" else connection != "close"
         self._gzip = zlib.decompressobj(16 + zlib.MAX_WBITS) if headers.get("content-encoding") == "gzip" else None
         length = headers.get("content-length")
-        if head or status in (204, 304):
-            self._body = self._empty()
+        if status in (204, 304):
+            self._body = self._sized(0)
         elif "chunked" in headers.get("transfer-encoding", "").lower():
             self._body = self._chunked()
         elif length is not None:
@@ -156,11 +157,6 @@ class Response:
         conn, self._conn = self._conn, None
         if conn is not None:
             self._client._release(conn, self._keep and self._ended)
-
-    async def _empty(self) -> AsyncIterator[bytes]:
-        self._ended = True
-        return
-        yield b""  # an async generator that yields nothing
 
     async def _sized(self, length: int) -> AsyncIterator[bytes]:
         assert self._conn is not None
@@ -233,22 +229,21 @@ class HttpClient:
         A reused connection that the server had closed meanwhile is replaced once by a new one.
         Raises HttpError; the Response must be read to its end or closed.
         """
-        for reused in (True, False):
-            conn = self._take() if reused else None
-            if reused and conn is None:
-                continue
-            if conn is None:
-                conn = await self._connect(connect_timeout)
+        conn = self._take()
+        if conn is not None:
             try:
                 return await self._exchange(conn, target, headers)
             except HttpError:
-                conn.close()
-                if not reused:
-                    raise
+                conn.close()  # closed by the server while it was idle: once more, on a new one
             except BaseException:
                 conn.close()
                 raise
-        raise AssertionError("unreachable")
+        conn = await self._connect(connect_timeout)
+        try:
+            return await self._exchange(conn, target, headers)
+        except BaseException:
+            conn.close()
+            raise
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
@@ -299,7 +294,7 @@ class HttpClient:
         """CONNECT through the proxy to the server; TLS then runs inside the tunnel."""
         target = self.url.host_port
         conn.writer.write(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{self._proxy_auth}\r\n".encode("latin-1"))
-        status, _ = await _read_head(conn.reader)
+        _, status, _ = await _read_head(conn.reader)
         if status != 200:
             raise OSError(f"the proxy refused CONNECT {target}: HTTP {status}")
 
@@ -314,14 +309,14 @@ class HttpClient:
         try:
             conn.writer.write((head + "\r\n").encode("latin-1"))
             await conn.writer.drain()
-            status, response_headers = await _read_head(conn.reader)
+            version, status, response_headers = await _read_head(conn.reader)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
             raise HttpError(f"GET {target}: {type(e).__name__}: {e}") from None
-        return Response(self, conn, status, response_headers, head=False)
+        return Response(self, conn, version, status, response_headers)
 
 
-async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
-    """The status code and headers (names in lower case) of an HTTP/1.x answer."""
+async def _read_head(reader: asyncio.StreamReader) -> tuple[str, int, dict[str, str]]:
+    """The version, status code and headers (names in lower case) of an HTTP/1.x answer."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     version, _, rest = lines[0].partition(" ")
@@ -333,7 +328,7 @@ async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]
         name, colon, value = line.partition(":")
         if colon:
             headers[name.strip().lower()] = value.strip()
-    return int(code), headers
+    return version, int(code), headers
 
 
 def basic_auth(userinfo: str) -> str:

@@ -150,10 +150,11 @@ async def test_kept_connection_closed_by_the_server_is_replaced_once() -> None:
     assert server.connections == 2
 
 
-async def test_connection_close_answer_is_not_kept() -> None:
+@pytest.mark.parametrize("answer", [sized(b"x", "Connection: close\r\n"), b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx"])
+async def test_connection_close_answer_is_not_kept(answer: bytes) -> None:
     async def script(s: Scripted, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await s.head(reader)
-        writer.write(sized(b"x", "Connection: close\r\n"))
+        writer.write(answer)
         await reader.read()
 
     async with scripted(script) as server:
