@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import dataclasses
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -86,16 +87,22 @@ def main(argv: Sequence[str]) -> int:
 
 
 async def _ask_server(server: str, name: str, qtype: str) -> int:
-    import aiohttp
+    from kdns.plugins.kubernetes.httpclient import HttpClient, HttpError
 
     url = f"http://{server}/explain"
     try:
-        async with aiohttp.ClientSession() as session, \
-                session.get(url, params={"name": name, "type": qtype}, timeout=aiohttp.ClientTimeout(total=10)) as r:
-            text = await r.text()
-            status = r.status
-    except (aiohttp.ClientError, TimeoutError) as e:
-        print(f"kdns explain: {url}: {e}", file=sys.stderr)
+        client = HttpClient(f"http://{server}")
+    except ValueError as e:
+        print(f"kdns explain: --server {server}: {e}", file=sys.stderr)
         return 1
-    (sys.stdout if status == 200 else sys.stderr).write(text)
-    return 0 if status == 200 else 1
+    try:
+        async with asyncio.timeout(10):
+            response = await client.get(f"/explain?{urllib.parse.urlencode({'name': name, 'type': qtype})}", {}, 10)
+            text = (await response.read()).decode("utf-8", "replace")
+    except (HttpError, TimeoutError) as e:
+        print(f"kdns explain: {url}: {e or 'no answer in 10 s'}", file=sys.stderr)
+        return 1
+    finally:
+        await client.close()
+    (sys.stdout if response.status == 200 else sys.stderr).write(text)
+    return 0 if response.status == 200 else 1
