@@ -73,9 +73,8 @@ def setup_logging() -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    # The kubernetes client and aiohttp are chatty at INFO.
-    for noisy in ("aiohttp.access", "kubernetes_asyncio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # kubernetes_asyncio's kubeconfig loader is chatty at INFO.
+    logging.getLogger("kubernetes_asyncio").setLevel(logging.WARNING)
 
 
 def corefile_path(given: str | None) -> str | None:
