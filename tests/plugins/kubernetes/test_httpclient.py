@@ -16,9 +16,6 @@ import pytest
 
 from kdns.plugins.kubernetes.httpclient import HttpClient, HttpError, Url, environment_proxy
 
-Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], "asyncio.Future[None] | object"]
-
-
 class Scripted:
     """A TCP server whose every connection runs script(reader, writer); counts connections and
     keeps the request heads it read with head()."""
@@ -57,6 +54,20 @@ async def scripted(script: Callable[..., object]) -> AsyncIterator[Scripted]:
         yield s
     finally:
         s.server.close()
+
+
+def answering(answer: bytes, hold: bool = True) -> Callable[..., object]:
+    """A script that reads one request and writes answer, then keeps the connection open until the
+    client closes it (hold), or closes it at once."""
+
+    async def script(s: Scripted, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await s.head(reader)
+        writer.write(answer)
+        await writer.drain()
+        if hold:
+            await reader.read()
+
+    return script
 
 
 def sized(body: bytes, extra: str = "") -> bytes:
@@ -107,11 +118,7 @@ async def test_chunked_body_in_odd_pieces_and_trailers() -> None:
 
 
 async def test_body_until_close_is_not_reused() -> None:
-    async def script(s: Scripted, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await s.head(reader)
-        writer.write(b"HTTP/1.0 200 OK\r\n\r\nall of it")
-
-    async with scripted(script) as server:
+    async with scripted(answering(b"HTTP/1.0 200 OK\r\n\r\nall of it", hold=False)) as server:
         client = HttpClient(server.url)
         for _ in range(2):
             assert await (await client.get("/", {}, 1)).read() == b"all of it"
@@ -122,12 +129,7 @@ async def test_body_until_close_is_not_reused() -> None:
 async def test_gzip_body_is_decoded_and_gzip_asked_for() -> None:
     body = b'{"items":[]}' * 1000
 
-    async def script(s: Scripted, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await s.head(reader)
-        writer.write(sized(gzip.compress(body), "Content-Encoding: gzip\r\n"))
-        await reader.read()
-
-    async with scripted(script) as server:
+    async with scripted(answering(sized(gzip.compress(body), "Content-Encoding: gzip\r\n"))) as server:
         client = HttpClient(server.url)
         assert await (await client.get("/", {}, 1)).read() == body
         await client.close()
@@ -135,13 +137,9 @@ async def test_gzip_body_is_decoded_and_gzip_asked_for() -> None:
 
 
 async def test_kept_connection_closed_by_the_server_is_replaced_once() -> None:
-    async def script(s: Scripted, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await s.head(reader)
-        writer.write(sized(b"one"))
-        await writer.drain()
-        # Then close it, as a server closing idle connections does, without saying so first.
-
-    async with scripted(script) as server:
+    # Each connection is closed after one answer, as a server closing idle connections does,
+    # without saying so first.
+    async with scripted(answering(sized(b"one"), hold=False)) as server:
         client = HttpClient(server.url)
         assert await (await client.get("/", {}, 1)).read() == b"one"
         await asyncio.sleep(0.05)
@@ -152,12 +150,7 @@ async def test_kept_connection_closed_by_the_server_is_replaced_once() -> None:
 
 @pytest.mark.parametrize("answer", [sized(b"x", "Connection: close\r\n"), b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx"])
 async def test_connection_close_answer_is_not_kept(answer: bytes) -> None:
-    async def script(s: Scripted, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await s.head(reader)
-        writer.write(answer)
-        await reader.read()
-
-    async with scripted(script) as server:
+    async with scripted(answering(answer)) as server:
         client = HttpClient(server.url)
         for _ in range(2):
             assert await (await client.get("/", {}, 1)).read() == b"x"
@@ -176,11 +169,7 @@ async def test_connection_close_answer_is_not_kept(answer: bytes) -> None:
     ],
 )
 async def test_broken_answers_are_http_errors(answer: bytes, message: str) -> None:
-    async def script(s: Scripted, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await s.head(reader)
-        writer.write(answer)
-
-    async with scripted(script) as server:
+    async with scripted(answering(answer, hold=False)) as server:
         client = HttpClient(server.url)
         with pytest.raises(HttpError, match=message):
             await (await client.get("/", {}, 1)).read()
@@ -188,12 +177,8 @@ async def test_broken_answers_are_http_errors(answer: bytes, message: str) -> No
 
 
 async def test_silent_stream_ends_after_the_idle_timeout() -> None:
-    async def script(s: Scripted, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await s.head(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhi\n\r\n")
-        await reader.read()  # then nothing
-
-    async with scripted(script) as server:
+    # One chunk, then nothing.
+    async with scripted(answering(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhi\n\r\n")) as server:
         client = HttpClient(server.url)
         resp = await client.get("/", {}, 1)
         got = []
@@ -215,12 +200,7 @@ async def test_refused_connection_is_an_http_error() -> None:
 
 
 async def test_plain_http_through_a_proxy_uses_the_absolute_form_and_its_credentials() -> None:
-    async def script(s: Scripted, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await s.head(reader)
-        writer.write(sized(b"via proxy"))
-        await reader.read()
-
-    async with scripted(script) as proxy:
+    async with scripted(answering(sized(b"via proxy"))) as proxy:
         proxy_url = proxy.url.replace("http://", "http://kdns:p%40ss@")
         client = HttpClient("http://api.test:8080/", proxy=proxy_url)
         assert await (await client.get("/api/v1/services?limit=1", {}, 1)).read() == b"via proxy"
