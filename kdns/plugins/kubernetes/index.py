@@ -50,7 +50,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any, Protocol
 
 from kdns.plugins.kubernetes.config import Config
@@ -65,6 +65,7 @@ from kdns.plugins.kubernetes.objects import (
     Service,
     key_of,
     key_of_converted,
+    record,
     pod_from,
 )
 
@@ -79,7 +80,7 @@ BY_LABEL_TABLE_FROM = 8
 _RUNNING = "Running"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EndpointAddress:
     """One ready address of a service and the name it has under the service."""
 
@@ -92,7 +93,7 @@ class EndpointAddress:
         return ":" in self.ip
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ServiceEndpoints:
     """The ready addresses of all slices of one service, merged and deduplicated."""
 

@@ -13,11 +13,11 @@ import ipaddress
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from socket import AF_INET as _AF_INET
 from socket import inet_ntop as _inet_ntop
 from socket import inet_pton as _inet_pton
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 # Multi-Cluster Services API (KEP-1645): an imported slice names its ServiceImport and the cluster
@@ -28,20 +28,34 @@ MC_SOURCE_CLUSTER_LABEL = "multicluster.kubernetes.io/source-cluster"
 Labels = tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, slots=True)
+_Record = TypeVar("_Record")
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def record(cls: type[_Record]) -> type[_Record]:
+    """A slotted dataclass that compares and hashes by value and never changes: the index's objects.
+
+    Frozen for the type checker (mypy refuses an assignment to a field), not at run time: a
+    frozen dataclass's __init__ sets each field through object.__setattr__, three times the cost
+    of a plain one, and S2 builds 120,000 of these (a fifth of its sync from the API).
+    """
+    return dataclass(slots=True, unsafe_hash=True)(cls)
+
+
+@record
 class Port:
     name: str
     port: int | None  # None: an EndpointSlice port without a number ("all ports")
     protocol: str  # upper case as the API writes it: TCP, UDP, SCTP
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Namespace:
     name: str
     labels: Labels = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Service:
     namespace: str
     name: str
@@ -62,7 +76,7 @@ class Service:
         return self.type == "ExternalName"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Endpoint:
     addresses: tuple[str, ...]
     hostname: str = ""
@@ -75,7 +89,7 @@ class Endpoint:
     zone: str = ""  # the topology zone (endpoints[].zone), for `zonal` names
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EndpointSlice:
     namespace: str
     name: str
@@ -87,7 +101,7 @@ class EndpointSlice:
     cluster_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Pod:
     namespace: str
     name: str
