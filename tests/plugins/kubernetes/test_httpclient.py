@@ -219,7 +219,26 @@ def test_only_http_proxies() -> None:
     "url, environ, proxy",
     [
         ("https://10.96.0.1:443", {"HTTPS_PROXY": "http://p:3128"}, "http://p:3128"),
-        ("https://10.96.0.1:443", {"https_proxy": "http://lower:1", "HTTPS_PROXY": "http://upper:1"}, "http://lower:1"),
+        ("https://10.96.0.1:443", {"https_proxy": "http://lower:1", "HTTPS_PROXY": "http://upper:1"}, "http://upper:1"),
+        ("https://10.96.0.1:443", {"https_proxy": "http://lower:1"}, "http://lower:1"),
+        # A value without a scheme is an http:// proxy (a common way to write it).
+        ("https://10.96.0.1:443", {"HTTPS_PROXY": "proxy.corp:3128"}, "http://proxy.corp:3128"),
+        ("https://10.96.0.1:443", {"HTTPS_PROXY": "10.0.0.9:3128"}, "http://10.0.0.9:3128"),
+        # localhost and loopback addresses: never through a proxy.
+        ("https://127.0.0.1:6443", {"HTTPS_PROXY": "http://p:3128"}, None),
+        ("https://[::1]:6443", {"HTTPS_PROXY": "http://p:3128"}, None),
+        ("https://localhost:6443", {"HTTPS_PROXY": "http://p:3128"}, None),
+        # Addresses, with a port or not, compared as addresses.
+        ("https://10.96.0.1:443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "10.96.0.1:443"}, None),
+        ("https://10.96.0.1:443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "10.96.0.1:6443"}, "http://p:3128"),
+        ("https://[fd00::1]:443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "fd00:0::1"}, None),
+        ("https://[fd00::1]:443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "[fd00::1]:443"}, None),
+        ("https://[fd00::1]:443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "[fd00::1]:80"}, "http://p:3128"),
+        # `.name` and `*.name`: subdomains only; `name`: itself too.
+        ("https://cluster.test:6443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": ".cluster.test"}, "http://p:3128"),
+        ("https://api.cluster.test:6443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "*.cluster.test"}, None),
+        ("https://cluster.test:6443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "*.cluster.test"}, "http://p:3128"),
+        ("https://cluster.test:6443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "cluster.test"}, None),
         ("http://10.96.0.1:80", {"HTTPS_PROXY": "http://p:3128"}, None),
         ("https://10.96.0.1:443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "10.96.0.0/12"}, None),
         ("https://10.96.0.1:443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "10.0.0.0/24"}, "http://p:3128"),
