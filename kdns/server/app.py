@@ -136,7 +136,7 @@ class App:
         old = self.generation
         try:
             gen = await self._build(config, previous=old)
-        except (ConfigError, OSError) as e:
+        except (KdnsError, OSError) as e:
             log.error("reload failed, keeping the running config: %s", e)
             return False
         try:

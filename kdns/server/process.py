@@ -17,7 +17,7 @@ import uvloop
 
 from kdns import PYTHON_VERSION, __version__
 from kdns.config import Config
-from kdns.errors import ConfigError
+from kdns.errors import KdnsError
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ async def serve(
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         await app.start()
-    except ConfigError as e:
+    except KdnsError as e:  # the Corefile, or a plugin that cannot start (no credentials, ...)
         log.error("%s", e)
         return 1
     except OSError as e:

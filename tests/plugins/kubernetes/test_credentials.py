@@ -257,3 +257,17 @@ async def test_startup_timeout_comes_from_the_config() -> None:
         assert not await source.wait_synced()
     finally:
         await source.stop()
+
+
+async def test_kubeconfig_whose_certificate_authority_is_not_a_certificate_is_a_clear_error(tmp_path: Path) -> None:
+    # Not "cannot listen: [X509: ...]" (an ssl.SSLError is an OSError) naming nothing.
+    (tmp_path / "ca.crt").write_text("not a certificate\n")
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": "https://10.96.0.1", "certificate-authority": str(tmp_path / "ca.crt")}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+    }))
+    with pytest.raises(KdnsError, match=rf"kubernetes: cannot configure the API client: kubeconfig {path}: the TLS files: .*ca\.crt"):
+        await load_credentials(Config(kubeconfig=str(path)))
