@@ -163,7 +163,7 @@ class Response:
                 except TimeoutError:
                     raise HttpError(f"no data for {idle_timeout:g} s") from None
                 except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as e:
-                    raise HttpError(f"reading the body: {type(e).__name__}: {e}") from None
+                    raise HttpError(f"reading the body: {_why(e)}") from None
                 if piece is None:
                     break
                 if self._gzip is not None:
@@ -311,7 +311,7 @@ class HttpClient:
             if isinstance(e, TimeoutError):
                 raise HttpError(f"connecting to {peer.host_port}: timed out after {timeout:g} s") from None
             if isinstance(e, (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError)):
-                raise HttpError(f"connecting to {peer.host_port}: {type(e).__name__}: {e}") from None
+                raise HttpError(f"connecting to {peer.host_port}: {_why(e)}") from None
             raise
 
     async def _tunnel(self, conn: _Connection) -> None:
@@ -335,7 +335,7 @@ class HttpClient:
             await conn.writer.drain()
             version, status, response_headers = await _read_head(conn.reader)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
-            raise HttpError(f"GET {target}: {type(e).__name__}: {e}") from None
+            raise HttpError(f"no answer: {_why(e)}") from None
         return Response(self, conn, version, status, response_headers)
 
 
@@ -353,6 +353,14 @@ async def _read_head(reader: asyncio.StreamReader) -> tuple[str, int, dict[str, 
         if colon:
             headers[name.strip().lower()] = value.strip()
     return version, int(code), headers
+
+
+def _why(e: BaseException) -> str:
+    """An I/O failure in words; the callers say which request (asyncio's wording for a stream
+    closed early names byte counts, not what happened)."""
+    if isinstance(e, asyncio.IncompleteReadError):
+        return "the server closed the connection"
+    return f"{type(e).__name__}: {e}"
 
 
 def basic_auth(userinfo: str) -> str:

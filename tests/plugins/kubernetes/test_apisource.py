@@ -63,3 +63,20 @@ async def test_connection_of_a_401_is_closed_when_the_reload_is_given_up(watch: 
                     await transport.get("/api/v1/services", {})
             await closed.wait()
         await transport.close()
+
+
+@pytest.mark.parametrize("answer, message", [
+    (b"", "GET /api/v1/services: no answer: the server closed the connection"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "GET /api/v1/services: reading the body: the server closed the connection"),
+])
+async def test_connection_closed_early_is_said_once_in_words(answer: bytes, message: str) -> None:
+    async def script(s: Scripted, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await s.head(reader)
+        writer.write(answer)
+
+    async with scripted(script) as server:
+        transport = HttpTransport(Credentials(server.url))
+        with pytest.raises(ApiConnectionError) as failed:
+            await transport.get("/api/v1/services", {"limit": "500"})
+        await transport.close()
+    assert str(failed.value) == message
