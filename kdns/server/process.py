@@ -60,8 +60,9 @@ async def serve(
         log.error("cannot listen: %s", e)
         await app.stop()
         return 1
-    # What start-up built (modules, plugins, the index) stays for the process's life: out of the
-    # collector's walks from now on. kdns.cli.main() paused the collector until here.
+    # What start-up built (modules, plugins, the index) stays until a reload replaces it (App.reload
+    # unfreezes then): out of the collector's walks from now on. kdns.cli.main() paused the
+    # collector until here.
     gc.freeze()
     gc.enable()
     if not quiet:
