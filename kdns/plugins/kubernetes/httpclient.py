@@ -334,6 +334,8 @@ class HttpClient:
             conn.writer.write((head + "\r\n").encode("latin-1"))
             await conn.writer.drain()
             version, status, response_headers = await _read_head(conn.reader)
+            while 100 <= status < 200:  # interim answers (100 Continue, 103 Early Hints): the final follows
+                version, status, response_headers = await _read_head(conn.reader)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
             raise HttpError(f"no answer: {_why(e)}") from None
         return Response(self, conn, version, status, response_headers)

@@ -176,6 +176,16 @@ async def test_broken_answers_are_http_errors(answer: bytes, message: str) -> No
         await client.close()
 
 
+async def test_interim_answers_before_the_final_one_are_skipped() -> None:
+    # RFC 9112 section 4 / RFC 9110 15.2: a client reads any number of 1xx answers it did not ask for.
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n"
+    async with scripted(answering(interim + sized(b"ok"), hold=False)) as server:
+        client = HttpClient(server.url)
+        resp = await client.get("/", {}, 1)
+        assert (resp.status, await resp.read()) == (200, b"ok")
+        await client.close()
+
+
 async def test_silent_stream_ends_after_the_idle_timeout() -> None:
     # One chunk, then nothing.
     async with scripted(answering(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhi\n\r\n")) as server:
