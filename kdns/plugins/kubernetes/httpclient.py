@@ -256,12 +256,18 @@ class HttpClient:
         conn = self._take()
         if conn is not None:
             try:
-                return await self._exchange(conn, target, headers)
+                resp = await self._exchange(conn, target, headers)
             except HttpError:
                 conn.close()  # closed by the server while it was idle: once more, on a new one
             except BaseException:
                 conn.close()
                 raise
+            else:
+                if resp.status != 408:
+                    return resp
+                # A 408 on a kept connection is what a server said as it closed it while idle,
+                # before this request came: as Go's transport, once more on a new one.
+                resp.close()
         conn = await self._connect(connect_timeout)
         try:
             return await self._exchange(conn, target, headers)

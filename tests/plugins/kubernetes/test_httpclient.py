@@ -148,6 +148,24 @@ async def test_kept_connection_closed_by_the_server_is_replaced_once() -> None:
     assert server.connections == 2
 
 
+async def test_kept_connection_the_server_closed_with_a_408_is_replaced_once() -> None:
+    # A server (or a proxy) closing an idle kept connection says 408 first, unasked: that answer
+    # waits in the connection for the next request, and is not its answer.
+    async def script(s: Scripted, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await s.head(reader)
+        writer.write(sized(b"one"))
+        writer.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+
+    async with scripted(script) as server:
+        client = HttpClient(server.url)
+        for _ in range(2):
+            resp = await client.get("/", {}, 1)
+            assert (resp.status, await resp.read()) == (200, b"one")
+        await client.close()
+    assert server.connections == 2
+
+
 @pytest.mark.parametrize("answer", [sized(b"x", "Connection: close\r\n"), b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx"])
 async def test_connection_close_answer_is_not_kept(answer: bytes) -> None:
     async with scripted(answering(answer)) as server:
