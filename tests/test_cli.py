@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -63,6 +64,20 @@ def test_bad_corefile_names_file_line_and_directive(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
     assert f"{corefile}:3" in out.stderr and "frobnicate" in out.stderr
+
+
+def test_kubernetes_outside_a_pod_without_endpoint_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    # A plugin's start() failing as expected (here: no service account to read) is a message, not
+    # a traceback.
+    corefile = tmp_path / "Corefile"
+    corefile.write_text(f".:{free_port()} {{\n    kubernetes cluster.local\n}}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}
+    out = subprocess.run([sys.executable, "-m", "kdns", "-conf", str(corefile)], capture_output=True, text=True,
+                         timeout=30, env=env)
+    assert out.returncode == 1
+    assert "Traceback" not in out.stdout + out.stderr
+    assert out.stdout.startswith("[ERROR] kubernetes: cannot configure the API client: KUBERNETES_SERVICE_HOST")
+    assert out.stdout.count("\n") == 1
 
 
 @contextmanager

@@ -451,7 +451,7 @@ static PyMethodDef Batch_methods[] = {
 
 static PyTypeObject BatchType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "kdns.server._mmsg_ctypes.Batch",
+    .tp_name = "kdns.server._mmsg.Batch",
     .tp_doc = PyDoc_STR("Batch(sock, size=64): receive and send buffers for one socket, as mmsg_ctypes.Batch."),
     .tp_basicsize = sizeof(BatchObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import logging
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
@@ -136,7 +137,7 @@ class App:
         old = self.generation
         try:
             gen = await self._build(config, previous=old)
-        except (ConfigError, OSError) as e:
+        except (KdnsError, OSError) as e:
             log.error("reload failed, keeping the running config: %s", e)
             return False
         try:
@@ -150,6 +151,10 @@ class App:
         self._publish_enabled(gen)
         if old is not None:
             await self._retire(old, keep=gen)
+            # serve() froze start-up's objects out of the collector's walks (process.py); the
+            # generation just retired was among them, and its reference cycles (a kubernetes handler
+            # and its index) would never be freed.
+            gc.unfreeze()
         await self._serving(gen)
         log.info("Reloaded configuration %s", self.corefile)
         return True

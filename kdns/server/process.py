@@ -17,7 +17,7 @@ import uvloop
 
 from kdns import PYTHON_VERSION, __version__
 from kdns.config import Config
-from kdns.errors import ConfigError
+from kdns.errors import KdnsError
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +53,16 @@ async def serve(
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         await app.start()
-    except ConfigError as e:
+    except KdnsError as e:  # the Corefile, or a plugin that cannot start (no credentials, ...)
         log.error("%s", e)
         return 1
     except OSError as e:
         log.error("cannot listen: %s", e)
         await app.stop()
         return 1
-    # What start-up built (modules, plugins, the index) stays for the process's life: out of the
-    # collector's walks from now on. kdns.cli.main() paused the collector until here.
+    # What start-up built (modules, plugins, the index) stays until a reload replaces it (App.reload
+    # unfreezes then): out of the collector's walks from now on. kdns.cli.main() paused the
+    # collector until here.
     gc.freeze()
     gc.enable()
     if not quiet:

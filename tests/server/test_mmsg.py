@@ -170,6 +170,8 @@ def test_the_compiled_loop_is_built_where_a_compiler_is() -> None:
     # setup.py's extension is optional: a broken build would show only as slower UDP and as the
     # compiled cases here skipped.
     assert mmsg.CompiledBatch is not None
+    # Its type is named where it lives (tracebacks and reprs name it).
+    assert f"{mmsg.CompiledBatch.__module__}.{mmsg.CompiledBatch.__qualname__}" == "kdns.server._mmsg.Batch"
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)

@@ -91,7 +91,11 @@ class HttpTransport:
         if resp.status == 401:
             # Exec/OIDC kubeconfig tokens expire, service account tokens rotate: load them again
             # before the retry.
-            await self.credentials.refresh()
+            try:
+                await self.credentials.refresh()
+            except BaseException:  # given up (a timeout, a stop): the answer's connection with it
+                resp.close()
+                raise
         return resp
 
     async def get(self, path: str, params: Mapping[str, str]) -> dict[str, Any]:
@@ -117,7 +121,13 @@ class HttpTransport:
     async def stream(
         self, path: str, params: Mapping[str, str], idle_timeout: float
     ) -> AsyncGenerator[dict[str, Any], None]:
-        resp = await self._request(path, params)
+        try:
+            # The head of the answer comes at once (the server flushes it before any event): bounded
+            # like the silence between events.
+            async with asyncio.timeout(idle_timeout):
+                resp = await self._request(path, params)
+        except TimeoutError:
+            raise ApiConnectionError(f"watch {path}: no answer in {idle_timeout:g} s") from None
         try:
             if resp.status != 200:
                 try:

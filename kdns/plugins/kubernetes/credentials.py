@@ -112,7 +112,11 @@ class Kubeconfig(Credentials):
         c = configuration
         tls = None
         if str(c.host).startswith("https:"):
-            tls = tls_context(c.ssl_ca_cert, c.cert_file, c.key_file, c.verify_ssl)
+            try:
+                tls = tls_context(c.ssl_ca_cert, c.cert_file, c.key_file, c.verify_ssl)
+            except (OSError, ssl.SSLError) as e:  # not serve()'s "cannot listen"
+                files = ", ".join(f for f in (c.ssl_ca_cert, c.cert_file, c.key_file) if f)
+                raise KdnsError(f"kubernetes: cannot configure the API client: kubeconfig {file}: the TLS files: {files}: {e}") from None
         super().__init__(str(c.host), tls, getattr(c, "tls_server_name", None), getattr(c, "proxy", None))
         self.configuration = configuration
         self.file = file

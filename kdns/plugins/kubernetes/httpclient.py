@@ -65,21 +65,26 @@ class Url:
 
 
 def environment_proxy(url: Url, environ: Mapping[str, str] = os.environ) -> str | None:
-    """The proxy HTTPS_PROXY / HTTP_PROXY name for url, unless NO_PROXY excludes its host, read as
-    client-go reads them: lower case first; in NO_PROXY `*`, host names with their subdomains,
-    addresses, CIDR blocks, each with an optional :PORT."""
+    """The proxy HTTPS_PROXY / HTTP_PROXY names for url, read as client-go reads them
+    (golang.org/x/net/http/httpproxy): the upper-case name first; a value without a scheme is an
+    http:// one; never for localhost or a loopback address; not when NO_PROXY lists `*`, the host's
+    address or a CIDR block holding it, or a domain name (`name` matches it and its subdomains,
+    `.name` and `*.name` only the subdomains), each with an optional :PORT."""
 
     def var(name: str) -> str:
-        return environ.get(name.lower()) or environ.get(name.upper()) or ""
+        return environ.get(name.upper()) or environ.get(name.lower()) or ""
 
     proxy = var(f"{url.scheme}_proxy")
-    if not proxy:
-        return None
     name = url.host.lower()
+    if not proxy or name == "localhost":
+        return None
     try:
         address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(name)
     except ValueError:
         address = None
+    if address is not None and address.is_loopback:
+        return None
+    port = str(url.port)
     for entry in var("no_proxy").split(","):
         entry = entry.strip().lower()
         if entry == "*":
@@ -91,13 +96,32 @@ def environment_proxy(url: Url, environ: Mapping[str, str] = os.environ) -> str 
             except ValueError:
                 pass
             continue
-        host, _, port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
-        if port and port != str(url.port):
+        host, entry_port = _split_host_port(entry)
+        try:
+            if address is not None and address == ipaddress.ip_address(host):
+                if not entry_port or entry_port == port:
+                    return None
+                continue
+        except ValueError:
+            pass
+        if not host or (entry_port and entry_port != port):
             continue
-        host = host.strip("[]").lstrip(".")
-        if host and (name == host or name.endswith("." + host)):
+        subdomains_only = host.startswith((".", "*."))
+        host = host.lstrip("*").lstrip(".")
+        if name.endswith("." + host) or (not subdomains_only and name == host):
             return None
-    return proxy
+    return proxy if "://" in proxy else "http://" + proxy
+
+
+def _split_host_port(entry: str) -> tuple[str, str]:
+    """A NO_PROXY entry's host (an IPv6 address without brackets) and port ("" without one)."""
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        return host, rest.removeprefix(":")
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        return host, port
+    return entry, ""
 
 
 class Response:
@@ -139,7 +163,7 @@ class Response:
                 except TimeoutError:
                     raise HttpError(f"no data for {idle_timeout:g} s") from None
                 except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as e:
-                    raise HttpError(f"reading the body: {type(e).__name__}: {e}") from None
+                    raise HttpError(f"reading the body: {_why(e)}") from None
                 if piece is None:
                     break
                 if self._gzip is not None:
@@ -232,12 +256,18 @@ class HttpClient:
         conn = self._take()
         if conn is not None:
             try:
-                return await self._exchange(conn, target, headers)
+                resp = await self._exchange(conn, target, headers)
             except HttpError:
                 conn.close()  # closed by the server while it was idle: once more, on a new one
             except BaseException:
                 conn.close()
                 raise
+            else:
+                if resp.status != 408:
+                    return resp
+                # A 408 on a kept connection is what a server said as it closed it while idle,
+                # before this request came: as Go's transport, once more on a new one.
+                resp.close()
         conn = await self._connect(connect_timeout)
         try:
             return await self._exchange(conn, target, headers)
@@ -287,7 +317,7 @@ class HttpClient:
             if isinstance(e, TimeoutError):
                 raise HttpError(f"connecting to {peer.host_port}: timed out after {timeout:g} s") from None
             if isinstance(e, (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError)):
-                raise HttpError(f"connecting to {peer.host_port}: {type(e).__name__}: {e}") from None
+                raise HttpError(f"connecting to {peer.host_port}: {_why(e)}") from None
             raise
 
     async def _tunnel(self, conn: _Connection) -> None:
@@ -310,8 +340,10 @@ class HttpClient:
             conn.writer.write((head + "\r\n").encode("latin-1"))
             await conn.writer.drain()
             version, status, response_headers = await _read_head(conn.reader)
+            while 100 <= status < 200:  # interim answers (100 Continue, 103 Early Hints): the final follows
+                version, status, response_headers = await _read_head(conn.reader)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
-            raise HttpError(f"GET {target}: {type(e).__name__}: {e}") from None
+            raise HttpError(f"no answer: {_why(e)}") from None
         return Response(self, conn, version, status, response_headers)
 
 
@@ -329,6 +361,14 @@ async def _read_head(reader: asyncio.StreamReader) -> tuple[str, int, dict[str, 
         if colon:
             headers[name.strip().lower()] = value.strip()
     return version, int(code), headers
+
+
+def _why(e: BaseException) -> str:
+    """An I/O failure in words; the callers say which request (asyncio's wording for a stream
+    closed early names byte counts, not what happened)."""
+    if isinstance(e, asyncio.IncompleteReadError):
+        return "the server closed the connection"
+    return f"{type(e).__name__}: {e}"
 
 
 def basic_auth(userinfo: str) -> str:

@@ -215,16 +215,20 @@ async def test_kubeconfig_that_cannot_be_read_is_a_clear_error(tmp_path: Path) -
         await load_credentials(Config(kubeconfig=str(tmp_path / "missing")))
 
 
-async def test_https_through_an_http_proxy_from_the_environment(
-    certs: Certs, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_https_through_the_kubeconfigs_proxy(tmp_path: Path, certs: Certs) -> None:
+    # The kubeconfig's proxy-url is used whatever the server's address, as client-go does
+    # (HTTPS_PROXY is not for loopback addresses: test_httpclient.py's test_environment_proxy).
     async with tinyproxy() as proxy, FakeApi(recorded=True, ssl_context=server_context(certs)) as api:
-        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
-        monkeypatch.delenv("NO_PROXY", raising=False)
-        monkeypatch.delenv("no_proxy", raising=False)
-        monkeypatch.delenv("https_proxy", raising=False)
-        config = Config(endpoint=api.url, tls=("", "", str(certs.ca)))
-        async with synced_source(ApiSource(config, RecordingIndex(KINDS), FAST)):
+        path = tmp_path / "kubeconfig"
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "c", "cluster": {
+                "server": api.url, "certificate-authority": str(certs.ca), "proxy-url": proxy.url,
+            }}],
+            "users": [{"name": "u", "user": {"token": "t0k3n"}}],
+            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        }))
+        async with synced_source(ApiSource(Config(kubeconfig=str(path)), RecordingIndex(KINDS), FAST)):
             pass
         assert f"CONNECT {api.url.removeprefix('https://')} HTTP/1.1" in proxy.log()
 
@@ -253,3 +257,17 @@ async def test_startup_timeout_comes_from_the_config() -> None:
         assert not await source.wait_synced()
     finally:
         await source.stop()
+
+
+async def test_kubeconfig_whose_certificate_authority_is_not_a_certificate_is_a_clear_error(tmp_path: Path) -> None:
+    # Not "cannot listen: [X509: ...]" (an ssl.SSLError is an OSError) naming nothing.
+    (tmp_path / "ca.crt").write_text("not a certificate\n")
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": "https://10.96.0.1", "certificate-authority": str(tmp_path / "ca.crt")}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+    }))
+    with pytest.raises(KdnsError, match=rf"kubernetes: cannot configure the API client: kubeconfig {path}: the TLS files: .*ca\.crt"):
+        await load_credentials(Config(kubeconfig=str(path)))

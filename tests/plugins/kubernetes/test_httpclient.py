@@ -148,6 +148,24 @@ async def test_kept_connection_closed_by_the_server_is_replaced_once() -> None:
     assert server.connections == 2
 
 
+async def test_kept_connection_the_server_closed_with_a_408_is_replaced_once() -> None:
+    # A server (or a proxy) closing an idle kept connection says 408 first, unasked: that answer
+    # waits in the connection for the next request, and is not its answer.
+    async def script(s: Scripted, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await s.head(reader)
+        writer.write(sized(b"one"))
+        writer.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+
+    async with scripted(script) as server:
+        client = HttpClient(server.url)
+        for _ in range(2):
+            resp = await client.get("/", {}, 1)
+            assert (resp.status, await resp.read()) == (200, b"one")
+        await client.close()
+    assert server.connections == 2
+
+
 @pytest.mark.parametrize("answer", [sized(b"x", "Connection: close\r\n"), b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx"])
 async def test_connection_close_answer_is_not_kept(answer: bytes) -> None:
     async with scripted(answering(answer)) as server:
@@ -173,6 +191,16 @@ async def test_broken_answers_are_http_errors(answer: bytes, message: str) -> No
         client = HttpClient(server.url)
         with pytest.raises(HttpError, match=message):
             await (await client.get("/", {}, 1)).read()
+        await client.close()
+
+
+async def test_interim_answers_before_the_final_one_are_skipped() -> None:
+    # RFC 9112 section 4 / RFC 9110 15.2: a client reads any number of 1xx answers it did not ask for.
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n"
+    async with scripted(answering(interim + sized(b"ok"), hold=False)) as server:
+        client = HttpClient(server.url)
+        resp = await client.get("/", {}, 1)
+        assert (resp.status, await resp.read()) == (200, b"ok")
         await client.close()
 
 
@@ -219,7 +247,26 @@ def test_only_http_proxies() -> None:
     "url, environ, proxy",
     [
         ("https://10.96.0.1:443", {"HTTPS_PROXY": "http://p:3128"}, "http://p:3128"),
-        ("https://10.96.0.1:443", {"https_proxy": "http://lower:1", "HTTPS_PROXY": "http://upper:1"}, "http://lower:1"),
+        ("https://10.96.0.1:443", {"https_proxy": "http://lower:1", "HTTPS_PROXY": "http://upper:1"}, "http://upper:1"),
+        ("https://10.96.0.1:443", {"https_proxy": "http://lower:1"}, "http://lower:1"),
+        # A value without a scheme is an http:// proxy (a common way to write it).
+        ("https://10.96.0.1:443", {"HTTPS_PROXY": "proxy.corp:3128"}, "http://proxy.corp:3128"),
+        ("https://10.96.0.1:443", {"HTTPS_PROXY": "10.0.0.9:3128"}, "http://10.0.0.9:3128"),
+        # localhost and loopback addresses: never through a proxy.
+        ("https://127.0.0.1:6443", {"HTTPS_PROXY": "http://p:3128"}, None),
+        ("https://[::1]:6443", {"HTTPS_PROXY": "http://p:3128"}, None),
+        ("https://localhost:6443", {"HTTPS_PROXY": "http://p:3128"}, None),
+        # Addresses, with a port or not, compared as addresses.
+        ("https://10.96.0.1:443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "10.96.0.1:443"}, None),
+        ("https://10.96.0.1:443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "10.96.0.1:6443"}, "http://p:3128"),
+        ("https://[fd00::1]:443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "fd00:0::1"}, None),
+        ("https://[fd00::1]:443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "[fd00::1]:443"}, None),
+        ("https://[fd00::1]:443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "[fd00::1]:80"}, "http://p:3128"),
+        # `.name` and `*.name`: subdomains only; `name`: itself too.
+        ("https://cluster.test:6443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": ".cluster.test"}, "http://p:3128"),
+        ("https://api.cluster.test:6443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "*.cluster.test"}, None),
+        ("https://cluster.test:6443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "*.cluster.test"}, "http://p:3128"),
+        ("https://cluster.test:6443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "cluster.test"}, None),
         ("http://10.96.0.1:80", {"HTTPS_PROXY": "http://p:3128"}, None),
         ("https://10.96.0.1:443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "10.96.0.0/12"}, None),
         ("https://10.96.0.1:443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "10.0.0.0/24"}, "http://p:3128"),
