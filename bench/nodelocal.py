@@ -1,0 +1,87 @@
+"""python -m bench.nodelocal: the node-local Corefile under the pod-traffic mix, alone (issue 19).
+
+The steady state of `python -m bench`'s pod-traffic section for deploy/overlays/nodelocal's
+Corefile, without the rest of the run: S1 and its pod mix, knot as every upstream (kube-dns over
+TCP and the node's resolvers; on the load core), kdns warmed with every line of the mix twice, then
+CPU per query at a fixed rate in rounds (knot's own turn on the server core each round, for the
+ratio), the cache hit ratio, p99, and optionally one max-QPS search and a cProfile of kdns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import statistics
+import sys
+import tempfile
+
+from bench import __main__ as bench_main
+from bench import kdnsserver, knot, measure, procs
+from bench.cluster import S1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.nodelocal", description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=30_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max", action="store_true", help="one max-QPS search as well")
+    parser.add_argument("--profile", metavar="PATH", help="run kdns under cProfile, written to PATH")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="[nodelocal %(asctime)s] %(message)s",
+                        datefmt="%H:%M:%S")
+    say = logging.getLogger("bench.nodelocal").info
+    plan = dataclasses.replace(measure.Plan.full(), fixed_seconds=args.seconds, searches=args.rounds)
+    os.sched_setaffinity(0, {procs.LOAD_CPU})
+    work = tempfile.mkdtemp(prefix="kdns-nodelocal-")
+    files = bench_main.build(S1, work, plan)
+    pods = dataclasses.replace(files, mix=files.pod_mix, distinct=files.pod_distinct)
+    upstream = knot.start(os.path.join(work, "knot"), files.zones, cpus=str(procs.LOAD_CPU))
+    server = None
+    try:
+        ports = kdnsserver.Ports.pick()
+        corefile = kdnsserver.nodelocal_corefile(ports, upstream.port, upstream.port)
+        server = kdnsserver.start(os.path.join(work, "run"), corefile, ports, tag="kdns-nodelocal",
+                                  profile=args.profile or "")
+        bench = bench_main.Bench(plan, work)
+        bench.warm(server, pods)
+        bench.warm(server, pods)
+        hits0 = kdnsserver.metric(ports.metrics, "coredns_cache_hits_total")
+        miss0 = kdnsserver.metric(ports.metrics, "coredns_cache_misses_total")
+        kdns_loads, knot_loads = [], []
+        for _ in range(args.rounds):
+            procs.pin(upstream.pid, {procs.SERVER_CPU})
+            knot_loads.append(measure.fixed_rate(upstream, pods.mix, args.rate, args.seconds, plan))
+            procs.pin(upstream.pid, {procs.LOAD_CPU})
+            load = measure.fixed_rate(server, pods.mix, args.rate, args.seconds, plan, verbose=True)
+            kdns_loads.append(load)
+            say(f"kdns {load.us_per_query:.1f} µs/query (lost {load.result.lost}, "
+                f"p99 {load.result.percentile(99) * 1000:.2f} ms); knot {knot_loads[-1].us_per_query:.1f} µs/query")
+        hits = kdnsserver.metric(ports.metrics, "coredns_cache_hits_total") - hits0
+        misses = kdnsserver.metric(ports.metrics, "coredns_cache_misses_total") - miss0
+        kdns_median = sorted(kdns_loads, key=lambda load: load.us_per_query)[len(kdns_loads) // 2]
+        knot_median = statistics.median(load.us_per_query for load in knot_loads)
+        p99 = kdns_median.result.percentile(99) or 0.0
+        print(f"node-local kdns at {args.rate:,} qps, {args.seconds:g} s x {args.rounds}: "
+              f"{kdns_median.us_per_query:.1f} µs/query (rounds "
+              + ", ".join(f"{load.us_per_query:.1f}" for load in kdns_loads)
+              + f"), knot {knot_median:.1f} µs/query ({kdns_median.us_per_query / knot_median:.2f}x), "
+              f"p99 {p99 * 1000:.2f} ms, lost {[load.result.lost for load in kdns_loads]}, "
+              f"hit ratio {hits / max(1.0, hits + misses) * 100:.1f}%")
+        if args.max:
+            best = measure.max_qps(server.port, pods.mix, plan, searches=1)
+            print(f"node-local kdns max QPS, zero loss (one search): {best.value:,.0f}")
+    finally:
+        if server is not None:
+            server.stop()
+        upstream.stop()
+    if args.profile:
+        for name, share, per, calls in measure.top_functions(args.profile, 1, count=40):
+            print(f"{share * 100:5.1f}%  {per:10.0f} µs  {calls:>9,}  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
