@@ -19,7 +19,14 @@ import tempfile
 
 from bench import __main__ as bench_main
 from bench import kdnsserver, knot, measure, procs
-from bench.cluster import S1
+from bench.cluster import S1, write_queries
+
+
+def cluster_lines(path: str) -> str:
+    """The lines of a query file under the cluster zones (the node-local block forwarded over TCP)."""
+    with open(path, encoding="ascii") as f:
+        lines = [line.strip() for line in f if ".cluster.local. " in line]
+    return write_queries(path.replace(".txt", "-cluster.txt"), lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max", action="store_true", help="one max-QPS search as well")
     parser.add_argument("--profile", metavar="PATH", help="run kdns under cProfile, written to PATH")
+    parser.add_argument("--misses", action="store_true",
+                        help="the cache stores nothing and only the mix's cluster lines are asked: every query "
+                        "a miss forwarded over TCP (use a lower --rate, e.g. 4000)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="[nodelocal %(asctime)s] %(message)s",
                         datefmt="%H:%M:%S")
@@ -43,11 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ports = kdnsserver.Ports.pick()
         corefile = kdnsserver.nodelocal_corefile(ports, upstream.port, upstream.port)
+        if args.misses:
+            corefile = corefile.replace("success 9984 30\n", "disable success\n").replace(
+                "denial 9984 5\n", "disable denial\n")
+            pods = dataclasses.replace(pods, mix=cluster_lines(pods.mix), distinct=cluster_lines(pods.distinct))
         server = kdnsserver.start(os.path.join(work, "run"), corefile, ports, tag="kdns-nodelocal",
                                   profile=args.profile or "")
         bench = bench_main.Bench(plan, work)
-        bench.warm(server, pods)
-        bench.warm(server, pods)
+        if not args.misses:
+            bench.warm(server, pods)
+            bench.warm(server, pods)
         hits0 = kdnsserver.metric(ports.metrics, "coredns_cache_hits_total")
         miss0 = kdnsserver.metric(ports.metrics, "coredns_cache_misses_total")
         kdns_loads, knot_loads = [], []
@@ -57,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
             procs.pin(upstream.pid, {procs.LOAD_CPU})
             load = measure.fixed_rate(server, pods.mix, args.rate, args.seconds, plan, verbose=True)
             kdns_loads.append(load)
-            say(f"kdns {load.us_per_query:.1f} µs/query (lost {load.result.lost}, "
-                f"p99 {load.result.percentile(99) * 1000:.2f} ms); knot {knot_loads[-1].us_per_query:.1f} µs/query")
+            pct = ", ".join(f"p{p:g} {(load.result.percentile(p) or 0) * 1000:.2f}" for p in (50, 90, 99, 99.9))
+            say(f"kdns {load.us_per_query:.1f} µs/query (lost {load.result.lost}, {pct} ms); "
+                f"knot {knot_loads[-1].us_per_query:.1f} µs/query")
         hits = kdnsserver.metric(ports.metrics, "coredns_cache_hits_total") - hits0
         misses = kdnsserver.metric(ports.metrics, "coredns_cache_misses_total") - miss0
         kdns_median = sorted(kdns_loads, key=lambda load: load.us_per_query)[len(kdns_loads) // 2]
