@@ -29,6 +29,13 @@ def cluster_lines(path: str) -> str:
     return write_queries(path.replace(".txt", "-cluster.txt"), lines)
 
 
+def user_system(pid: int) -> tuple[float, float]:
+    """utime and stime of a process, seconds (proc(5) fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / procs.CLOCK_TICKS, int(fields[12]) / procs.CLOCK_TICKS
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.nodelocal", description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=30_000)
@@ -70,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             procs.pin(upstream.pid, {procs.SERVER_CPU})
             knot_loads.append(measure.fixed_rate(upstream, pods.mix, args.rate, args.seconds, plan))
             procs.pin(upstream.pid, {procs.LOAD_CPU})
+            before = user_system(server.pid)
             load = measure.fixed_rate(server, pods.mix, args.rate, args.seconds, plan, verbose=True)
+            user, system = (b - a for a, b in zip(before, user_system(server.pid)))
+            say(f"kdns user {user:.2f} s, system {system:.2f} s ({system / max(0.01, user + system) * 100:.0f}% system)")
             kdns_loads.append(load)
             pct = ", ".join(f"p{p:g} {(load.result.percentile(p) or 0) * 1000:.2f}" for p in (50, 90, 99, 99.9))
             say(f"kdns {load.us_per_query:.1f} µs/query (lost {load.result.lost}, {pct} ms); "

@@ -79,18 +79,18 @@ class Item:
         "hits", "last_hit", "refreshing", "lease",
     )
 
-    def __init__(self, msg: DNSRecord, kind: str, qname: str, labels: Labels, ttl: int, now: float) -> None:
-        """qname: the question's name, lowercased; labels: its labels as asked."""
+    def __init__(self, msg: DNSRecord, kind: str, labels: Labels, ttl: int, now: float) -> None:
+        """labels: the question's name as asked."""
         self.kind = kind
         bitmap = msg.header.bitmap
         self.rcode = bitmap & 0xF
         self.aa = bitmap >> 10 & 1
         self.ra = bitmap >> 7 & 1
         self.ad = bitmap >> 5 & 1
-        self.answer = _section(msg.rr, qname, labels)
-        self.authority = _section(msg.auth, qname, labels)
+        self.answer = _section(msg.rr, labels)
+        self.authority = _section(msg.auth, labels)
         # OPT is hop-by-hop (RFC 6891 section 6.1.1): the server adds its own to each reply.
-        self.additional = _section([rr for rr in msg.ar if rr.rtype != _OPT], qname, labels)
+        self.additional = _section([rr for rr in msg.ar if rr.rtype != _OPT], labels)
         self.orig_ttl = ttl
         self.stored = now
         # Prefetch popularity (CoreDNS plugin/cache/freq): hits with no gap longer than the duration.
@@ -135,6 +135,17 @@ def _records(section: Section, labels: Labels, owner: DNSLabel, ttl: int) -> lis
     ]
 
 
-def _section(rrs: list[RR], qname: str, labels: Labels) -> Section:
-    # Labels as asked are the question's name whatever its case; other owners are compared as text.
-    return [(rr, owner_labels(rr) == labels or str(rr.rname).lower() == qname) for rr in rrs]
+def _section(rrs: list[RR], labels: Labels) -> Section:
+    # Labels as asked are the question's name whatever its case; other owners are compared lowercased.
+    lowered: Labels | None = None
+    out = []
+    for rr in rrs:
+        owner = owner_labels(rr)
+        if owner != labels and len(owner) == len(labels):
+            if lowered is None:
+                lowered = tuple(label.lower() for label in labels)
+            is_q = tuple(label.lower() for label in owner) == lowered
+        else:
+            is_q = owner == labels
+        out.append((rr, is_q))
+    return out

@@ -26,6 +26,11 @@ _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 Matcher = Callable[[bytes], bool]
 
 
+def _expire(done: asyncio.Future[bytes]) -> None:
+    if not done.done():
+        done.set_exception(TimeoutError())
+
+
 class ConnectionGone(Exception):
     """The connection closed (or broke) with the query still unanswered."""
 
@@ -92,13 +97,15 @@ class PipelinedConnection:
         """Send query (whose ID is qid) and wait for its answer. Raises ConnectionGone, TimeoutError."""
         if self.closed:
             raise ConnectionGone("connection closed")
-        done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bytes] = loop.create_future()
         self.pending[qid] = (match, done)
         sent = time.monotonic()
         self._send(_TWO.pack(len(query)) + query)
+        # A timer on the future itself: cheaper than asyncio.timeout(), which cancels the task.
+        timer = loop.call_later(timeout, _expire, done)
         try:
-            async with asyncio.timeout(timeout):
-                return await done
+            return await done
         except TimeoutError:
             if self.heard < sent:
                 # Nothing at all came back since this query left: the connection is wedged (a peer
@@ -106,6 +113,7 @@ class PipelinedConnection:
                 self.close()
             raise
         finally:
+            timer.cancel()
             self.pending.pop(qid, None)
 
     def _send(self, frame: bytes) -> None:

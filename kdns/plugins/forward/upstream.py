@@ -20,12 +20,12 @@ from kdns.plugins.forward.config import Config, Upstream
 from kdns.plugins.forward.metrics import UpstreamMetrics
 from kdns.plugins.forward.pipeline import ConnectionGone, Matcher, PipelinedConnection
 from kdns.server.chain import in_task
-from kdns.server.wire import read_name
 
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("!HHH")
 _TWO = struct.Struct("!H")
+_QTAIL = struct.Struct("!HH")
 RCODE_NAMES = {
     0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
     6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE",
@@ -37,22 +37,24 @@ class UpstreamError(Exception):
 
 
 def matcher(qid: int, labels: tuple[bytes, ...], qtype: int, qclass: int) -> Matcher:
-    """A test that a packet is the answer to exactly this question with this ID."""
-    want = tuple(label.lower() for label in labels)
+    """A test that a packet is the answer to exactly this question with this ID.
+
+    The answer's question is compared as bytes: it follows the header, where no compression
+    pointer can point (a pointer only points backwards, at a name), so the name is written out in
+    full. Its labels compare case-insensitively (bytes.lower leaves length octets, all below 64,
+    alone), its type and class exactly.
+    """
+    name = b"".join(bytes((len(label),)) + label.lower() for label in labels) + b"\x00"
+    end = 12 + len(name)
+    tail = _QTAIL.pack(qtype, qclass)
 
     def match(data: bytes) -> bool:
-        if len(data) < 12:
+        if len(data) < end + 4:
             return False
         rid, flags, qdcount = _HEADER.unpack_from(data)
         if rid != qid or not flags & 0x8000 or qdcount != 1:
             return False
-        try:
-            got, end = read_name(data, 12)
-        except ValueError:
-            return False
-        if end + 4 > len(data) or struct.unpack_from("!HH", data, end) != (qtype, qclass):
-            return False
-        return len(got) == len(want) and all(a.lower() == b for a, b in zip(got, want))
+        return data[end : end + 4] == tail and data[12:end].lower() == name
 
     return match
 
