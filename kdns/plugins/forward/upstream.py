@@ -128,7 +128,6 @@ class Proxy:
         A truncated UDP answer is asked again over TCP; a DNS-over-TLS upstream is always asked over
         TLS. Raises UpstreamError.
         """
-        await in_task()  # the exchange's timeouts belong to the query's task
         start = time.perf_counter()
         self.metrics.requests.inc()
         deadline = time.monotonic() + budget
@@ -154,6 +153,7 @@ class Proxy:
         return await self._udp(with_id(wire, qid), matcher(qid, labels, qtype, qclass), timeout)
 
     async def _udp(self, query: bytes, match: Matcher, timeout: float) -> bytes:
+        await in_task()  # the exchange's timeout belongs to the query's task
         loop = asyncio.get_running_loop()
         done: asyncio.Future[bytes] = loop.create_future()
         try:
@@ -214,6 +214,7 @@ class Proxy:
         else:
             self.metrics.conn_hits[proto].inc()
         dial = self._dial
+        await in_task()  # the wait's timeout belongs to the query's task
         try:
             async with asyncio.timeout(timeout):
                 conn = await asyncio.shield(dial)
