@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from bisect import bisect_right
 
-from dnslib import EDNS0, RCODE, DNSLabel, DNSRecord, EDNSOption
+from dnslib import EDNS0, RCODE, RR, DNSLabel, DNSRecord, EDNSOption
 
 from kdns.errors import WireError
 from kdns.message import Header, Labels, Message, Parts, Question, Record
@@ -175,7 +175,7 @@ def parse_query(data: bytes) -> Request:
 
 def parse_answer(data: bytes) -> Message | None:
     """A whole message (an upstream's answer) as kdns.message objects, every record a Record whose
-    names are read out of compression; None when a record's rdata is of a kind this does not take
+    names are read out of compression (an OPT record: dnslib's); None when a record's rdata is of a kind this does not take
     apart (dnslib's parser then reads the message). Raises ValueError when the message is malformed.
 
     Several times cheaper than DNSRecord.parse, whose per-field buffer calls were the largest part of
@@ -194,7 +194,7 @@ def parse_answer(data: bytes) -> Message | None:
         qtype, qclass = QUESTION_TAIL.unpack_from(data, offset)
         offset += 4
         questions.append(Question(DNSLabel(labels), qtype, qclass))
-    sections: list[list[Record]] = []
+    sections: list[list[RR]] = []
     for count in (ancount, nscount, arcount):
         records = []
         for _ in range(count):
@@ -206,6 +206,11 @@ def parse_answer(data: bytes) -> Message | None:
             offset = start + rdlen
             if offset > n:
                 raise ValueError("rdata runs past the end of the packet")
+            if rtype == OPT:
+                # dnslib's own OPT record (EDNS0 readers expect its fields); one per answer at most.
+                options = [EDNSOption(code, value) for code, value in split_options(data[start:offset])]
+                records.append(RR(DNSLabel(owner), rtype, rclass, ttl, options))
+                continue
             parts = _rdata_parts(data, rtype, start, offset)
             if parts is None:
                 return None
@@ -213,7 +218,7 @@ def parse_answer(data: bytes) -> Message | None:
         sections.append(records)
     answer, authority, additional = sections
     header = Header(id, bitmap, qdcount, ancount, nscount, arcount)
-    return Message(header, questions, answer, authority, additional)  # type: ignore[arg-type]
+    return Message(header, questions, answer, authority, additional)
 
 
 def _rdata_parts(data: bytes, rtype: int, start: int, end: int) -> Parts | None:
