@@ -1,5 +1,8 @@
 """python -m bench.nodelocal: the node-local Corefile under the pod-traffic mix, alone (issue 19).
 
+With --kubeadm, the kubeadm Corefile on S1's cluster-name mix instead (the cluster hot path, to
+compare); with --misses, every query a cache miss forwarded over TCP.
+
 The steady state of `python -m bench`'s pod-traffic section for deploy/overlays/nodelocal's
 Corefile, without the rest of the run: S1 and its pod mix, knot as every upstream (kube-dns over
 TCP and the node's resolvers; on the load core), kdns warmed with every line of the mix twice, then
@@ -43,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max", action="store_true", help="one max-QPS search as well")
     parser.add_argument("--profile", metavar="PATH", help="run kdns under cProfile, written to PATH")
+    parser.add_argument("--kubeadm", action="store_true",
+                        help="instead: the kubeadm Corefile on S1's cluster-name mix (the cluster hot path)")
     parser.add_argument("--misses", action="store_true",
                         help="the cache stores nothing and only the mix's cluster lines are asked: every query "
                         "a miss forwarded over TCP (use a lower --rate, e.g. 4000)")
@@ -60,11 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ports = kdnsserver.Ports.pick()
         corefile = kdnsserver.nodelocal_corefile(ports, upstream.port, upstream.port)
+        if args.kubeadm:
+            corefile = kdnsserver.cluster_corefile(ports, upstream.port, manifests=files.manifests)
+            pods = files
         if args.misses:
             corefile = corefile.replace("success 9984 30\n", "disable success\n").replace(
                 "denial 9984 5\n", "disable denial\n")
             pods = dataclasses.replace(pods, mix=cluster_lines(pods.mix), distinct=cluster_lines(pods.distinct))
-        server = kdnsserver.start(os.path.join(work, "run"), corefile, ports, tag="kdns-nodelocal",
+        server = kdnsserver.start(os.path.join(work, "run"), corefile, ports, tag="kdns-measured",
                                   profile=args.profile or "")
         bench = bench_main.Bench(plan, work)
         if not args.misses:
@@ -90,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         kdns_median = sorted(kdns_loads, key=lambda load: load.us_per_query)[len(kdns_loads) // 2]
         knot_median = statistics.median(load.us_per_query for load in knot_loads)
         p99 = kdns_median.result.percentile(99) or 0.0
-        print(f"node-local kdns at {args.rate:,} qps, {args.seconds:g} s x {args.rounds}: "
+        print(f"{'kubeadm' if args.kubeadm else 'node-local'} kdns at {args.rate:,} qps, {args.seconds:g} s x {args.rounds}: "
               f"{kdns_median.us_per_query:.1f} µs/query (rounds "
               + ", ".join(f"{load.us_per_query:.1f}" for load in kdns_loads)
               + f"), knot {knot_median:.1f} µs/query ({kdns_median.us_per_query / knot_median:.2f}x), "
