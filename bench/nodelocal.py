@@ -1,13 +1,12 @@
 """python -m bench.nodelocal: the node-local Corefile under the pod-traffic mix, alone (issue 19).
 
-With --kubeadm, the kubeadm Corefile on S1's cluster-name mix instead (the cluster hot path, to
-compare); with --misses, every query a cache miss forwarded over TCP.
-
 The steady state of `python -m bench`'s pod-traffic section for deploy/overlays/nodelocal's
 Corefile, without the rest of the run: S1 and its pod mix, knot as every upstream (kube-dns over
 TCP and the node's resolvers; on the load core), kdns warmed with every line of the mix twice, then
 CPU per query at a fixed rate in rounds (knot's own turn on the server core each round, for the
-ratio), the cache hit ratio, p99, and optionally one max-QPS search and a cProfile of kdns.
+ratio), the cache hit ratio, latency percentiles, and optionally one max-QPS search and a cProfile
+of kdns. With --misses, every query a cache miss forwarded over TCP (CPU per miss); with
+--kubeadm, the kubeadm Corefile on S1's cluster-name mix (the cluster hot path, to compare).
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         kdns_median = sorted(kdns_loads, key=lambda load: load.us_per_query)[len(kdns_loads) // 2]
         knot_median = statistics.median(load.us_per_query for load in knot_loads)
         p99 = kdns_median.result.percentile(99) or 0.0
-        print(f"{'kubeadm' if args.kubeadm else 'node-local'} kdns at {args.rate:,} qps, {args.seconds:g} s x {args.rounds}: "
+        label = "kubeadm" if args.kubeadm else "node-local"
+        print(f"{label} kdns at {args.rate:,} qps, {args.seconds:g} s x {args.rounds}: "
               f"{kdns_median.us_per_query:.1f} µs/query (rounds "
               + ", ".join(f"{load.us_per_query:.1f}" for load in kdns_loads)
               + f"), knot {knot_median:.1f} µs/query ({kdns_median.us_per_query / knot_median:.2f}x), "
@@ -106,14 +107,16 @@ def main(argv: list[str] | None = None) -> int:
               f"hit ratio {hits / max(1.0, hits + misses) * 100:.1f}%")
         if args.max:
             best = measure.max_qps(server.port, pods.mix, plan, searches=1)
-            print(f"node-local kdns max QPS, zero loss (one search): {best.value:,.0f}")
+            print(f"{label} kdns max QPS, zero loss (one search): {best.value:,.0f}")
     finally:
         if server is not None:
             server.stop()
         upstream.stop()
+        shutil.rmtree(work, ignore_errors=True)
     if args.profile:
-        for name, share, per, calls in measure.top_functions(args.profile, 1, count=40):
-            print(f"{share * 100:5.1f}%  {per:10.0f} µs  {calls:>9,}  {name}")
+        # Own time over the whole process (start-up and warm passes included), largest first.
+        for name, share, total, calls in measure.top_functions(args.profile, 1, count=40):
+            print(f"{share * 100:5.1f}%  {total / 1e6:8.3f} s  {calls:>9,}  {name}")
     return 0
 
 

@@ -3,9 +3,8 @@
 RFC 7766 section 6.2.1.1 lets a client pipeline queries on one TCP connection, their answers coming
 back in any order, each matched to its query by ID and question; RFC 7858 section 3.4 asks the same
 of DNS-over-TLS. One reader task per connection hands every answer to the query waiting for it; an
-answer nobody waits for (late, or forged) is dropped. One connection with many queries on it costs
-far less per query than a connection each: an answer is one read on a socket already being read,
-not a reader of its own woken per query, and several answers that arrive together are one read.
+answer nobody waits for (late, or forged) is dropped. On one connection, answers that arrive
+together are one read, and the queries sent in one turn of the event loop one write (_send).
 """
 
 from __future__ import annotations
@@ -171,6 +170,7 @@ class PipelinedConnection:
 
     def close(self) -> None:
         self.closed = True
+        self._fail("connection closed")
         self.writer.close()
         self._reader.cancel()
 
