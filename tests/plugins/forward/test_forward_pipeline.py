@@ -39,6 +39,10 @@ def conn_cache(kind: str, upstream: FakeUpstream) -> float:
     return REGISTRY.get_sample_value(f"coredns_proxy_conn_cache_{kind}_total", labels) or 0.0
 
 
+def addresses(resp) -> list[str]:
+    return [str(rr.rdata) for rr in resp.msg.rr]
+
+
 async def ask_all(h: Handler) -> list:
     return await asyncio.gather(*(h(request(name, id=100 + i)) for i, name in enumerate(NAMES)))
 
@@ -54,7 +58,7 @@ async def test_answers_out_of_order_reach_their_own_queries_on_one_connection(up
         for i, resp in enumerate(replies):
             assert resp.rcode == RCODE.NOERROR, resp.error
             assert resp.msg.header.id == 100 + i
-            assert [str(rr.rdata) for rr in resp.msg.rr] == [f"192.0.2.{i + 1}"]
+            assert addresses(resp) == [f"192.0.2.{i + 1}"]
         assert upstream.tcp_connections == 1
         assert [q.proto for q in upstream.client_queries()] == ["tcp"] * len(NAMES)
         # One dial (a miss); the four queries that joined it are hits, as with DNS-over-TLS.
@@ -85,7 +89,7 @@ async def test_a_connection_closed_mid_flight_fails_its_waiters_at_once(upstream
             assert "timeout" not in resp.error, resp.error
         for resp in answered:
             name = str(resp.msg.q.qname)
-            assert [str(rr.rdata) for rr in resp.msg.rr] == [f"192.0.2.{NAMES.index(name) + 1}"]
+            assert addresses(resp) == [f"192.0.2.{NAMES.index(name) + 1}"]
         assert upstream.tcp_connections == 1
     finally:
         await h.stop()
@@ -98,10 +102,10 @@ async def test_a_reused_connection_closed_under_a_query_is_asked_again_on_a_fres
     h = make(upstream.address)
     try:
         first = await h(request(NAMES[0]))
-        assert [str(rr.rdata) for rr in first.msg.rr] == ["192.0.2.1"]
+        assert addresses(first) == ["192.0.2.1"]
         second = await h(request(NAMES[1]))
         assert second.rcode == RCODE.NOERROR, second.error
-        assert [str(rr.rdata) for rr in second.msg.rr] == ["192.0.2.2"]
+        assert addresses(second) == ["192.0.2.2"]
         assert upstream.tcp_connections == 2
         assert [q.name for q in upstream.client_queries()] == [NAMES[0], NAMES[1], NAMES[1]]
     finally:
