@@ -6,7 +6,8 @@ TCP and the node's resolvers; on the load core), kdns warmed with every line of 
 CPU per query at a fixed rate in rounds (knot's own turn on the server core each round, for the
 ratio), the cache hit ratio, latency percentiles, and optionally one max-QPS search and a cProfile
 of kdns. With --misses, every query a cache miss forwarded over TCP (CPU per miss); with
---kubeadm, the kubeadm Corefile on S1's cluster-name mix (the cluster hot path, to compare).
+--udp-misses, every query of S1's cluster-name mix forwarded over UDP; with --kubeadm, the kubeadm
+Corefile on S1's cluster-name mix (the cluster hot path, to compare).
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", metavar="PATH", help="run kdns under cProfile, written to PATH")
     parser.add_argument("--kubeadm", action="store_true",
                         help="instead: the kubeadm Corefile on S1's cluster-name mix (the cluster hot path)")
+    parser.add_argument("--udp-misses", action="store_true",
+                        help="instead: `forward` over UDP to knot behind a cache that stores nothing, on S1's "
+                        "cluster-name mix (every query a miss forwarded over UDP; use a lower --rate)")
     parser.add_argument("--misses", action="store_true",
                         help="the cache stores nothing and only the mix's cluster lines are asked: every query "
                         "a miss forwarded over TCP (use a lower --rate, e.g. 4000)")
@@ -68,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.kubeadm:
             corefile = kdnsserver.cluster_corefile(ports, upstream.port, manifests=files.manifests)
             pods = files
+        if args.udp_misses:
+            corefile = kdnsserver.forward_miss_corefile(ports, f"127.0.0.1:{upstream.port}")
+            pods = files
         if args.misses:
             corefile = corefile.replace("success 9984 30\n", "disable success\n").replace(
                 "denial 9984 5\n", "disable denial\n")
@@ -75,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         server = kdnsserver.start(os.path.join(work, "run"), corefile, ports, tag="kdns-measured",
                                   profile=args.profile or "")
         bench = bench_main.Bench(plan, work)
-        if not args.misses:
+        if not (args.misses or args.udp_misses):
             bench.warm(server, pods)
             bench.warm(server, pods)
         hits0 = kdnsserver.metric(ports.metrics, "coredns_cache_hits_total")
@@ -98,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         kdns_median = sorted(kdns_loads, key=lambda load: load.us_per_query)[len(kdns_loads) // 2]
         knot_median = statistics.median(load.us_per_query for load in knot_loads)
         p99 = kdns_median.result.percentile(99) or 0.0
-        label = "kubeadm" if args.kubeadm else "node-local"
+        label = "kubeadm" if args.kubeadm else "forward-over-UDP" if args.udp_misses else "node-local"
         print(f"{label} kdns at {args.rate:,} qps, {args.seconds:g} s x {args.rounds}: "
               f"{kdns_median.us_per_query:.1f} µs/query (rounds "
               + ", ".join(f"{load.us_per_query:.1f}" for load in kdns_loads)
