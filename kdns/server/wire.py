@@ -1,8 +1,9 @@
 """Bytes in, Request out; Response in, bytes out. No sockets here (sans-IO).
 
 Only the header, the question and the OPT record are read from a query: that is all the chain needs,
-and reading them straight from the bytes is several times cheaper than a full dnslib parse. Every
-bounds check on wire data lives in this module: a short or inconsistent packet raises one error type.
+and reading them straight from the bytes is several times cheaper than a full dnslib parse. An
+upstream's answer (forward) is read whole, into kdns.message's Records (parse_answer). Every bounds
+check on wire data lives in this module: a short or inconsistent packet raises one error type.
 """
 
 from __future__ import annotations
