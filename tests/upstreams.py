@@ -57,6 +57,10 @@ class Behaviour:
     lie_then_truth: bool = True  # after a forged answer, send the real one (else only the lie)
     rcode: int | None = None  # force this rcode (records still from the zone unless empty)
     close_tcp_after: int = 0  # close a TCP connection after this many answers (0: keep open)
+    # Over TCP, hold the answers until this many queries came on the connection, then send them
+    # last first (RFC 7766 section 6.2.1.1 allows any order); then again for the next ones.
+    reverse_tcp: int = 0
+    drop_tcp_on_query: int = 0  # close a TCP connection, unanswered, when its Nth query arrives
 
 
 @dataclass
@@ -203,7 +207,8 @@ class FakeUpstream:
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.tcp_connections += 1
         port = writer.get_extra_info("peername")[1]
-        answered = 0
+        answered = seen = 0
+        held: list[bytes] = []
         try:
             while True:
                 length = struct.unpack("!H", await reader.readexactly(2))[0]
@@ -211,6 +216,17 @@ class FakeUpstream:
                 query = DNSRecord.parse(data)
                 self._record("tcp", query, port)
                 b = self.behaviour
+                seen += 1
+                if seen == b.drop_tcp_on_query:
+                    break
+                if b.reverse_tcp:
+                    out = bytes(self.answer(query).pack())
+                    held.append(struct.pack("!H", len(out)) + out)
+                    if len(held) == b.reverse_tcp:
+                        writer.write(b"".join(reversed(held)))
+                        held.clear()
+                        await writer.drain()
+                    continue
                 if b.delay:
                     await asyncio.sleep(b.delay)
                 if b.silent or b.silent_tcp:

@@ -261,7 +261,7 @@ class Handler:
                 kind = DENIAL  # CoreDNS keeps SERVFAIL in the denial store
         if duration <= 0:
             return None
-        item = Item(msg, kind, key[0], req.labels, duration, now)
+        item = Item(msg, kind, req.labels, duration, now)
         store = self.success if kind == SUCCESS else self.denial
         self._drop(key)
         before = store.evicted

@@ -7,9 +7,11 @@ record's TTL and its MINIMUM field), capped by the denial TTL; one without a SOA
 
 from __future__ import annotations
 
+import struct
+
 from dnslib import QTYPE, RCODE, RR, DNSLabel, DNSRecord
 
-from kdns.message import Header, Labels, Message, Question, owner_labels
+from kdns.message import Header, Labels, Message, Question, Record, owner_labels
 from kdns.plugins.cache.config import MIN_TTL
 from kdns.request import Request
 from kdns.response import Lease
@@ -24,6 +26,7 @@ _NOERROR, _NXDOMAIN, _SERVFAIL = int(RCODE.NOERROR), int(RCODE.NXDOMAIN), int(RC
 _TC_OR_OPCODE = 0x7A00
 # Zone transfers and dynamic updates are never cached (CoreDNS response.Meta / response.Update).
 _META_TYPES = frozenset((int(QTYPE.AXFR), int(QTYPE.IXFR)))
+_U32 = struct.Struct("!I")
 
 Section = list[tuple[RR, bool]]
 
@@ -53,10 +56,19 @@ def minimal_ttl(msg: DNSRecord, kind: str) -> int:
     if kind == DENIAL:
         for rr in msg.auth:
             if rr.rtype == _SOA:
-                return int(min(rr.ttl, rr.rdata.times[4]))
+                return int(min(rr.ttl, _soa_minimum(rr)))
     ttls = [rr.ttl for section in (msg.rr, msg.auth, msg.ar) for rr in section if rr.rtype != _OPT]
     # CoreDNS dnsutil.MinimalTTL: no records at all gets the minimal default as a fail-safe.
     return int(min(ttls)) if ttls else MIN_TTL
+
+
+def _soa_minimum(rr: RR) -> int:
+    """The MINIMUM field of a SOA record; a Record's straight from its packed times."""
+    if type(rr) is Record and not isinstance(rr.parts, bytes):
+        times = rr.parts[2]
+        if isinstance(times, bytes) and len(times) == 20:
+            return int(_U32.unpack_from(times, 16)[0])
+    return int(rr.rdata.times[4])
 
 
 class Item:
@@ -67,18 +79,18 @@ class Item:
         "hits", "last_hit", "refreshing", "lease",
     )
 
-    def __init__(self, msg: DNSRecord, kind: str, qname: str, labels: Labels, ttl: int, now: float) -> None:
-        """qname: the question's name, lowercased; labels: its labels as asked."""
+    def __init__(self, msg: DNSRecord, kind: str, labels: Labels, ttl: int, now: float) -> None:
+        """labels: the question's name as asked."""
         self.kind = kind
         bitmap = msg.header.bitmap
         self.rcode = bitmap & 0xF
         self.aa = bitmap >> 10 & 1
         self.ra = bitmap >> 7 & 1
         self.ad = bitmap >> 5 & 1
-        self.answer = _section(msg.rr, qname, labels)
-        self.authority = _section(msg.auth, qname, labels)
+        self.answer = _section(msg.rr, labels)
+        self.authority = _section(msg.auth, labels)
         # OPT is hop-by-hop (RFC 6891 section 6.1.1): the server adds its own to each reply.
-        self.additional = _section([rr for rr in msg.ar if rr.rtype != _OPT], qname, labels)
+        self.additional = _section([rr for rr in msg.ar if rr.rtype != _OPT], labels)
         self.orig_ttl = ttl
         self.stored = now
         # Prefetch popularity (CoreDNS plugin/cache/freq): hits with no gap longer than the duration.
@@ -103,20 +115,37 @@ class Item:
             0x8000 | (flags & 0x7800) | (flags & 0x0110) | (self.aa << 10) | (self.ra << 7)
             | (0x0020 if ad else 0) | (self.rcode & 0xF)
         )
-        owner = DNSLabel(req.labels)
+        labels = req.labels
+        owner = DNSLabel(labels)
         # kdns.message's classes: plain slots, no per-field validation (the packer counts sections).
         return Message(
             Header(req.id, bitmap, 1), [Question(owner, req.qtype, req.qclass)],
-            _records(self.answer, owner, ttl), _records(self.authority, owner, ttl),
-            _records(self.additional, owner, ttl),
+            _records(self.answer, labels, owner, ttl), _records(self.authority, labels, owner, ttl),
+            _records(self.additional, labels, owner, ttl),
         )
 
 
-def _records(section: Section, owner: DNSLabel, ttl: int) -> list[RR]:
-    """The section's records with the given TTL; those owned by the question carry the asker's spelling."""
-    return [RR(owner if is_q else rr.rname, rr.rtype, rr.rclass, ttl, rr.rdata) for rr, is_q in section]
+def _records(section: Section, labels: Labels, owner: DNSLabel, ttl: int) -> list[RR]:
+    """The section's records with the given TTL; those owned by the question carry the asker's
+    spelling. A Record (a forwarded answer's) stays one: its rdata parts are packed as they are."""
+    return [
+        Record(labels if is_q else rr.owner, rr.rtype, ttl, rr.parts, rr.rclass) if type(rr) is Record
+        else RR(owner if is_q else rr.rname, rr.rtype, rr.rclass, ttl, rr.rdata)
+        for rr, is_q in section
+    ]
 
 
-def _section(rrs: list[RR], qname: str, labels: Labels) -> Section:
-    # Labels as asked are the question's name whatever its case; other owners are compared as text.
-    return [(rr, owner_labels(rr) == labels or str(rr.rname).lower() == qname) for rr in rrs]
+def _section(rrs: list[RR], labels: Labels) -> Section:
+    # Labels as asked are the question's name whatever its case; other owners are compared lowercased.
+    lowered: Labels | None = None
+    out = []
+    for rr in rrs:
+        owner = owner_labels(rr)
+        if owner != labels and len(owner) == len(labels):
+            if lowered is None:
+                lowered = tuple(label.lower() for label in labels)
+            is_q = tuple(label.lower() for label in owner) == lowered
+        else:
+            is_q = owner == labels
+        out.append((rr, is_q))
+    return out

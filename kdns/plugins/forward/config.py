@@ -63,6 +63,7 @@ class Config:
     force_tcp: bool = False
     prefer_udp: bool = False
     expire: float = 10.0
+    # Parsed for CoreDNS's Corefiles; no effect: one pipelined connection per upstream, no idle pool.
     max_idle_conns: int = 0
     max_fails: int = 2
     health_check: float = 0.5

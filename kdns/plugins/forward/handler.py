@@ -7,13 +7,15 @@ import logging
 import random
 import time
 
-from dnslib import RCODE, DNSLabel, DNSQuestion, DNSRecord
+from dnslib import RCODE, DNSLabel, DNSRecord
 
+from kdns.message import Question
 from kdns.plugins.forward import metrics
 from kdns.plugins.forward.config import Config
 from kdns.plugins.forward.upstream import Proxy, UpstreamError
 from kdns.request import Request
 from kdns.response import Response
+from kdns.server.wire import parse_answer
 from kdns.types import Next
 from kdns.zones import in_zone, in_zones
 
@@ -101,14 +103,14 @@ class Handler:
                 proxy.kick_health_check()
                 continue
             try:
-                msg = DNSRecord.parse(data)
+                msg = parse_answer(data) or DNSRecord.parse(data)
             except Exception as e:  # dnslib raises several types on records it cannot read
                 error = f"upstream {proxy.label}: unreadable answer: {e}"
                 log.debug("%s: %s", req.qname, error)
                 continue
             msg.header.id = req.id
             # The client's own spelling of the question (RFC 1035 7.3 / 0x20), whatever upstream echoed.
-            msg.questions = [DNSQuestion(DNSLabel(list(req.labels)), req.qtype, req.qclass)]
+            msg.questions = [Question(DNSLabel(req.labels), req.qtype, req.qclass)]
             last = msg
             if msg.header.rcode in config.failover_rcodes and i + 1 < len(candidates):
                 continue

@@ -1,4 +1,4 @@
-"""One upstream server: exchanges over UDP and TCP, a pool of TCP connections, and its health.
+"""One upstream server: exchanges over UDP, TCP and DNS-over-TLS, its connection, and its health.
 
 Spoofing resistance (RFC 5452 section 9): every exchange uses a fresh random ID and, over UDP, a new
 socket on a kernel-chosen random port, connect()ed to the upstream so the kernel itself discards
@@ -15,18 +15,17 @@ import secrets
 import ssl
 import struct
 import time
-from collections import deque
 
 from kdns.plugins.forward.config import Config, Upstream
 from kdns.plugins.forward.metrics import UpstreamMetrics
 from kdns.plugins.forward.pipeline import ConnectionGone, Matcher, PipelinedConnection
 from kdns.server.chain import in_task
-from kdns.server.wire import read_name
 
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("!HHH")
 _TWO = struct.Struct("!H")
+_QTAIL = struct.Struct("!HH")
 RCODE_NAMES = {
     0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
     6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE",
@@ -37,27 +36,25 @@ class UpstreamError(Exception):
     """An exchange that produced no usable answer (network error, timeout, closed connection)."""
 
 
-class CachedConnClosed(UpstreamError):
-    """A pooled TCP connection the upstream had closed meanwhile; retried on a fresh one."""
-
-
 def matcher(qid: int, labels: tuple[bytes, ...], qtype: int, qclass: int) -> Matcher:
-    """A test that a packet is the answer to exactly this question with this ID."""
-    want = tuple(label.lower() for label in labels)
+    """A test that a packet is the answer to exactly this question with this ID.
+
+    The answer's question is compared as bytes: it follows the header, where no compression
+    pointer can point (a pointer only points backwards, at a name), so the name is written out in
+    full. Its labels compare case-insensitively (bytes.lower leaves length octets, all below 64,
+    alone), its type and class exactly.
+    """
+    name = b"".join(bytes((len(label),)) + label.lower() for label in labels) + b"\x00"
+    end = 12 + len(name)
+    tail = _QTAIL.pack(qtype, qclass)
 
     def match(data: bytes) -> bool:
-        if len(data) < 12:
+        if len(data) < end + 4:
             return False
         rid, flags, qdcount = _HEADER.unpack_from(data)
         if rid != qid or not flags & 0x8000 or qdcount != 1:
             return False
-        try:
-            got, end = read_name(data, 12)
-        except ValueError:
-            return False
-        if end + 4 > len(data) or struct.unpack_from("!HH", data, end) != (qtype, qclass):
-            return False
-        return len(got) == len(want) and all(a.lower() == b for a, b in zip(got, want))
+        return data[end : end + 4] == tail and data[12:end].lower() == name
 
     return match
 
@@ -88,18 +85,6 @@ class _UdpExchange(asyncio.DatagramProtocol):
             self.done.set_exception(UpstreamError("udp socket closed"))
 
 
-class _TcpConn:
-    __slots__ = ("reader", "writer", "used")
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.used = time.monotonic()
-
-    def close(self) -> None:
-        self.writer.close()
-
-
 class Proxy:
     """An upstream as forward uses it (CoreDNS plugin/pkg/proxy.Proxy)."""
 
@@ -113,11 +98,13 @@ class Proxy:
         self.metrics = UpstreamMetrics(upstream.label)
         # Consecutive failed health probes; reset by the first probe that gets an answer.
         self.fails = 0
-        self._idle: deque[_TcpConn] = deque()
-        # DNS-over-TLS: one pipelined connection, and the dial in progress that queries share.
+        # TCP and DNS-over-TLS: one pipelined connection, and the dial in progress that queries share.
         self._tls_context = tls_context if upstream.tls else None
-        self._tls_conn: PipelinedConnection | None = None
-        self._tls_dial: asyncio.Task[PipelinedConnection] | None = None
+        # The conn cache metrics' proto label, and how errors name the transport.
+        self._stream_proto = "tcp-tls" if upstream.tls else "tcp"
+        self._stream_name = "tls" if upstream.tls else "tcp"
+        self._conn: PipelinedConnection | None = None
+        self._dial: asyncio.Task[PipelinedConnection] | None = None
         self._probe: asyncio.Task[None] | None = None
         self._stopped = False
 
@@ -141,42 +128,32 @@ class Proxy:
         A truncated UDP answer is asked again over TCP; a DNS-over-TLS upstream is always asked over
         TLS. Raises UpstreamError.
         """
-        await in_task()  # the exchange's timeouts belong to the query's task
         start = time.perf_counter()
         self.metrics.requests.inc()
         deadline = time.monotonic() + budget
-        if self.upstream.tls:
-            data = await self._tls(wire, labels, qtype, qclass, deadline)
+        if tcp or self.upstream.tls:
+            data = await self._stream(wire, labels, qtype, qclass, deadline)
         else:
-            data = await self._exchange_once(wire, labels, qtype, qclass, tcp, deadline)
-        if not tcp and not self.upstream.tls and data[2] & 0x02:
-            # RFC 7766 section 5 / RFC 1035 4.2.1: TC=1 means the answer did not fit; TCP gets it whole.
-            data = await self._exchange_once(wire, labels, qtype, qclass, True, deadline)
+            data = await self._udp_exchange(wire, labels, qtype, qclass, deadline)
+            if data[2] & 0x02:
+                # RFC 7766 section 5 / RFC 1035 4.2.1: TC=1 means the answer did not fit; TCP gets it whole.
+                data = await self._stream(wire, labels, qtype, qclass, deadline)
         rcode = data[3] & 0x0F
         self.metrics.response(RCODE_NAMES.get(rcode, str(rcode)), time.perf_counter() - start)
         return data
 
-    async def _exchange_once(
-        self, wire: bytes, labels: tuple[bytes, ...], qtype: int, qclass: int, tcp: bool, deadline: float,
+    async def _udp_exchange(
+        self, wire: bytes, labels: tuple[bytes, ...], qtype: int, qclass: int, deadline: float,
     ) -> bytes:
         qid = secrets.randbits(16)
-        query = with_id(wire, qid)
-        match = matcher(qid, labels, qtype, qclass)
         timeout = min(self.timeouts.read, deadline - time.monotonic())
         if timeout <= 0:
             raise UpstreamError("out of time")
-        if not tcp:
-            self.metrics.conn_misses["udp"].inc()
-            return await self._udp(query, match, timeout)
-        try:
-            return await self._tcp(query, match, timeout)
-        except CachedConnClosed:
-            timeout = min(self.timeouts.read, deadline - time.monotonic())
-            if timeout <= 0:
-                raise UpstreamError("out of time") from None
-            return await self._tcp(query, match, timeout, fresh=True)
+        self.metrics.conn_misses["udp"].inc()
+        return await self._udp(with_id(wire, qid), matcher(qid, labels, qtype, qclass), timeout)
 
     async def _udp(self, query: bytes, match: Matcher, timeout: float) -> bytes:
+        await in_task()  # the exchange's timeout belongs to the query's task
         loop = asyncio.get_running_loop()
         done: asyncio.Future[bytes] = loop.create_future()
         try:
@@ -196,86 +173,53 @@ class Proxy:
             if not done.done():
                 done.cancel()
 
-    async def _tcp(self, query: bytes, match: Matcher, timeout: float, fresh: bool = False) -> bytes:
-        conn = None if fresh else self._take()
-        cached = conn is not None
-        try:
-            async with asyncio.timeout(timeout):
-                if conn is None:
-                    self.metrics.conn_misses["tcp"].inc()
-                    conn = await self._dial()
-                else:
-                    self.metrics.conn_hits["tcp"].inc()
-                conn.writer.write(_TWO.pack(len(query)) + query)
-                await conn.writer.drain()
-                while True:
-                    length = _TWO.unpack(await conn.reader.readexactly(2))[0]
-                    data = await conn.reader.readexactly(length)
-                    # An answer to an earlier, abandoned query on this connection: skip it.
-                    if match(data):
-                        break
-        except TimeoutError:
-            if conn is not None:
-                conn.close()
-            raise UpstreamError("tcp: timeout") from None
-        except (OSError, asyncio.IncompleteReadError) as e:
-            if conn is not None:
-                conn.close()
-            if cached:
-                raise CachedConnClosed() from None
-            raise UpstreamError(f"tcp: {e}") from None
-        self._give_back(conn)
-        return data
-
-    async def _dial(self) -> _TcpConn:
-        async with asyncio.timeout(self.timeouts.connect):
-            reader, writer = await asyncio.open_connection(self.peer[0], self.peer[1])
-        return _TcpConn(reader, writer)
-
-    async def _tls(
+    async def _stream(
         self, wire: bytes, labels: tuple[bytes, ...], qtype: int, qclass: int, deadline: float,
     ) -> bytes:
-        """Over the pipelined TLS connection; once more on a fresh one if a reused one was gone."""
+        """Over the pipelined TCP or TLS connection; once more on a fresh one if a reused one was gone."""
+        name = self._stream_name
         for attempt in (0, 1):
             timeout = min(self.timeouts.read, deadline - time.monotonic())
             if timeout <= 0:
                 raise UpstreamError("out of time")
-            conn, reused = await self._tls_connection(timeout)
+            conn, reused = await self._connection(timeout)
             qid = conn.new_id()
             try:
                 return await conn.exchange(with_id(wire, qid), qid, matcher(qid, labels, qtype, qclass), timeout)
             except TimeoutError:
-                raise UpstreamError("tls: timeout") from None
+                raise UpstreamError(f"{name}: timeout") from None
             except ConnectionGone as e:
                 if not reused or attempt:
-                    raise UpstreamError(f"tls: {e}") from None
+                    raise UpstreamError(f"{name}: {e}") from None
         raise AssertionError("unreachable")
 
-    async def _tls_connection(self, timeout: float) -> tuple[PipelinedConnection, bool]:
-        """The open TLS connection (True: reused), or a new one; concurrent queries share one dial."""
-        conn = self._tls_conn
+    async def _connection(self, timeout: float) -> tuple[PipelinedConnection, bool]:
+        """The open connection (True: reused), or a new one; concurrent queries share one dial."""
+        conn = self._conn
+        proto = self._stream_proto
         if conn is not None and conn.usable(self.config.expire):
-            self.metrics.conn_hits["tcp-tls"].inc()
+            self.metrics.conn_hits[proto].inc()
             return conn, True
         if conn is not None:
             conn.close()
-            self._tls_conn = None
+            self._conn = None
         if self._stopped:
             raise UpstreamError("stopped")
-        if self._tls_dial is None or self._tls_dial.done():
-            # A miss is a new connection (a handshake); a query joining a dial in progress shares it.
-            self.metrics.conn_misses["tcp-tls"].inc()
-            self._tls_dial = asyncio.get_running_loop().create_task(self._dial_shared())
+        if self._dial is None or self._dial.done():
+            # A miss is a new connection (and its handshake); a query joining a dial in progress shares it.
+            self.metrics.conn_misses[proto].inc()
+            self._dial = asyncio.get_running_loop().create_task(self._dial_shared())
             # Its waiters may all have timed out: the failure is theirs to report, not the loop's.
-            self._tls_dial.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._dial.add_done_callback(lambda t: t.cancelled() or t.exception())
         else:
-            self.metrics.conn_hits["tcp-tls"].inc()
-        dial = self._tls_dial
+            self.metrics.conn_hits[proto].inc()
+        dial = self._dial
+        await in_task()  # the wait's timeout belongs to the query's task
         try:
             async with asyncio.timeout(timeout):
                 conn = await asyncio.shield(dial)
         except TimeoutError:
-            raise UpstreamError("tls: connect timeout") from None
+            raise UpstreamError(f"{self._stream_name}: connect timeout") from None
         except asyncio.CancelledError:
             # stop() cancelled the shared dial (a reload retiring this chain), not this query's
             # task: the query fails like any upstream failure instead of ending unanswered.
@@ -286,45 +230,25 @@ class Proxy:
         return conn, False
 
     async def _dial_shared(self) -> PipelinedConnection:
-        conn = await self._dial_tls(self.timeouts.connect)
+        conn = await self._dial_stream(self.timeouts.connect)
         if self._stopped:
             await conn.aclose()
             raise UpstreamError("stopped")
-        self._tls_conn = conn
+        self._conn = conn
         return conn
 
-    async def _dial_tls(self, timeout: float) -> PipelinedConnection:
-        assert self._tls_context is not None
+    async def _dial_stream(self, timeout: float) -> PipelinedConnection:
+        name = self._stream_name
+        context = self._tls_context
         server_name = self.config.tls.server_name or self.upstream.host
         try:
-            return await PipelinedConnection.dial(
-                self.upstream.host, self.upstream.port, self._tls_context, server_name, timeout,
-            )
+            return await PipelinedConnection.dial(self.upstream.host, self.upstream.port, timeout, context, server_name)
         except TimeoutError:
-            raise UpstreamError("tls: connect timeout") from None
+            raise UpstreamError(f"{name}: connect timeout") from None
         except OSError as e:
             # A failed handshake or certificate check (ssl.SSLError is an OSError) included: the
             # answer is never taken, and health checks take the upstream down.
-            raise UpstreamError(f"tls: {e}") from None
-
-    def _take(self) -> _TcpConn | None:
-        """The oldest idle connection still fresh (CoreDNS takes FIFO for source port diversity)."""
-        now = time.monotonic()
-        while self._idle:
-            conn = self._idle.popleft()
-            if now - conn.used > self.config.expire or conn.reader.at_eof() or conn.writer.is_closing():
-                conn.close()
-                continue
-            return conn
-        return None
-
-    def _give_back(self, conn: _TcpConn) -> None:
-        limit = self.config.max_idle_conns
-        if self._stopped or (limit and len(self._idle) >= limit):
-            conn.close()
-            return
-        conn.used = time.monotonic()
-        self._idle.append(conn)
+            raise UpstreamError(f"{name}: {e}") from None
 
     # Health checking (CoreDNS plugin/pkg/proxy/health.go): after a failed exchange, probe with
     # `. IN NS` every health_check interval until something answers. Any answer, whatever its rcode,
@@ -361,23 +285,21 @@ class Proxy:
         query = struct.pack("!HHHHHH", qid, flags, 1, 0, 0, 0) + qname + struct.pack("!HH", 2, 1)
         match = matcher(qid, labels, 2, 1)
         try:
-            if self.upstream.tls:
-                await self._tls_check(query, qid, match)
-            elif self.config.force_tcp:
-                await self._tcp(query, match, self.timeouts.health, fresh=True)
+            if self.upstream.tls or self.config.force_tcp:
+                await self._stream_check(query, qid, match)
             else:
                 await self._udp(query, match, self.timeouts.health)
         except UpstreamError:
             return False
         return True
 
-    async def _tls_check(self, query: bytes, qid: int, match: Matcher) -> None:
-        """A probe on a connection of its own, so that a handshake or certificate failure fails it."""
-        conn = await self._dial_tls(self.timeouts.health)
+    async def _stream_check(self, query: bytes, qid: int, match: Matcher) -> None:
+        """A probe on a connection of its own, so that a failed connect or handshake fails it."""
+        conn = await self._dial_stream(self.timeouts.health)
         try:
             await conn.exchange(query, qid, match, self.timeouts.health)
         except (TimeoutError, ConnectionGone) as e:
-            raise UpstreamError(f"tls: {e}") from None
+            raise UpstreamError(f"{self._stream_name}: {e or 'timeout'}") from None
         finally:
             await conn.aclose()
 
@@ -389,10 +311,8 @@ class Proxy:
                 await self._probe
             except (asyncio.CancelledError, Exception):
                 pass
-        while self._idle:
-            self._idle.popleft().close()
-        if self._tls_dial is not None and not self._tls_dial.done():
-            self._tls_dial.cancel()
-        if self._tls_conn is not None:
-            await self._tls_conn.aclose()
-            self._tls_conn = None
+        if self._dial is not None and not self._dial.done():
+            self._dial.cancel()
+        if self._conn is not None:
+            await self._conn.aclose()
+            self._conn = None

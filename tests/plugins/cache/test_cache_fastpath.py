@@ -232,3 +232,32 @@ async def test_keepttl_answers_keep_their_ttl_and_prefetch_keeps_every_hit_in_th
                 await server.query("www.example.org.")
             assert not leased_entries(server)
 
+
+
+async def test_node_local_shape_a_denial_over_tcp_lives_as_its_soa_says_and_echoes_each_asker() -> None:
+    # deploy/overlays/nodelocal's shape: forward over TCP (answers read as kdns.message Records),
+    # then the cache. The NXDOMAIN's life is its SOA's MINIMUM (60; the SOA record says 300), read
+    # from the record as the upstream wrote it; the miss and the fast-path hit each carry their
+    # asker's ID and spelling.
+    corefile = """
+    . {
+        cache {
+            success 100 3600
+            denial 100 3600
+        }
+        forward . %s {
+            force_tcp
+        }
+    }
+    """
+    async with FakeUpstream(dict(RECORDS)) as up:
+        async with kdns_server(corefile % up.address) as server:
+            for spelling in ("MiSsInG.Example.ORG.", "missing.EXAMPLE.org."):
+                msg = await server.query(spelling)
+                assert msg.rcode() == dns.rcode.NXDOMAIN
+                assert str(msg.question[0].name) == spelling
+                (soa,) = msg.authority
+                assert soa.ttl in (59, 60) and soa[0].minimum == 60
+            assert fast_hits(server) == 1
+            assert [(q.proto, q.name) for q in up.client_queries()] == [("tcp", "MiSsInG.Example.ORG.")]
+            assert up.tcp_connections == 1

@@ -148,7 +148,7 @@ async def test_answers_are_acknowledged_at_once_after_pipelined_ones(certs):
             await asyncio.gather(*(h(request(n, id=i)) for i, n in enumerate(names)))
             for _ in range(10):
                 assert addresses(await h(request("www.example.test."))) == ["192.0.2.53"]
-                conn = h.proxies[0]._tls_conn
+                conn = h.proxies[0]._conn
                 assert conn is not None
                 sock = conn.writer.get_extra_info("socket")
                 assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK) == 1
