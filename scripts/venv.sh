@@ -21,7 +21,8 @@ kdns_apt_install() {
   command -v apt-get >/dev/null 2>&1 || return 0
   local missing="" pkg sudo=""
   for pkg in "$@"; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+    # Not `dpkg -s`: it succeeds for a package removed with its configuration files left ("rc").
+    [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || missing="$missing $pkg"
   done
   [ -n "$missing" ] || return 0
   if [ "$(id -u)" != 0 ]; then

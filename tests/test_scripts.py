@@ -1,6 +1,6 @@
 """scripts/venv.sh, which the README's two commands source: what it does on a machine without the
 venv module (a stock Debian 12 or Ubuntu 24.04, whose Python lacks ensurepip until python3.X-venv
-is installed) or with a Python too old, with apt-get, dpkg, id and sudo stood in for by stubs."""
+is installed) or with a Python too old, with apt-get, dpkg-query, id and sudo stood in for by stubs."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def executable(path: Path, text: str) -> Path:
 
 
 class Machine:
-    """A PATH of bash, basename, cat and rm, plus stubs: dpkg knows python3.X-venv as installed
+    """A PATH of bash, basename, cat and rm, plus stubs: dpkg-query knows python3.X-venv as installed
     once the stub apt-get has installed it, which gives the stub python its ensurepip."""
 
     def __init__(self, tmp: Path, apt: bool = True, uid: int = 0, sudo: bool = False) -> None:
@@ -42,7 +42,13 @@ class Machine:
         log = f'echo "$(basename "$0") $*" >>{self.log}\n'
         self.python = executable(tmp / "python3", f'#!/bin/sh\nPYTHONPATH={blocked} exec {sys.executable} "$@"\n')
         executable(self.bin / "id", f"#!/bin/sh\necho {uid}\n")
-        executable(self.bin / "dpkg", f"#!/bin/sh\n{log}[ ! -e {self.blocker} ]\n")
+        # The venv package as dpkg-query reports it: installed, or removed with its configuration
+        # files left, which `dpkg -s` would have taken for installed.
+        executable(
+            self.bin / "dpkg-query",
+            f'#!/bin/sh\n{log}if [ -e {self.blocker} ]; then echo "deinstall ok config-files"; '
+            'else echo "install ok installed"; fi\n',
+        )
         if apt:
             install = f'case "$*" in *install*python{VERSION}-venv*) rm -f {self.blocker};; esac\n'
             executable(self.bin / "apt-get", f"#!/bin/sh\n{log}{install}")
@@ -75,7 +81,7 @@ def test_as_root_the_venv_package_is_installed(tmp_path: Path) -> None:
     assert machine.commands()[-2:] == ["apt-get update -qq", f"apt-get install -y -qq python{VERSION}-venv"]
     # Once there, nothing is installed again.
     assert machine.run(f"kdns_ensure_venv_module {VERSION}").returncode == 0
-    assert len(machine.commands()) == 3  # dpkg -s, apt-get update, apt-get install
+    assert len(machine.commands()) == 3  # dpkg-query, apt-get update, apt-get install
 
 
 def test_without_root_it_goes_through_sudo(tmp_path: Path) -> None:
