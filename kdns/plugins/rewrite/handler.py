@@ -27,7 +27,7 @@ from kdns.plugins.rewrite.rules import (
 )
 from kdns.request import Edns, Request, name_text
 from kdns.response import Response
-from kdns.server.packer import HEADER, QUESTION_TAIL
+from kdns.server.packer import HEADER, QUESTION_TAIL, opt_record
 from kdns.types import Next
 
 log = logging.getLogger(__name__)
@@ -178,8 +178,8 @@ def rewritten_request(req: Request, st: Rewriting) -> Request:
         name, QUESTION_TAIL.pack(st.qtype, st.qclass),
     ]
     if edns is not None:
-        ttl = (edns.version << 16) | (0x8000 if edns.do else 0)
-        parts.append(b"\x00" + struct.pack("!HHIH", 41, edns.payload, ttl, len(edns.options)) + edns.options)
+        # Version 0: mux answers any other with BADVERS before the chain runs.
+        parts.append(opt_record(edns.payload, edns.do, edns.options))
     inner = Request(b"".join(parts), req.id, req.flags, labels, st.qtype, st.qclass, question_end, edns)
     inner.proto = req.proto
     inner.client = req.client
