@@ -55,6 +55,7 @@ class Handler:
 
     async def __call__(self, req: Request) -> Response:
         st = Rewriting(req)
+        labels = req.labels  # of st.name, read once when a rule changes it
         for rule in self.rules:
             before = st.name
             found = rule.rewrite(st)
@@ -63,7 +64,7 @@ class Handler:
             st.response_rules.extend(found)
             if st.name != before:
                 try:
-                    to_labels(st.name)
+                    labels = to_labels(st.name)
                 except BadName:
                     resp = req.answer(_SERVFAIL, plugin="rewrite")
                     resp.error = f"invalid name after rewrite: {st.name}"
@@ -77,7 +78,9 @@ class Handler:
                 resp = resp.copy()
                 resp.tags = None
             return resp
-        resp = await self.next(rewritten_request(req, st) if query_changed else req)
+        if st.name == req.qname_lower:
+            labels = req.labels  # a name rewritten back: the asker's own spelling
+        resp = await self.next(rewritten_request(req, st, labels) if query_changed else req)
         return await self.revert(req, st, resp)
 
     async def revert(self, req: Request, st: Rewriting, resp: Response) -> Response:
@@ -163,10 +166,9 @@ def _apply(rules: list[RecordRule], rr: RR, labels: tuple[bytes, ...], asked: tu
     return rr
 
 
-def rewritten_request(req: Request, st: Rewriting) -> Request:
-    """The query the rest of the chain sees: the rewritten question (and EDNS options), as bytes too,
-    since forward sends a request's own wire upstream."""
-    labels = to_labels(st.name) if st.name != req.qname_lower else req.labels
+def rewritten_request(req: Request, st: Rewriting, labels: tuple[bytes, ...]) -> Request:
+    """The query the rest of the chain sees: the rewritten question (labels: of st.name) and EDNS
+    options, as bytes too, since forward sends a request's own wire upstream."""
     edns = req.edns
     if st.edns_touched:
         options = b"".join(struct.pack("!HH", code, len(data)) + data for code, data in st.edns_options())
