@@ -33,8 +33,6 @@ _CNAME = int(QTYPE.CNAME)
 _NXDOMAIN = int(RCODE.NXDOMAIN)
 # CoreDNS plugin.ClientWrite: a plugin returning these rcodes has written nothing; autopath tries on.
 _UNWRITTEN = frozenset(int(r) for r in (RCODE.SERVFAIL, RCODE.REFUSED, RCODE.FORMERR, RCODE.NOTIMP))
-# RFC 1035 section 2.3.4: a candidate name longer than this cannot be asked.
-_MAX_NAME = 255
 
 Tags = Collection[Hashable] | None
 
@@ -134,10 +132,8 @@ def _union(tags: Tags, more: Tags) -> Tags:
 
 def _sub_request(req: Request, labels: tuple[bytes, ...]) -> Request | None:
     """req asked for another name: same header, type, class and OPT record; None when the name
-    cannot be asked (over 255 octets)."""
+    cannot be asked (over 255 octets: parse_query refuses it, RFC 1035 section 2.3.4)."""
     name = b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
-    if len(name) > _MAX_NAME:
-        return None
     data = req.wire[:12] + name + req.wire[req.question_end - 4 :]
     try:
         sub = wire.parse_query(data)

@@ -32,7 +32,6 @@ def parse(d: Directive) -> Config:
     headless = False
     fallthrough: tuple[str, ...] | None = None
     for opt in d.options():
-        opt.plugin = d.name.text
         opt.no_block()
         name = opt.name.text
         if name == "ttl":

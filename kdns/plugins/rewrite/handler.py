@@ -27,7 +27,7 @@ from kdns.plugins.rewrite.rules import (
 )
 from kdns.request import Edns, Request, name_text
 from kdns.response import Response
-from kdns.server.packer import HEADER, QUESTION_TAIL
+from kdns.server.packer import HEADER, QUESTION_TAIL, opt_record
 from kdns.types import Next
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class Handler:
 
     async def __call__(self, req: Request) -> Response:
         st = Rewriting(req)
+        labels = req.labels  # of st.name, read once when a rule changes it
         for rule in self.rules:
             before = st.name
             found = rule.rewrite(st)
@@ -63,7 +64,7 @@ class Handler:
             st.response_rules.extend(found)
             if st.name != before:
                 try:
-                    to_labels(st.name)
+                    labels = to_labels(st.name)
                 except BadName:
                     resp = req.answer(_SERVFAIL, plugin="rewrite")
                     resp.error = f"invalid name after rewrite: {st.name}"
@@ -77,7 +78,9 @@ class Handler:
                 resp = resp.copy()
                 resp.tags = None
             return resp
-        resp = await self.next(rewritten_request(req, st) if query_changed else req)
+        if st.name == req.qname_lower:
+            labels = req.labels  # a name rewritten back: the asker's own spelling
+        resp = await self.next(rewritten_request(req, st, labels) if query_changed else req)
         return await self.revert(req, st, resp)
 
     async def revert(self, req: Request, st: Rewriting, resp: Response) -> Response:
@@ -163,10 +166,9 @@ def _apply(rules: list[RecordRule], rr: RR, labels: tuple[bytes, ...], asked: tu
     return rr
 
 
-def rewritten_request(req: Request, st: Rewriting) -> Request:
-    """The query the rest of the chain sees: the rewritten question (and EDNS options), as bytes too,
-    since forward sends a request's own wire upstream."""
-    labels = to_labels(st.name) if st.name != req.qname_lower else req.labels
+def rewritten_request(req: Request, st: Rewriting, labels: tuple[bytes, ...]) -> Request:
+    """The query the rest of the chain sees: the rewritten question (labels: of st.name) and EDNS
+    options, as bytes too, since forward sends a request's own wire upstream."""
     edns = req.edns
     if st.edns_touched:
         options = b"".join(struct.pack("!HH", code, len(data)) + data for code, data in st.edns_options())
@@ -178,8 +180,8 @@ def rewritten_request(req: Request, st: Rewriting) -> Request:
         name, QUESTION_TAIL.pack(st.qtype, st.qclass),
     ]
     if edns is not None:
-        ttl = (edns.version << 16) | (0x8000 if edns.do else 0)
-        parts.append(b"\x00" + struct.pack("!HHIH", 41, edns.payload, ttl, len(edns.options)) + edns.options)
+        # Version 0: mux answers any other with BADVERS before the chain runs.
+        parts.append(opt_record(edns.payload, edns.do, edns.options))
     inner = Request(b"".join(parts), req.id, req.flags, labels, st.qtype, st.qclass, question_end, edns)
     inner.proto = req.proto
     inner.client = req.client

@@ -22,6 +22,7 @@ from dnslib import CNAME, MX, NS, RR, SOA, SRV, DNSLabel
 from kdns.message import owner_labels
 from kdns.plugins.rewrite.names import to_labels
 from kdns.request import name_text
+from kdns.server.wire import split_options
 
 if TYPE_CHECKING:
     from kdns.request import Request
@@ -59,14 +60,8 @@ class Rewriting:
 
     def edns_options(self) -> list[tuple[int, bytes]]:
         if self.options is None:
-            self.options = []
             edns = self.req.edns
-            data = edns.options if edns is not None else b""
-            offset = 0
-            while offset + 4 <= len(data):
-                code, length = struct.unpack_from("!HH", data, offset)
-                self.options.append((code, data[offset + 4 : offset + 4 + length]))
-                offset += 4 + length
+            self.options = split_options(edns.options) if edns is not None else []
         return self.options
 
 
