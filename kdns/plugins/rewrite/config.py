@@ -382,6 +382,8 @@ def edns0_rule(mode: str, args: list[str]) -> r.Edns0Rule:
             value = bytes.fromhex(data[2:])
         else:
             value = data.encode()
+        if len(value) > 0xFFFF:  # an option's length is 16 bits (RFC 6891 section 6.1.2)
+            raise RuleError(f"EDNS0 local data of {len(value)} bytes: at most 65535", 3)
         return r.Edns0Rule(mode, kind, action, code=code, data=value)
     if kind == "nsid":
         if len(args) != 2:

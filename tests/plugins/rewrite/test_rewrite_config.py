@@ -204,6 +204,13 @@ def test_modes_default_to_stop() -> None:
         new_rule(["continue"])
 
 
+def test_edns0_local_data_must_fit_an_option() -> None:
+    # An option's length is 16 bits: longer data could never be packed into a query.
+    assert new_rule(["edns0", "local", "set", "0xffee", "0x" + "ab" * 0xFFFF]).data == b"\xab" * 0xFFFF
+    with pytest.raises(RuleError, match="EDNS0 local data of 65536 bytes: at most 65535"):
+        new_rule(["edns0", "local", "set", "0xffee", "a" * 0x10000])
+
+
 def test_auto_and_explicit_answer_name_do_not_mix() -> None:
     with pytest.raises(RuleError, match="cannot be combined"):
         new_rule(["name", "regex", "(.*)", "{1}", "answer", "auto", "answer", "name", "(.*)", "{1}"])
