@@ -11,7 +11,8 @@ from __future__ import annotations
 import struct
 from bisect import bisect_right
 
-from dnslib import EDNS0, RCODE, RR, DNSLabel, DNSRecord, EDNSOption
+from dnslib import EDNS0, QTYPE, RCODE, RR, DNSLabel, DNSRecord, EDNSOption
+from dnslib.dns import RDMAP
 
 from kdns.errors import WireError
 from kdns.message import Header, Labels, Message, Parts, Question, Record
@@ -35,6 +36,13 @@ _ADDRESS_SIZE = {1: 4, 28: 16}
 # The other types whose rdata may hold compressed names (RFC 3597 section 4: MD, MF, MB, MG, MR,
 # MINFO, RP, AFSDB, RT, SIG, PX, NXT, NAPTR, KX; and DNAME): their answers are left to dnslib.
 _OTHER_NAME_TYPES = frozenset((3, 4, 7, 8, 9, 14, 17, 18, 21, 24, 26, 30, 35, 36, 39))
+# The rest of the types dnslib reads field by field (TXT, CAA, RRSIG, ...): parse_answer keeps their
+# rdata as bytes, but checks it with dnslib's reader, so that a plugin reading Record.rdata later
+# (rewrite, template) never meets a malformed one; other types are opaque bytes to dnslib too.
+_CHECKED_BY_DNSLIB = (
+    frozenset(QTYPE.reverse[name] for name in RDMAP)
+    - _NAME_ONLY - {_SOA, _MX, _SRV} - _ADDRESS_SIZE.keys() - _OTHER_NAME_TYPES
+)
 
 
 class Drop(WireError):
@@ -215,7 +223,13 @@ def parse_answer(data: bytes) -> Message | None:
             parts = _rdata_parts(data, rtype, start, offset)
             if parts is None:
                 return None
-            records.append(Record(owner, rtype, ttl, parts, rclass))
+            record = Record(owner, rtype, ttl, parts, rclass)
+            if rtype in _CHECKED_BY_DNSLIB:
+                try:
+                    record.rdata  # read (and kept) once here: it must be readable
+                except Exception as e:  # dnslib raises several types on rdata it cannot read
+                    raise ValueError(f"unreadable {QTYPE.get(rtype)} rdata: {e}") from None
+            records.append(record)
         sections.append(records)
     answer, authority, additional = sections
     header = Header(id, bitmap, qdcount, ancount, nscount, arcount)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from dnslib import EDNS0, RR, DNSRecord
+from dnslib import EDNS0, QTYPE, RR, DNSRecord
 
 from kdns.message import Message, Record
 from kdns.server import packer, wire
@@ -98,5 +98,21 @@ def test_rdata_longer_than_its_name_is_malformed() -> None:
     length = struct.unpack_from("!H", data, at)[0]
     struct.pack_into("!H", data, at, length + 1)
     data.append(0)
+    with pytest.raises(ValueError):
+        wire.parse_answer(bytes(data))
+
+
+
+@pytest.mark.parametrize("qtype, rdata", [
+    ("TXT", b"\x05ab"),  # a string longer than the rdata left
+    ("CAA", b"\x00\x09issue"),  # a tag longer than the rdata left
+])
+def test_rdata_dnslib_cannot_read_is_malformed(qtype: str, rdata: bytes) -> None:
+    # Kept as bytes, but checked here: a plugin reading Record.rdata later (rewrite) must not be
+    # the first to find it unreadable.
+    question = message("www.example.org", qtype, [])
+    data = bytearray(question)
+    struct.pack_into("!H", data, 6, 1)  # ANCOUNT
+    data += b"\xc0\x0c" + struct.pack("!HHIH", getattr(QTYPE, qtype), 1, 30, len(rdata)) + rdata
     with pytest.raises(ValueError):
         wire.parse_answer(bytes(data))
