@@ -76,6 +76,13 @@ class Request:
         self.resolve: Any = None
         self._qname_lower: str | None = None
 
+    def context_from(self, other: Request) -> Request:
+        """This request (another question asked for other's asker) with other's connection and
+        server context: who asked, where, in which block; returned for chaining."""
+        self.proto, self.client, self.local = other.proto, other.client, other.local
+        self.server, self.zone, self.resolve = other.server, other.zone, other.resolve
+        return self
+
     @property
     def qname_lower(self) -> str:
         if self._qname_lower is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from bisect import bisect_right
+from collections.abc import Iterable
 
 from dnslib import EDNS0, QTYPE, RCODE, RR, DNSLabel, DNSRecord, EDNSOption
 from dnslib.dns import RDMAP
@@ -289,6 +290,16 @@ def error_reply(id: int, flags: int, rcode: int) -> bytes:
     # Keep opcode, RD and CD from the query, set QR, clear the rest (RFC 1035 section 4.1.1).
     out_flags = 0x8000 | (flags & 0x7900) | (flags & 0x0010) | 0x0080 | (rcode & 0xF)
     return HEADER.pack(id, out_flags, 0, 0, 0, 0)
+
+
+def wire_name(labels: tuple[bytes, ...]) -> bytes:
+    """labels as a name in a question: length-prefixed labels and the root, uncompressed."""
+    return b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
+
+
+def join_options(options: Iterable[tuple[int, bytes]]) -> bytes:
+    """OPT rdata of (code, data) options: split_options() undone."""
+    return b"".join(struct.pack("!HH", code, len(data)) + data for code, data in options)
 
 
 def split_options(options: bytes) -> list[tuple[int, bytes]]:

@@ -133,15 +133,11 @@ def _union(tags: Tags, more: Tags) -> Tags:
 def _sub_request(req: Request, labels: tuple[bytes, ...]) -> Request | None:
     """req asked for another name: same header, type, class and OPT record; None when the name
     cannot be asked (over 255 octets: parse_query refuses it, RFC 1035 section 2.3.4)."""
-    name = b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
-    data = req.wire[:12] + name + req.wire[req.question_end - 4 :]
+    data = req.wire[:12] + wire.wire_name(labels) + req.wire[req.question_end - 4 :]
     try:
-        sub = wire.parse_query(data)
+        return wire.parse_query(data).context_from(req)
     except wire.WireError:
         return None
-    sub.proto, sub.client, sub.local = req.proto, req.client, req.local
-    sub.server, sub.zone, sub.resolve = req.server, req.zone, req.resolve
-    return sub
 
 
 def _cnamed(req: Request, found: Message) -> Message:

@@ -20,6 +20,7 @@ from kdns.plugins.forward.config import Config, Upstream
 from kdns.plugins.forward.metrics import UpstreamMetrics
 from kdns.plugins.forward.pipeline import ConnectionGone, Matcher, PipelinedConnection
 from kdns.server.chain import in_task
+from kdns.server.wire import wire_name
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def matcher(qid: int, labels: tuple[bytes, ...], qtype: int, qclass: int) -> Mat
     full. Its labels compare case-insensitively (bytes.lower leaves length octets, all below 64,
     alone), its type and class exactly.
     """
-    name = b"".join(bytes((len(label),)) + label.lower() for label in labels) + b"\x00"
+    name = wire_name(labels).lower()
     end = 12 + len(name)
     tail = _QTAIL.pack(qtype, qclass)
 
@@ -281,8 +282,7 @@ class Proxy:
         labels = tuple(
             label.encode() for label in self.config.health_check_domain.rstrip(".").split(".") if label
         )
-        qname = b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
-        query = struct.pack("!HHHHHH", qid, flags, 1, 0, 0, 0) + qname + struct.pack("!HH", 2, 1)
+        query = struct.pack("!HHHHHH", qid, flags, 1, 0, 0, 0) + wire_name(labels) + struct.pack("!HH", 2, 1)
         match = matcher(qid, labels, 2, 1)
         try:
             if self.upstream.tls or self.config.force_tcp:

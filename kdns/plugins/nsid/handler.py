@@ -12,12 +12,11 @@ key), so a repeat gets the option exactly when it asks for it.
 from __future__ import annotations
 
 import dataclasses
-import struct
 
 from kdns.plugins.nsid.config import Config
 from kdns.request import Request
 from kdns.response import Response
-from kdns.server.wire import NSID, split_options
+from kdns.server.wire import NSID, join_options, split_options
 from kdns.types import Next
 
 
@@ -26,7 +25,7 @@ class Handler:
         self.next = next
         self.config = config
         data = config.data.encode()[:65535]
-        self.option = struct.pack("!HH", NSID, len(data)) + data
+        self.option = join_options([(NSID, data)])
 
     async def __call__(self, req: Request) -> Response:
         resp = await self.next(req)
@@ -37,6 +36,4 @@ class Handler:
 
 
 def _without_nsid(options: bytes) -> bytes:
-    return b"".join(
-        struct.pack("!HH", code, len(data)) + data for code, data in split_options(options) if code != NSID
-    )
+    return join_options((code, data) for code, data in split_options(options) if code != NSID)

@@ -15,7 +15,6 @@ take the tags away, so such an answer is never served to another asker.
 from __future__ import annotations
 
 import logging
-import struct
 
 from dnslib import QTYPE, RCODE, RR, DNSLabel
 
@@ -28,6 +27,7 @@ from kdns.plugins.rewrite.rules import (
 from kdns.request import Edns, Request, name_text
 from kdns.response import Response
 from kdns.server.packer import HEADER, QUESTION_TAIL, opt_record
+from kdns.server.wire import join_options, wire_name
 from kdns.types import Next
 
 log = logging.getLogger(__name__)
@@ -171,9 +171,9 @@ def rewritten_request(req: Request, st: Rewriting, labels: tuple[bytes, ...]) ->
     options, as bytes too, since forward sends a request's own wire upstream."""
     edns = req.edns
     if st.edns_touched:
-        options = b"".join(struct.pack("!HH", code, len(data)) + data for code, data in st.edns_options())
+        options = join_options(st.edns_options())
         edns = Edns(_DEFAULT_PAYLOAD, 0, False, options) if edns is None else edns._replace(options=options)
-    name = b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
+    name = wire_name(labels)
     question_end = 12 + len(name) + 4
     parts = [
         HEADER.pack(req.id, req.flags, 1, 0, 0, 0 if edns is None else 1),
@@ -183,11 +183,5 @@ def rewritten_request(req: Request, st: Rewriting, labels: tuple[bytes, ...]) ->
         # Version 0: mux answers any other with BADVERS before the chain runs.
         parts.append(opt_record(edns.payload, edns.do, edns.options))
     inner = Request(b"".join(parts), req.id, req.flags, labels, st.qtype, st.qclass, question_end, edns)
-    inner.proto = req.proto
-    inner.client = req.client
-    inner.local = req.local
-    inner.server = req.server
-    inner.zone = req.zone
-    inner.resolve = req.resolve
-    return inner
+    return inner.context_from(req)
 
