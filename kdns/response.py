@@ -15,21 +15,19 @@ class Lease:
 
     The fast path serves the packed answer while its TTL has whole seconds left, every record's TTL
     patched to them (counting: False for `keepttl`, whose TTLs stay as packed), to askers without
-    CD, as plugin's answers (the response that made the entry is counted as it came, say a forward
+    CD, as the cache's answers (the response that made the entry is counted as it came, say a forward
     miss), and tells served(server, n) at scrape time how many it gave (the cache's metrics). The
     cache invalidates the lease (as a tag) the moment it drops the answer.
     """
 
-    __slots__ = ("born", "ttl", "counting", "served", "plugin")
+    __slots__ = ("born", "ttl", "counting", "served")
+    plugin = "cache"  # whose answers they are, for the metrics
 
-    def __init__(
-        self, born: float, ttl: int, counting: bool, served: Callable[[str, int], None], plugin: str = "cache",
-    ) -> None:
+    def __init__(self, born: float, ttl: int, counting: bool, served: Callable[[str, int], None]) -> None:
         self.born = born  # time.monotonic() when the TTL was ttl
         self.ttl = ttl
         self.counting = counting
         self.served = served
-        self.plugin = plugin
 
     def left(self, now: float) -> int:
         """Whole seconds left at time.monotonic() now (as the cache counts them); 0 or less: expired."""
