@@ -161,10 +161,15 @@ async def load_credentials(config: Config) -> Credentials:
 async def _load_kubeconfig(file: str, context: str | None) -> Any:
     Configuration, k8s_config = kubernetes_config()
     configuration = Configuration()
+    import yaml  # kubernetes_asyncio's loader reads the file with it (imported by now)
+
     try:
         await k8s_config.load_kube_config(config_file=file, context=context or None, client_configuration=configuration)
-    except (k8s_config.ConfigException, OSError, ValueError, KeyError) as e:
-        raise KdnsError(f"kubernetes: cannot configure the API client: {e}") from e
+    except (k8s_config.ConfigException, OSError, ValueError, KeyError, yaml.YAMLError) as e:
+        raise KdnsError(f"kubernetes: cannot configure the API client: kubeconfig {file}: {e}") from e
+    except (TypeError, AttributeError) as e:
+        # The loader indexes the YAML as it expects it: a list or a number where a mapping belongs.
+        raise KdnsError(f"kubernetes: cannot configure the API client: kubeconfig {file}: malformed: {e}") from e
     return configuration
 
 

@@ -56,10 +56,14 @@ async def next_plugin(req: Request) -> Response:
 
 
 async def explain(handler: Handler, name: str, qtype: str = "A") -> str:
-    """The answer to NAME TYPE as dig shows it, then why, record by record."""
+    """The answer to NAME TYPE as dig shows it, then why, record by record; ValueError when NAME
+    is no DNS name (an empty label, a label or name too long)."""
     name = name if name.endswith(".") else name + "."
-    question = DNSRecord.question(name, qtype)
-    req = parse_query(question.pack())
+    try:
+        packed = DNSRecord.question(name, qtype).pack()
+    except Exception as e:  # dnslib's DNSLabelError or the idna codec's UnicodeError, by the fault
+        raise ValueError(f"{name!r} is not a DNS name: {e}") from None
+    req = parse_query(packed)
     probe = copy.copy(handler)
     probe.next = next_plugin
     resp = await probe(req)
@@ -77,7 +81,7 @@ async def http_explain(handler: Handler, request: HttpRequest) -> HttpResponse:
         return HttpResponse("want /explain?name=NAME[&type=TYPE]\n", 400)
     try:
         return HttpResponse(await explain(handler, name, qtype))
-    except Exception as e:  # a name that is no DNS name (too long, an empty label)
+    except ValueError as e:
         return HttpResponse(f"cannot explain {name!r} {qtype}: {e}\n", 400)
 
 

@@ -82,7 +82,12 @@ def main(argv: Sequence[str]) -> int:
     except KdnsError as e:
         print(f"kdns explain: {e}", file=sys.stderr)
         return 1
-    sys.stdout.write(asyncio.run(explain(handler, args.name, args.type.upper())))
+    try:
+        text = asyncio.run(explain(handler, args.name, args.type.upper()))
+    except ValueError as e:
+        print(f"kdns explain: {e}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
     return 0
 
 

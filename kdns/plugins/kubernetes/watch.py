@@ -270,9 +270,12 @@ async def list_all(
                     params["continue"] = token
                 body = await transport.get(path, params)
                 meta = body.get("metadata") or {}
+                page = body.get("items") or []
+                if not isinstance(meta, Mapping) or not isinstance(page, list):
+                    # Not a list at all: retried with backoff, as unreadable bytes are.
+                    raise ApiConnectionError(f"list {resource.display}: the answer is not a list (metadata or items)")
                 if list_rv is None:
                     list_rv = meta.get("resourceVersion")
-                page = body.get("items") or []
                 if sink is not None:
                     sink.add(page)
                 else:
@@ -287,7 +290,7 @@ async def list_all(
                 log.info("list %s: continue token expired, listing again", resource.display)
                 continue
             raise
-        if not list_rv:
+        if not isinstance(list_rv, str) or not list_rv:
             raise ApiConnectionError(f"list {resource.display}: no metadata.resourceVersion")
         return items, list_rv
 

@@ -215,6 +215,16 @@ async def test_kubeconfig_that_cannot_be_read_is_a_clear_error(tmp_path: Path) -
         await load_credentials(Config(kubeconfig=str(tmp_path / "missing")))
 
 
+@pytest.mark.parametrize(
+    "text", ["a: [\n", "- 1\n- 2\n", "apiVersion: v1\nclusters: 5\ncontexts: x\ncurrent-context: a\n", ""]
+)
+async def test_a_malformed_kubeconfig_is_a_clear_error_naming_it(tmp_path: Path, text: str) -> None:
+    file = tmp_path / "kubeconfig"
+    file.write_text(text)
+    with pytest.raises(KdnsError, match=f"kubernetes: cannot configure the API client: kubeconfig {file}: "):
+        await load_credentials(Config(kubeconfig=str(file)))
+
+
 async def test_https_through_the_kubeconfigs_proxy(tmp_path: Path, certs: Certs) -> None:
     # The kubeconfig's proxy-url is used whatever the server's address, as client-go does
     # (HTTPS_PROXY is not for loopback addresses: test_httpclient.py's test_environment_proxy).

@@ -254,6 +254,9 @@ def test_cli_errors() -> None:
     assert proc.returncode == 2 and "unknown record type 'NOPE'" in proc.stderr
     proc = kdns("--server", "127.0.0.1:1", "web.demo.svc.cluster.local")
     assert proc.returncode == 1 and "127.0.0.1:1/explain" in proc.stderr
+    for bad in ("web..demo.svc.cluster.local", "x" * 64 + ".demo.svc.cluster.local", "a." * 128):
+        proc = kdns("--manifests", str(FIXTURES), bad)
+        assert proc.returncode == 2 and "is not a DNS name" in proc.stderr and "Traceback" not in proc.stderr
 
 
 # -- the endpoint of a running kdns ----------------------------------------------------------------
@@ -289,6 +292,8 @@ async def test_endpoint_of_a_running_kdns() -> None:
                     text = await r.text()
                 async with session.get(f"http://127.0.0.1:{port}/explain", params={"type": "A"}) as r:
                     assert r.status == 400
+                async with session.get(f"http://127.0.0.1:{port}/explain", params={"name": "web..demo"}) as r:
+                    assert r.status == 400 and "is not a DNS name" in await r.text()
             assert f"from Service demo/web (resourceVersion {version})" in why(text)
             # a change is seen with its new resourceVersion
             api.update(service("web", "demo", ["10.98.75.229"]))

@@ -266,6 +266,28 @@ async def test_401_is_logged_and_retried(caplog: pytest.LogCaptureFixture) -> No
     assert watcher.synced.is_set()
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"metadata": "338", "items": []},
+        {"metadata": {"resourceVersion": "338"}, "items": {"name": "web"}},
+        {"metadata": {"resourceVersion": 338}, "items": []},
+    ],
+)
+async def test_a_list_answer_of_the_wrong_shape_is_logged_and_retried(
+    body: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    transport = ReplayTransport({SERVICES: [body, read_json("lists/services.json")]})
+    sleeps = Sleeps()
+    watcher = Watcher(transport, RESOURCES["Service"], RecordingIndex(["Service"]), FAST, sleep=sleeps)
+    with caplog.at_level(logging.WARNING, logger="kdns.plugins.kubernetes.watch"):
+        await run_until_idle(watcher, transport)
+    assert watcher.synced.is_set() and len(sleeps.delays) == 1
+    # One line naming the list, not a bug's traceback.
+    assert not any(r.exc_info for r in caplog.records)
+    assert any(r.getMessage().startswith("watch services: list services: ") for r in caplog.records)
+
+
 async def test_malformed_object_is_logged_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
     listed = read_json("watch/services.list-before.json")
     events = read_events("watch/services.watch.jsonl")
