@@ -19,10 +19,9 @@ import urllib.parse
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
-from kdns.errors import KdnsError
 from kdns.plugins.kubernetes import metrics
 from kdns.plugins.kubernetes.config import Config, Selector
-from kdns.plugins.kubernetes.credentials import Credentials, load_credentials
+from kdns.plugins.kubernetes.credentials import ClientConfigError, Credentials, load_credentials
 from kdns.plugins.kubernetes.httpclient import HttpClient, HttpError, Response, Url, environment_proxy
 from kdns.plugins.kubernetes.index import gc_paused
 from kdns.plugins.kubernetes.objects import SERVICE_NAME_LABEL
@@ -66,7 +65,7 @@ class HttpTransport:
         try:
             self.client = HttpClient(credentials.url, credentials.context, credentials.server_name, proxy)
         except ValueError as e:
-            raise KdnsError(f"kubernetes: cannot configure the API client: {e}") from None
+            raise ClientConfigError(str(e)) from None
 
     async def close(self) -> None:
         await self.client.close()

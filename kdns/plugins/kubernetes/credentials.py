@@ -30,6 +30,13 @@ SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 TOKEN_REREAD = 60.0
 
 
+class ClientConfigError(KdnsError):
+    """The API client cannot be set up: what is wrong with the address or the credentials."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(f"kubernetes: cannot configure the API client: {text}")
+
+
 def tls_context(ca_file: str | None, cert_file: str | None = None, key_file: str | None = None,
                 verify: bool = True) -> ssl.SSLContext:
     """Verifying against ca_file (the system's CAs without one), with a client certificate if given."""
@@ -65,8 +72,8 @@ class ServiceAccount(Credentials):
                  clock: Any = time.monotonic) -> None:
         host, port = environ.get("KUBERNETES_SERVICE_HOST", ""), environ.get("KUBERNETES_SERVICE_PORT", "")
         if not host or not port:
-            raise KdnsError(
-                "kubernetes: cannot configure the API client: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT "
+            raise ClientConfigError(
+                "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT "
                 "are not set (not in a pod?); give `endpoint` or `kubeconfig`"
             )
         self.token_file = os.path.join(directory, "token")
@@ -77,7 +84,7 @@ class ServiceAccount(Credentials):
         try:
             context = tls_context(ca_file)
         except (OSError, ssl.SSLError) as e:
-            raise KdnsError(f"kubernetes: cannot configure the API client: the service account's CA {ca_file}: {e}") from None
+            raise ClientConfigError(f"the service account's CA {ca_file}: {e}") from None
         address = f"[{host}]" if ":" in host else host
         super().__init__(f"https://{address}:{port}", context)
 
@@ -86,9 +93,9 @@ class ServiceAccount(Credentials):
             with open(self.token_file, encoding="utf-8") as f:
                 token = f.read().strip()
         except (OSError, UnicodeDecodeError) as e:
-            raise KdnsError(f"kubernetes: cannot configure the API client: the service account's token: {e}") from None
+            raise ClientConfigError(f"the service account's token: {e}") from None
         if not token:
-            raise KdnsError(f"kubernetes: cannot configure the API client: {self.token_file} is empty")
+            raise ClientConfigError(f"{self.token_file} is empty")
         return token
 
     async def authorization(self) -> str | None:
@@ -116,7 +123,7 @@ class Kubeconfig(Credentials):
                 tls = tls_context(c.ssl_ca_cert, c.cert_file, c.key_file, c.verify_ssl)
             except (OSError, ssl.SSLError) as e:  # not serve()'s "cannot listen"
                 files = ", ".join(f for f in (c.ssl_ca_cert, c.cert_file, c.key_file) if f)
-                raise KdnsError(f"kubernetes: cannot configure the API client: kubeconfig {file}: the TLS files: {files}: {e}") from None
+                raise ClientConfigError(f"kubeconfig {file}: the TLS files: {files}: {e}") from None
         super().__init__(str(c.host), tls, getattr(c, "tls_server_name", None), getattr(c, "proxy", None))
         self.configuration = configuration
         self.file = file
@@ -151,7 +158,7 @@ async def load_credentials(config: Config) -> Credentials:
             try:
                 context = tls_context(ca or None, cert or None, key or None)
             except (OSError, ssl.SSLError) as e:
-                raise KdnsError(f"kubernetes: cannot configure the API client: tls {' '.join(config.tls or ())}: {e}") from None
+                raise ClientConfigError(f"tls {' '.join(config.tls or ())}: {e}") from None
         return Credentials(url, context)
     if config.kubeconfig:
         return await Kubeconfig.load(config.kubeconfig, config.kubeconfig_context)
@@ -166,10 +173,10 @@ async def _load_kubeconfig(file: str, context: str | None) -> Any:
     try:
         await k8s_config.load_kube_config(config_file=file, context=context or None, client_configuration=configuration)
     except (k8s_config.ConfigException, OSError, ValueError, KeyError, yaml.YAMLError) as e:
-        raise KdnsError(f"kubernetes: cannot configure the API client: kubeconfig {file}: {e}") from e
+        raise ClientConfigError(f"kubeconfig {file}: {e}") from e
     except (TypeError, AttributeError) as e:
         # The loader indexes the YAML as it expects it: a list or a number where a mapping belongs.
-        raise KdnsError(f"kubernetes: cannot configure the API client: kubeconfig {file}: malformed: {e}") from e
+        raise ClientConfigError(f"kubeconfig {file}: malformed: {e}") from e
     return configuration
 
 
