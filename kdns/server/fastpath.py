@@ -23,6 +23,7 @@ import struct
 from bisect import bisect_left
 from collections.abc import Collection, Hashable
 from time import monotonic, perf_counter
+from typing import Protocol
 
 from kdns.metrics import DNS, DURATION_BUCKETS, BlockMetrics
 from kdns.response import Lease
@@ -38,11 +39,20 @@ _CD = 0x10  # in byte 3 of the header
 _FIRST_BUCKET = DURATION_BUCKETS[0]
 
 
+class Tally(Protocol):
+    """_mmsg.Tally: take() gives (family, request size, answers, summed seconds) and starts again."""
+
+    def take(self) -> tuple[str, int, int, float] | None: ...
+
+
 class Entry:
     __slots__ = (
         "size", "heads", "tail", "metrics", "qtype", "rcode", "plugin", "runs",
-        "hits", "quick", "slow", "elapsed", "countdown", "lease",
+        "hits", "quick", "slow", "elapsed", "countdown", "lease", "tally",
     )
+    # The duration histogram's first bucket: answers under it are only counted (quick), slower
+    # ones kept one by one. The compiled UDP loop hands a slower one to count().
+    quick_below = _FIRST_BUCKET
 
     def __init__(
         self, wire: bytes, qend: int, heads: tuple[bytes, ...], metrics: BlockMetrics, qtype: str, rcode: str,
@@ -68,20 +78,34 @@ class Entry:
         # empty when the TTLs stay as packed (keepttl); None for every other answer.
         self.countdown: tuple[float, int, tuple[int, ...]] | None = None
         self.lease: Lease | None = None
+        # The answers the compiled UDP loop counted (_mmsg.Tally, made there on the first),
+        # until collect() moves them into hits.
+        self.tally: Tally | None = None
 
     def count(self, proto: str, family: str, request_size: int, elapsed: float) -> None:
         """One more answer from this entry, to be folded into the metrics at scrape time."""
         hit = (proto, family, request_size)
         self.hits[hit] = self.hits.get(hit, 0) + 1
         self.elapsed += elapsed
-        if elapsed < _FIRST_BUCKET:
+        if elapsed < self.quick_below:
             self.quick += 1
         else:
             self.slow.append(elapsed)
 
+    def collect(self) -> dict[tuple[str, str, int], int]:
+        """The answers counted so far by (protocol, family, request size), the tally's included."""
+        taken = self.tally.take() if self.tally is not None else None
+        if taken is not None:
+            family, size, answers, elapsed = taken
+            hit = ("udp", family, size)
+            self.hits[hit] = self.hits.get(hit, 0) + answers
+            self.quick += answers
+            self.elapsed += elapsed
+        return self.hits
+
     def fold_into_metrics(self) -> None:
         """Add the hits counted on this entry to its block's metric families, and reset them."""
-        if not self.hits:
+        if not self.collect():
             return
         m = self.metrics
         for (proto, family, size), n in self.hits.items():

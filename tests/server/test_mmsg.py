@@ -27,6 +27,7 @@ from kdns.metrics import BlockMetrics
 from kdns.response import Lease
 from kdns.server import mmsg, mmsg_ctypes, wire
 from kdns.server.sockets import Address
+from kdns.server import fastpath
 from kdns.server.fastpath import AnswerTable
 
 pytestmark = pytest.mark.skipif(not mmsg_ctypes.AVAILABLE, reason="recvmmsg is Linux only")
@@ -195,6 +196,55 @@ def test_a_miss_that_raises_stops_the_batch_but_not_the_answers_before_it(impl: 
         assert DNSRecord.parse(client.recv(512)).header.id == 4
 
 
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_every_answer_is_counted_by_family_and_request_size_until_folded(impl: Any) -> None:
+    # One question (same entry) asked in two request sizes: with an EDNS cookie and without. The
+    # compiled loop tallies the first family and size in C and hands the others to Entry.count.
+    table = AnswerTable()
+    plain = packet("a.cluster.local", edns=1232)
+    store(table, plain)
+    cookie = DNSRecord.parse(plain)
+    cookie.ar[0].rdata.append(EDNSOption(10, bytes(8)))
+    cookied = bytes(cookie.pack())
+    (entry,) = table.entries.values()
+    with pair(impl, socket.AF_INET, "127.0.0.1", 8) as (server, client, batch):
+        for family, queries in (("4", [plain, cookied, plain, cookied, plain]), ("6", [plain])):
+            for q in queries:
+                client.sendto(q, server.getsockname())
+            select.select([server], [], [], 1)
+            batch.serve(table, family, lambda q, src: pytest.fail("no miss expected"))
+            assert len([client.recv(512) for _ in queries]) == len(queries)
+    if impl is mmsg.CompiledBatch:
+        assert entry.hits == {("udp", "4", len(cookied)): 2, ("udp", "6", len(plain)): 1}  # the rest is tallied
+    counted = {("udp", "4", len(plain)): 3, ("udp", "4", len(cookied)): 2, ("udp", "6", len(plain)): 1}
+    assert entry.collect() == counted
+    assert entry.collect() == counted  # collecting twice counts nothing twice
+    assert entry.quick == 6 and entry.slow == [] and entry.elapsed > 0
+    entry.fold_into_metrics()
+    assert entry.collect() == {} and entry.quick == 0
+    assert entry.metrics.requests == {("udp", "4", "A"): 5, ("udp", "6", "A"): 1}
+    sizes = entry.metrics.request_sizes["udp"]
+    assert sum(sizes.counts) == 6 and sizes.total == 4 * len(plain) + 2 * len(cookied)
+    assert entry.metrics.durations_of("A").counts[0] == 6
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_an_answer_slower_than_the_first_duration_bucket_is_counted_as_slow(
+    impl: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fastpath.Entry, "quick_below", 0.0)  # every answer is slower than that
+    table = AnswerTable()
+    store(table, packet("a.cluster.local"))
+    (entry,) = table.entries.values()
+    with pair(impl, socket.AF_INET, "127.0.0.1", 8) as (server, client, batch):
+        for i in range(3):
+            client.sendto(packet("a.cluster.local", id=i), server.getsockname())
+        serve_once(batch, server, table, lambda q, src: pytest.fail("no miss expected"))
+        assert len([client.recv(512) for _ in range(3)]) == 3
+    assert sum(entry.collect().values()) == 3
+    assert entry.quick == 0 and len(entry.slow) == 3
+
+
 @compiled
 def test_the_compiled_loop_keeps_no_references() -> None:
     # A leaked or stolen reference fails nothing else: count them, before and after.
@@ -352,5 +402,5 @@ def test_the_compiled_loop_answers_and_counts_as_the_ctypes_loop_does(batch: lis
     assert replies(mmsg.CompiledBatch, in_c, batch) == replies(mmsg_ctypes.Batch, in_ctypes, batch)
     for key, entry in in_ctypes.entries.items():
         twin = in_c.entries[key]
-        assert twin.hits == entry.hits
+        assert twin.collect() == entry.collect()
         assert twin.quick + len(twin.slow) == entry.quick + len(entry.slow)
