@@ -8,18 +8,20 @@
  * what they send and count), TTL countdown of the cache's answers included, and hands Python only
  * what needs it: a miss (the slow path) and an entry whose records are shuffled per answer.
  *
- * Each answer is counted for the metrics on its entry's Tally (Entry.tally, made here on the
- * entry's first answer), which Entry.collect empties at scrape time. Calling Entry.count instead
- * cost more than all the rest of an answer's Python work: at saturation, 16% of kdns's throughput
- * on cluster names and 24% on pod traffic, whose larger table leaves each entry's dict of counts
- * cold. An answer the tally cannot hold (another family or request size than the ones it counts,
- * or slower than the first duration bucket) still goes to Entry.count.
+ * The entry's fields are read, and each answer counted for the metrics, in the entry's own C struct
+ * (EntryFields, fastpath.Entry's base; Entry.collect takes the counts at scrape time). Calling
+ * Entry.count per answer instead cost more than all the rest of an answer's work in Python: at
+ * saturation 16% of kdns's throughput on cluster names and 24% on pod traffic, whose larger table
+ * leaves each entry's dict of counts cold. An answer the struct cannot hold (another family or
+ * request size than the ones it counts, or slower than the first duration bucket) still goes to
+ * Entry.count.
  *
  * Built by setup.py as an optional extension: where it cannot be compiled, mmsg_ctypes.Batch (ctypes)
  * does the same work.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,106 +38,96 @@
 #define CD 0x10 /* in byte 3 of the header */
 
 /* Attribute names of fastpath.AnswerTable and fastpath.Entry, interned once. */
-static PyObject *str_entries, *str_answer, *str_count, *str_size, *str_heads, *str_tail, *str_runs,
-    *str_countdown, *str_udp, *str_tally, *str_quick_below;
+static PyObject *str_entries, *str_answer, *str_count, *str_udp;
 
-/* The UDP answers of one fast-path entry since Entry.collect last took them: all of one family
- * label and request size (those of the first), each faster than quick_below (Entry.quick_below,
- * the first duration bucket), their times summed. */
+/* What the loop reads of a fast-path entry, and the answers it counts on it: fastpath.Entry's base
+ * class, EntryFields, where this module is built (mmsg.PlainEntryFields, in slots, where it is
+ * not). Read from the object itself, not as attributes: a lookup and a new reference per field
+ * per answer cost the loop a tenth of its throughput. */
 typedef struct {
     PyObject_HEAD
-    PyObject *family; /* NULL while answers is 0 */
-    Py_ssize_t request_size;
-    unsigned long long answers;
-    double elapsed;
+    Py_ssize_t size;
+    PyObject *heads, *tail, *runs, *countdown; /* as Entry.__init__ says; NULL until set */
     double quick_below;
-} TallyObject;
+    /* The UDP answers counted here since take_udp(): all of one family label and request size
+     * (the first's), each faster than quick_below, their times summed. An answer in another
+     * family or size, or a slower one, goes to Entry.count. */
+    PyObject *udp_family; /* NULL while udp_answers is 0 */
+    Py_ssize_t udp_size;
+    unsigned long long udp_answers;
+    double udp_elapsed;
+} FieldsObject;
 
-static PyObject *Tally_take(TallyObject *self, PyObject *unused) {
-    if (self->answers == 0)
+static PyObject *Fields_take_udp(FieldsObject *self, PyObject *unused) {
+    if (self->udp_answers == 0)
         Py_RETURN_NONE;
-    PyObject *taken = Py_BuildValue("(OnKd)", self->family, self->request_size, self->answers, self->elapsed);
+    PyObject *taken = Py_BuildValue("(OnKd)", self->udp_family, self->udp_size, self->udp_answers, self->udp_elapsed);
     if (taken == NULL)
         return NULL;
-    Py_CLEAR(self->family);
-    self->answers = 0;
-    self->elapsed = 0.0;
+    Py_CLEAR(self->udp_family);
+    self->udp_answers = 0;
+    self->udp_elapsed = 0.0;
     return taken;
 }
 
-static void Tally_dealloc(TallyObject *self) {
-    Py_XDECREF(self->family);
+/* Its references are to bytes, tuples of bytes and numbers, and a str: never part of a cycle,
+ * so the type needs no traverse (Entry's own slots are traversed by its subclass). */
+static void Fields_dealloc(FieldsObject *self) {
+    Py_CLEAR(self->heads);
+    Py_CLEAR(self->tail);
+    Py_CLEAR(self->runs);
+    Py_CLEAR(self->countdown);
+    Py_CLEAR(self->udp_family);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyMethodDef Tally_methods[] = {
-    {"take", (PyCFunction)Tally_take, METH_NOARGS,
-     "(family, request size, answers, summed seconds) counted since the last take, and start again; None if none."},
+static PyMemberDef Fields_members[] = {
+    {"size", T_PYSSIZET, offsetof(FieldsObject, size), 0, NULL},
+    {"heads", T_OBJECT_EX, offsetof(FieldsObject, heads), 0, NULL},
+    {"tail", T_OBJECT_EX, offsetof(FieldsObject, tail), 0, NULL},
+    {"runs", T_OBJECT_EX, offsetof(FieldsObject, runs), 0, NULL},
+    {"countdown", T_OBJECT_EX, offsetof(FieldsObject, countdown), 0, NULL},
+    {"quick_below", T_DOUBLE, offsetof(FieldsObject, quick_below), 0, NULL},
     {NULL},
 };
 
-static PyTypeObject TallyType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "kdns.server._mmsg.Tally",
-    .tp_doc = PyDoc_STR("The UDP answers the compiled loop counted on one fast-path entry (Entry.tally)."),
-    .tp_basicsize = sizeof(TallyObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_dealloc = (destructor)Tally_dealloc,
-    .tp_methods = Tally_methods,
+static PyMethodDef Fields_methods[] = {
+    {"take_udp", (PyCFunction)Fields_take_udp, METH_NOARGS,
+     "(family, request size, answers, summed seconds) of the UDP answers the loop counted here "
+     "since the last call, or None; they are not counted here again."},
+    {NULL},
 };
 
-/* entry.tally, made on the entry's first answer: a borrowed reference (the entry holds it), NULL
- * with an exception set. */
-static TallyObject *tally_of(PyObject *entry) {
-    PyObject *tally = PyObject_GetAttr(entry, str_tally);
-    if (tally == NULL)
-        return NULL;
-    Py_DECREF(tally); /* the entry holds it, and the caller holds the entry */
-    if (Py_IS_TYPE(tally, &TallyType))
-        return (TallyObject *)tally;
-    if (tally != Py_None) {
-        PyErr_SetString(PyExc_TypeError, "a fast-path entry's tally must be None or a Tally");
-        return NULL;
-    }
-    PyObject *bound = PyObject_GetAttr(entry, str_quick_below);
-    double quick_below = bound ? PyFloat_AsDouble(bound) : -1.0;
-    Py_XDECREF(bound);
-    if (PyErr_Occurred())
-        return NULL;
-    TallyObject *made = PyObject_New(TallyObject, &TallyType);
-    if (made == NULL)
-        return NULL;
-    made->family = NULL;
-    made->request_size = 0;
-    made->answers = 0;
-    made->elapsed = 0.0;
-    made->quick_below = quick_below;
-    int set = PyObject_SetAttr(entry, str_tally, (PyObject *)made);
-    Py_DECREF(made);
-    return set < 0 ? NULL : made;
-}
+static PyTypeObject FieldsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "kdns.server._mmsg.EntryFields",
+    .tp_doc = PyDoc_STR("What the compiled loop reads of a fast-path entry and counts on it (fastpath.Entry's base)."),
+    .tp_basicsize = sizeof(FieldsObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)Fields_dealloc,
+    .tp_members = Fields_members,
+    .tp_methods = Fields_methods,
+};
 
-/* Count one UDP answer of entry: on its tally when it can hold it, else by Entry.count. 0, or -1
+/* Count one UDP answer of entry: on itself when it can hold it, else by Entry.count. 0, or -1
  * with an exception set. */
-static int count(PyObject *entry, PyObject *family, Py_ssize_t request_size, double elapsed) {
-    TallyObject *tally = tally_of(entry);
-    if (tally == NULL)
-        return -1;
-    if (elapsed < tally->quick_below &&
-        (tally->answers == 0 || (tally->family == family && tally->request_size == request_size))) {
-        if (tally->answers == 0) {
-            Py_XSETREF(tally->family, Py_NewRef(family));
-            tally->request_size = request_size;
+static int count(FieldsObject *entry, PyObject *family, Py_ssize_t request_size, double elapsed) {
+    if (elapsed < entry->quick_below &&
+        (entry->udp_answers == 0 || (entry->udp_family == family && entry->udp_size == request_size))) {
+        if (entry->udp_answers == 0) {
+            Py_XSETREF(entry->udp_family, Py_NewRef(family));
+            entry->udp_size = request_size;
         }
-        tally->answers++;
-        tally->elapsed += elapsed;
+        entry->udp_answers++;
+        entry->udp_elapsed += elapsed;
         return 0;
     }
     PyObject *size = PyLong_FromSsize_t(request_size);
     PyObject *seconds = size ? PyFloat_FromDouble(elapsed) : NULL;
     PyObject *counted = NULL;
     if (seconds != NULL) {
-        PyObject *args[] = {entry, str_udp, family, size, seconds};
+        PyObject *args[] = {(PyObject *)entry, str_udp, family, size, seconds};
         counted = PyObject_VectorcallMethod(str_count, args, 5 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     }
     Py_XDECREF(size);
@@ -236,79 +228,69 @@ static Py_ssize_t answer_in_place(unsigned char *d, Py_ssize_t len, PyObject *en
     Py_DECREF(key);
     if (entry == NULL)
         return PyErr_Occurred() ? ANSWER_ERROR : ANSWER_NONE;
-    Py_INCREF(entry); /* Entry.count may run Python code, which must not free it under us */
-    double start = now();
-
-    Py_ssize_t result = ANSWER_ERROR;
-    PyObject *size = NULL, *countdown = NULL, *runs = NULL, *heads = NULL, *tail = NULL;
-    if ((size = PyObject_GetAttr(entry, str_size)) == NULL)
-        goto done;
-    Py_ssize_t entry_size = PyLong_AsSsize_t(size);
-    if (entry_size == -1 && PyErr_Occurred())
-        goto done;
-    if (entry_size > limit) {
-        result = ANSWER_NONE; /* truncated, by the slow path */
-        goto done;
+    if (!PyObject_TypeCheck(entry, &FieldsType)) {
+        PyErr_SetString(PyExc_TypeError, "a fast-path entry must be an EntryFields");
+        return ANSWER_ERROR;
     }
+    FieldsObject *fields = (FieldsObject *)entry;
+    /* Borrowed: no Python code runs from here until the answer is written. */
+    PyObject *countdown = fields->countdown, *runs = fields->runs, *heads = fields->heads, *tail = fields->tail;
+    if (countdown == NULL || runs == NULL || heads == NULL || tail == NULL) {
+        PyErr_SetString(PyExc_TypeError, "a fast-path entry's fields must all be set");
+        return ANSWER_ERROR;
+    }
+    double start = now();
+    if (fields->size > limit)
+        return ANSWER_NONE; /* truncated, by the slow path */
     /* A cache answer (Entry.countdown): (born, ttl, offsets of its TTL fields in the tail); served
      * while it has whole seconds left, never to a CD asker, its TTLs patched to what is left. */
-    if ((countdown = PyObject_GetAttr(entry, str_countdown)) == NULL)
-        goto done;
     long long left = 0;
     PyObject *offsets = NULL;
     if (countdown != Py_None) {
-        if (!PyTuple_Check(countdown) || PyTuple_GET_SIZE(countdown) != 3 || !PyTuple_Check(PyTuple_GET_ITEM(countdown, 2))) {
+        if (!PyTuple_Check(countdown) || PyTuple_GET_SIZE(countdown) != 3 || !PyFloat_Check(PyTuple_GET_ITEM(countdown, 0)) ||
+            !PyLong_Check(PyTuple_GET_ITEM(countdown, 1)) || !PyTuple_Check(PyTuple_GET_ITEM(countdown, 2))) {
             PyErr_SetString(PyExc_TypeError, "a fast-path entry's countdown must be (born, ttl, offsets)");
-            goto done;
+            return ANSWER_ERROR;
         }
-        if (d[3] & CD) {
-            result = ANSWER_NONE;
-            goto done;
-        }
-        double born = PyFloat_AsDouble(PyTuple_GET_ITEM(countdown, 0));
+        if (d[3] & CD)
+            return ANSWER_NONE;
+        double born = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(countdown, 0));
         long long ttl = PyLong_AsLongLong(PyTuple_GET_ITEM(countdown, 1));
-        if (PyErr_Occurred())
-            goto done;
+        if (ttl == -1 && PyErr_Occurred())
+            return ANSWER_ERROR;
         left = ttl - (long long)(now() - born); /* truncated toward zero, as int() */
-        if (left <= 0) {
-            result = ANSWER_NONE; /* expired: the cache decides (serve_stale, refresh, drop) */
-            goto done;
-        }
+        if (left <= 0)
+            return ANSWER_NONE; /* expired: the cache decides (serve_stale, refresh, drop) */
         offsets = PyTuple_GET_ITEM(countdown, 2);
     }
-    if ((runs = PyObject_GetAttr(entry, str_runs)) == NULL)
-        goto done;
-    int shuffled = PyObject_IsTrue(runs);
-    if (shuffled) {
-        result = shuffled < 0 ? ANSWER_ERROR : ANSWER_IN_PYTHON;
-        goto done;
+    if (!PyTuple_Check(runs)) {
+        PyErr_SetString(PyExc_TypeError, "a fast-path entry's runs must be a tuple");
+        return ANSWER_ERROR;
     }
-    if ((heads = PyObject_GetAttr(entry, str_heads)) == NULL || (tail = PyObject_GetAttr(entry, str_tail)) == NULL)
-        goto done;
+    if (PyTuple_GET_SIZE(runs) != 0)
+        return ANSWER_IN_PYTHON;
     /* heads index: RD (byte 2, bit 0) and CD (byte 3, bit 4) of the query as bits 0 and 1. */
     Py_ssize_t index = (d[2] & 0x01) | (d[3] & 0x10) >> 3;
     if (!PyTuple_Check(heads) || PyTuple_GET_SIZE(heads) != 4 || !PyBytes_Check(tail)) {
         PyErr_SetString(PyExc_TypeError, "a fast-path entry's heads must be a 4-tuple and its tail bytes");
-        goto done;
+        return ANSWER_ERROR;
     }
     PyObject *head = PyTuple_GET_ITEM(heads, index);
     if (!PyBytes_Check(head) || PyBytes_GET_SIZE(head) != HEADER - 2) {
         PyErr_SetString(PyExc_TypeError, "a fast-path entry's head must be 10 bytes");
-        goto done;
+        return ANSWER_ERROR;
     }
     Py_ssize_t tail_len = PyBytes_GET_SIZE(tail);
-    if (qend + tail_len > SLOT) {
-        result = ANSWER_NONE;
-        goto done;
-    }
+    if (qend + tail_len > SLOT)
+        return ANSWER_NONE;
     Py_ssize_t patches = offsets ? PyTuple_GET_SIZE(offsets) : 0;
     for (Py_ssize_t i = 0; i < patches; i++) {
         Py_ssize_t offset = PyLong_AsSsize_t(PyTuple_GET_ITEM(offsets, i));
         if (offset == -1 && PyErr_Occurred())
-            goto done;
+            return ANSWER_ERROR;
         if (offset < 0 || offset + 4 > tail_len) {
             PyErr_SetString(PyExc_ValueError, "a fast-path entry's TTL offset is outside its tail");
-            goto done;
+            return ANSWER_ERROR;
         }
     }
     memcpy(d + 2, PyBytes_AS_STRING(head), HEADER - 2);
@@ -320,17 +302,10 @@ static Py_ssize_t answer_in_place(unsigned char *d, Py_ssize_t len, PyObject *en
         ttl[2] = (unsigned char)(left >> 8);
         ttl[3] = (unsigned char)left;
     }
-
-    if (count(entry, family, len, now() - start) == 0)
-        result = qend + tail_len;
-done:
-    Py_XDECREF(size);
-    Py_XDECREF(countdown);
-    Py_XDECREF(runs);
-    Py_XDECREF(heads);
-    Py_XDECREF(tail);
+    Py_INCREF(entry); /* Entry.count may run Python code, which must not free the entry under it */
+    int counted = count(fields, family, len, now() - start);
     Py_DECREF(entry);
-    return result;
+    return counted == 0 ? qend + tail_len : ANSWER_ERROR;
 }
 
 /* Slot i's sender as the socket module writes addresses (as mmsg_ctypes.Batch.source). */
@@ -573,19 +548,18 @@ PyMODINIT_FUNC PyInit__mmsg(void) {
         PyObject **name;
         const char *text;
     } names[] = {
-        {&str_entries, "entries"}, {&str_answer, "answer"}, {&str_count, "count"}, {&str_size, "size"},
-        {&str_heads, "heads"},     {&str_tail, "tail"},     {&str_runs, "runs"},   {&str_udp, "udp"},
-        {&str_countdown, "countdown"}, {&str_tally, "tally"}, {&str_quick_below, "quick_below"},
+        {&str_entries, "entries"}, {&str_answer, "answer"}, {&str_count, "count"}, {&str_udp, "udp"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if ((*names[i].name = PyUnicode_InternFromString(names[i].text)) == NULL)
             return NULL;
-    if (PyType_Ready(&BatchType) < 0 || PyType_Ready(&TallyType) < 0)
+    if (PyType_Ready(&BatchType) < 0 || PyType_Ready(&FieldsType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(m, "Batch", (PyObject *)&BatchType) < 0 || PyModule_AddIntConstant(m, "SLOT", SLOT) < 0) {
+    if (PyModule_AddObjectRef(m, "Batch", (PyObject *)&BatchType) < 0 ||
+        PyModule_AddObjectRef(m, "EntryFields", (PyObject *)&FieldsType) < 0 || PyModule_AddIntConstant(m, "SLOT", SLOT) < 0) {
         Py_DECREF(m);
         return NULL;
     }

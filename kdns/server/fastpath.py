@@ -23,10 +23,10 @@ import struct
 from bisect import bisect_left
 from collections.abc import Collection, Hashable
 from time import monotonic, perf_counter
-from typing import Protocol
 
 from kdns.metrics import DNS, DURATION_BUCKETS, BlockMetrics
 from kdns.response import Lease
+from kdns.server.mmsg import EntryFields
 from kdns.server.wire import RR_FIXED, nsid_asked, read_name
 
 # EDNS state folded into the key: no OPT, OPT, OPT with DO; with the NSID bit when the OPT record
@@ -39,20 +39,10 @@ _CD = 0x10  # in byte 3 of the header
 _FIRST_BUCKET = DURATION_BUCKETS[0]
 
 
-class Tally(Protocol):
-    """_mmsg.Tally: take() gives (family, request size, answers, summed seconds) and starts again."""
-
-    def take(self) -> tuple[str, int, int, float] | None: ...
-
-
-class Entry:
-    __slots__ = (
-        "size", "heads", "tail", "metrics", "qtype", "rcode", "plugin", "runs",
-        "hits", "quick", "slow", "elapsed", "countdown", "lease", "tally",
-    )
-    # The duration histogram's first bucket: answers under it are only counted (quick), slower
-    # ones kept one by one. The compiled UDP loop hands a slower one to count().
-    quick_below = _FIRST_BUCKET
+class Entry(EntryFields):
+    # size, heads, tail, runs, countdown and quick_below are EntryFields': the batched UDP loop
+    # reads them (and counts answers) in C where it is compiled.
+    __slots__ = ("metrics", "qtype", "rcode", "plugin", "hits", "quick", "slow", "elapsed", "lease")
 
     def __init__(
         self, wire: bytes, qend: int, heads: tuple[bytes, ...], metrics: BlockMetrics, qtype: str, rcode: str,
@@ -76,11 +66,11 @@ class Entry:
         self.elapsed = 0.0
         # A cache answer: (lease.born, lease.ttl, offsets of the TTL fields in tail), the offsets
         # empty when the TTLs stay as packed (keepttl); None for every other answer.
-        self.countdown: tuple[float, int, tuple[int, ...]] | None = None
+        self.countdown = None
         self.lease: Lease | None = None
-        # The answers the compiled UDP loop counted (_mmsg.Tally, made there on the first),
-        # until collect() moves them into hits.
-        self.tally: Tally | None = None
+        # The duration histogram's first bucket: answers under it are only counted (quick),
+        # slower ones kept one by one. The compiled UDP loop hands a slower one to count().
+        self.quick_below = _FIRST_BUCKET
 
     def count(self, proto: str, family: str, request_size: int, elapsed: float) -> None:
         """One more answer from this entry, to be folded into the metrics at scrape time."""
@@ -93,8 +83,8 @@ class Entry:
             self.slow.append(elapsed)
 
     def collect(self) -> dict[tuple[str, str, int], int]:
-        """The answers counted so far by (protocol, family, request size), the tally's included."""
-        taken = self.tally.take() if self.tally is not None else None
+        """The answers counted so far by (protocol, family, request size), the compiled loop's included."""
+        taken = self.take_udp()
         if taken is not None:
             family, size, answers, elapsed = taken
             hit = ("udp", family, size)
