@@ -26,7 +26,7 @@ from time import monotonic, perf_counter
 
 from kdns.metrics import DNS, DURATION_BUCKETS, BlockMetrics
 from kdns.response import Lease
-from kdns.server.mmsg import EntryFields
+from kdns.server.entryfields import EntryFields
 from kdns.server.wire import RR_FIXED, nsid_asked, read_name
 
 # EDNS state folded into the key: no OPT, OPT, OPT with DO; with the NSID bit when the OPT record

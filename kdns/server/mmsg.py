@@ -6,36 +6,12 @@ never imports ctypes (some 4 ms of a start-up that is over in 150).
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-
-class PlainEntryFields:
-    """What the batched loop reads of a fast-path entry (fastpath.Entry's base class): in slots
-    here, in a C struct where _mmsg is built (its EntryFields), which also counts UDP answers on it."""
-
-    __slots__ = ("size", "heads", "tail", "runs", "countdown", "quick_below")
-    size: int
-    heads: tuple[bytes, ...]
-    tail: bytes
-    runs: tuple[tuple[int, int, int], ...]
-    countdown: tuple[float, int, tuple[int, ...]] | None
-    quick_below: float
-
-    def take_udp(self) -> tuple[str, int, int, float] | None:
-        """(family, request size, answers, summed seconds) of the UDP answers the compiled loop
-        counted on the entry since the last call: none here, where every answer goes to Entry.count."""
-        return None
-
-
-if TYPE_CHECKING:
-    EntryFields = PlainEntryFields
-    CompiledBatch: Any = None
-else:
-    try:
-        from kdns.server._mmsg import Batch as CompiledBatch, EntryFields
-    except ImportError:  # not built: no compiler at install time, or not Linux
-        CompiledBatch = None
-        EntryFields = PlainEntryFields
+try:
+    from kdns.server._mmsg import Batch as CompiledBatch
+except ImportError:  # not built: no compiler at install time, or not Linux
+    CompiledBatch = None
 
 
 def available() -> bool:

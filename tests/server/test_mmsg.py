@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from kdns.metrics import BlockMetrics
 from kdns.response import Lease
-from kdns.server import mmsg, mmsg_ctypes, wire
+from kdns.server import entryfields, mmsg, mmsg_ctypes, wire
 from kdns.server.sockets import Address
 from kdns.server import fastpath
 from kdns.server.fastpath import AnswerTable
@@ -202,8 +202,8 @@ def test_the_compiled_entry_fields_are_the_plain_ones() -> None:
     def public(cls: type) -> set[str]:
         return {name for name in dir(cls) if not name.startswith("_")}
 
-    assert mmsg.EntryFields is not mmsg.PlainEntryFields
-    assert public(mmsg.EntryFields) == public(mmsg.PlainEntryFields) == {
+    assert entryfields.EntryFields is not entryfields.PlainEntryFields
+    assert public(entryfields.EntryFields) == public(entryfields.PlainEntryFields) == {
         "size", "heads", "tail", "runs", "countdown", "quick_below", "take_udp",
     }
 
