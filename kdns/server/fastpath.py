@@ -59,7 +59,8 @@ class Entry(EntryFields):
         self.runs = runs
         # Answers since the last fold into the metric families (fold_into_metrics), by (protocol,
         # family, request size): one dict bump per answer instead of five labelled observations.
-        # The slow path's answer that made the entry is counted here too.
+        # The slow path's answer that made the entry is counted here too; the compiled UDP loop
+        # counts its answers in EntryFields' struct, which collect() adds in.
         self.hits: dict[tuple[str, str, int], int] = {}
         self.quick = 0  # answers under the first duration bucket (all but a stalled few)
         self.slow: list[float] = []
