@@ -252,6 +252,48 @@ def test_every_answer_is_counted_by_family_and_request_size_until_folded(impl: A
     assert entry.metrics.durations_of("A").counts[0] == 6
 
 
+@compiled
+def test_counts_taken_again_while_take_udp_makes_its_tuple_are_taken_once() -> None:
+    # Making take_udp's tuple may start a garbage collection, and its callbacks and finalizers run
+    # Python code: one that takes the same counts first must leave nothing to take twice (nor
+    # drop the family label the outer call still uses).
+    table = AnswerTable()
+    store(table, packet("a.cluster.local"))
+    (entry,) = table.entries.values()
+    family = "".join(["fam", "ily"])
+    with pair(mmsg.CompiledBatch, socket.AF_INET, "127.0.0.1", 8) as (server, client, batch):
+        for i in range(3):
+            client.sendto(packet("a.cluster.local", id=i), server.getsockname())
+        select.select([server], [], [], 1)
+        batch.serve(table, family, lambda q, src: pytest.fail("no miss expected"))
+    assert sys.getrefcount(family) == 3  # ours, the entry's and getrefcount's: the entry's is left
+    del family
+
+    inner: list[Any] = []
+
+    def take_during_collection(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and not inner:
+            inner.append(entry.take_udp())
+
+    threshold = gc.get_threshold()
+    gc.disable()
+    # Only a tuple not taken from the free list (up to 2000 per size) can start a collection.
+    held = [(i, i, i, i) for i in range(2500)]
+    gc.set_threshold(1)
+    gc.callbacks.append(take_during_collection)
+    try:
+        gc.enable()
+        outer = entry.take_udp()
+    finally:
+        gc.callbacks.remove(take_during_collection)
+        gc.set_threshold(*threshold)
+        gc.enable()
+    assert inner, "no collection ran inside take_udp: the test did not test it"
+    taken = [t for t in (*inner, outer) if t is not None]
+    assert [(fam, n) for fam, _, n, _ in taken] == [("family", 3)]
+    del held
+
+
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 def test_an_answer_slower_than_the_first_duration_bucket_is_counted_as_slow(impl: Any) -> None:
     table = AnswerTable()
