@@ -252,6 +252,34 @@ def test_every_answer_is_counted_by_family_and_request_size_until_folded(impl: A
     assert entry.metrics.durations_of("A").counts[0] == 6
 
 
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("goes", ["scraped", "invalidated", "replaced", "cleared"])
+def test_the_loops_answers_reach_the_metrics_however_the_entry_goes(impl: Any, goes: str) -> None:
+    # The compiled loop's counts wait in the entry's struct: every way an entry is folded (a
+    # scrape) or leaves the table must fold them too, the cache's count of its answers included.
+    table = AnswerTable()
+    served: list[int] = []
+    lease = Lease(time.monotonic() - 0.25, 30, True, lambda server, n: served.append(n))
+    store(table, packet("a.cluster.local"), lease=lease)
+    (entry,) = table.entries.values()
+    with pair(impl, socket.AF_INET, "127.0.0.1", 8) as (server, client, batch):
+        for i in range(3):
+            client.sendto(packet("a.cluster.local", id=i), server.getsockname())
+        serve_once(batch, server, table, lambda q, src: pytest.fail("no miss expected"))
+        assert len([client.recv(512) for _ in range(3)]) == 3
+    if goes == "scraped":
+        table.flush_metrics()
+    elif goes == "invalidated":
+        table.invalidate({lease})
+    elif goes == "replaced":
+        store(table, packet("a.cluster.local"), lease=lease)
+    else:
+        table.clear()
+    assert entry.metrics.requests == {("udp", "1", "A"): 3}
+    assert entry.metrics.durations_of("A").counts[0] == 3
+    assert served == [3]
+
+
 @compiled
 def test_counts_taken_again_while_take_udp_makes_its_tuple_are_taken_once() -> None:
     # Making take_udp's tuple may start a garbage collection, and its callbacks and finalizers run
