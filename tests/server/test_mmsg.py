@@ -220,6 +220,24 @@ def test_an_entry_gone_lets_go_of_its_fields() -> None:
     assert (sys.getrefcount(heads), sys.getrefcount(tail)) == before
 
 
+@compiled
+def test_an_entry_gone_lets_go_of_its_countdown_and_its_untaken_counts() -> None:
+    table = AnswerTable()
+    store(table, packet("a.cluster.local"), lease=leased(30))
+    (entry,) = table.entries.values()
+    countdown, family = entry.countdown, "".join(["fam", "ily"])
+    with pair(mmsg.CompiledBatch, socket.AF_INET, "127.0.0.1", 8) as (server, client, batch):
+        client.sendto(packet("a.cluster.local"), server.getsockname())
+        select.select([server], [], [], 1)
+        batch.serve(table, family, lambda q, src: pytest.fail("no miss expected"))
+        client.recv(512)
+    before = sys.getrefcount(countdown), sys.getrefcount(family)
+    table.entries.clear()
+    del entry
+    gc.collect()
+    assert (sys.getrefcount(countdown), sys.getrefcount(family)) == (before[0] - 1, before[1] - 1)
+
+
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 def test_every_answer_is_counted_by_family_and_request_size_until_folded(impl: Any) -> None:
     # One question (same entry) asked in two request sizes: with an EDNS cookie and without. The
