@@ -61,9 +61,9 @@ typedef struct {
 static PyObject *Fields_take_udp(FieldsObject *self, PyObject *unused) {
     if (self->udp_answers == 0)
         Py_RETURN_NONE;
-    /* The tuple before the counts are read: making it may start a garbage collection, whose
-     * callbacks and finalizers may take the counts (and drop the family) first. Nothing after it
-     * runs Python code. */
+    /* The tuple before the counts are read: making it may start a garbage collection (before
+     * Python 3.12, which waits for the next bytecode), whose callbacks and finalizers may take the
+     * counts (and drop the family) first. Nothing after it runs Python code. */
     PyObject *taken = PyTuple_New(4);
     if (taken == NULL)
         return NULL;

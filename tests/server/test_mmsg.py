@@ -299,6 +299,7 @@ def test_the_loops_answers_reach_the_metrics_however_the_entry_goes(impl: Any, g
 
 
 @compiled
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="a collection runs between bytecodes, not in an allocation")
 def test_counts_taken_again_while_take_udp_makes_its_tuple_are_taken_once() -> None:
     # Making take_udp's tuple may start a garbage collection, and its callbacks and finalizers run
     # Python code: one that takes the same counts first must leave nothing to take twice (nor
