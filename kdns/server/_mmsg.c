@@ -61,10 +61,31 @@ typedef struct {
 static PyObject *Fields_take_udp(FieldsObject *self, PyObject *unused) {
     if (self->udp_answers == 0)
         Py_RETURN_NONE;
-    PyObject *taken = Py_BuildValue("(OnKd)", self->udp_family, self->udp_size, self->udp_answers, self->udp_elapsed);
+    /* The tuple before the counts are read: making it may start a garbage collection (before
+     * Python 3.12, which waits for the next bytecode), whose callbacks and finalizers may take the
+     * counts (and drop the family) first. Nothing after it runs Python code. */
+    PyObject *taken = PyTuple_New(4);
     if (taken == NULL)
         return NULL;
-    Py_CLEAR(self->udp_family);
+    if (self->udp_answers == 0) {
+        Py_DECREF(taken);
+        Py_RETURN_NONE;
+    }
+    PyObject *size = PyLong_FromSsize_t(self->udp_size);
+    PyObject *answers = PyLong_FromUnsignedLongLong(self->udp_answers);
+    PyObject *elapsed = PyFloat_FromDouble(self->udp_elapsed);
+    if (size == NULL || answers == NULL || elapsed == NULL) {
+        Py_XDECREF(size);
+        Py_XDECREF(answers);
+        Py_XDECREF(elapsed);
+        Py_DECREF(taken);
+        return NULL; /* the counts stay, for the next call */
+    }
+    PyTuple_SET_ITEM(taken, 0, self->udp_family); /* the struct's reference, moved */
+    self->udp_family = NULL;
+    PyTuple_SET_ITEM(taken, 1, size);
+    PyTuple_SET_ITEM(taken, 2, answers);
+    PyTuple_SET_ITEM(taken, 3, elapsed);
     self->udp_answers = 0;
     self->udp_elapsed = 0.0;
     return taken;

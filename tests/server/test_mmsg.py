@@ -220,6 +220,24 @@ def test_an_entry_gone_lets_go_of_its_fields() -> None:
     assert (sys.getrefcount(heads), sys.getrefcount(tail)) == before
 
 
+@compiled
+def test_an_entry_gone_lets_go_of_its_countdown_and_its_untaken_counts() -> None:
+    table = AnswerTable()
+    store(table, packet("a.cluster.local"), lease=leased(30))
+    (entry,) = table.entries.values()
+    countdown, family = entry.countdown, "".join(["fam", "ily"])
+    with pair(mmsg.CompiledBatch, socket.AF_INET, "127.0.0.1", 8) as (server, client, batch):
+        client.sendto(packet("a.cluster.local"), server.getsockname())
+        select.select([server], [], [], 1)
+        batch.serve(table, family, lambda q, src: pytest.fail("no miss expected"))
+        client.recv(512)
+    before = sys.getrefcount(countdown), sys.getrefcount(family)
+    table.entries.clear()
+    del entry
+    gc.collect()
+    assert (sys.getrefcount(countdown), sys.getrefcount(family)) == (before[0] - 1, before[1] - 1)
+
+
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 def test_every_answer_is_counted_by_family_and_request_size_until_folded(impl: Any) -> None:
     # One question (same entry) asked in two request sizes: with an EDNS cookie and without. The
@@ -250,6 +268,77 @@ def test_every_answer_is_counted_by_family_and_request_size_until_folded(impl: A
     sizes = entry.metrics.request_sizes["udp"]
     assert sum(sizes.counts) == 6 and sizes.total == 4 * len(plain) + 2 * len(cookied)
     assert entry.metrics.durations_of("A").counts[0] == 6
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("goes", ["scraped", "invalidated", "replaced", "cleared"])
+def test_the_loops_answers_reach_the_metrics_however_the_entry_goes(impl: Any, goes: str) -> None:
+    # The compiled loop's counts wait in the entry's struct: every way an entry is folded (a
+    # scrape) or leaves the table must fold them too, the cache's count of its answers included.
+    table = AnswerTable()
+    served: list[int] = []
+    lease = Lease(time.monotonic() - 0.25, 30, True, lambda server, n: served.append(n))
+    store(table, packet("a.cluster.local"), lease=lease)
+    (entry,) = table.entries.values()
+    with pair(impl, socket.AF_INET, "127.0.0.1", 8) as (server, client, batch):
+        for i in range(3):
+            client.sendto(packet("a.cluster.local", id=i), server.getsockname())
+        serve_once(batch, server, table, lambda q, src: pytest.fail("no miss expected"))
+        assert len([client.recv(512) for _ in range(3)]) == 3
+    if goes == "scraped":
+        table.flush_metrics()
+    elif goes == "invalidated":
+        table.invalidate({lease})
+    elif goes == "replaced":
+        store(table, packet("a.cluster.local"), lease=lease)
+    else:
+        table.clear()
+    assert entry.metrics.requests == {("udp", "1", "A"): 3}
+    assert entry.metrics.durations_of("A").counts[0] == 3
+    assert served == [3]
+
+
+@compiled
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="a collection runs between bytecodes, not in an allocation")
+def test_counts_taken_again_while_take_udp_makes_its_tuple_are_taken_once() -> None:
+    # Making take_udp's tuple may start a garbage collection, and its callbacks and finalizers run
+    # Python code: one that takes the same counts first must leave nothing to take twice (nor
+    # drop the family label the outer call still uses).
+    table = AnswerTable()
+    store(table, packet("a.cluster.local"))
+    (entry,) = table.entries.values()
+    family = "".join(["fam", "ily"])
+    with pair(mmsg.CompiledBatch, socket.AF_INET, "127.0.0.1", 8) as (server, client, batch):
+        for i in range(3):
+            client.sendto(packet("a.cluster.local", id=i), server.getsockname())
+        select.select([server], [], [], 1)
+        batch.serve(table, family, lambda q, src: pytest.fail("no miss expected"))
+    assert sys.getrefcount(family) == 3  # ours, the entry's and getrefcount's: the entry's is left
+    del family
+
+    inner: list[Any] = []
+
+    def take_during_collection(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and not inner:
+            inner.append(entry.take_udp())
+
+    threshold = gc.get_threshold()
+    gc.disable()
+    # Only a tuple not taken from the free list (up to 2000 per size) can start a collection.
+    held = [(i, i, i, i) for i in range(2500)]
+    gc.set_threshold(1)
+    gc.callbacks.append(take_during_collection)
+    try:
+        gc.enable()
+        outer = entry.take_udp()
+    finally:
+        gc.callbacks.remove(take_during_collection)
+        gc.set_threshold(*threshold)
+        gc.enable()
+    assert inner, "no collection ran inside take_udp: the test did not test it"
+    taken = [t for t in (*inner, outer) if t is not None]
+    assert [(fam, n) for fam, _, n, _ in taken] == [("family", 3)]
+    del held
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
