@@ -132,11 +132,22 @@ class Request:
         # The flags word built directly (QR, RA; opcode, RD and CD copied; AA; RCODE): DNSHeader's
         # per-flag keyword setters cost three times the rest of this method, on every answer.
         bitmap = 0x8080 | (self.flags & 0x7910) | (0x0400 if aa else 0) | (rcode & 0xF)
-        question = Question(DNSLabel(self.labels), self.qtype, self.qclass)
+        question = Question(DNSLabel(self.labels), self.qtype, self.qclass, self.question_wire())
         return Message(
             Header(self.id, bitmap, 1), [question],
             [] if rr is None else rr, [] if auth is None else auth, [] if ar is None else ar,
         )
+
+    def question_wire(self) -> bytes | None:
+        """The question section as asked, when its name is written in full (no compression pointer):
+        the same bytes the packer would write for it."""
+        asked = self.wire[12 : self.question_end]
+        # A pointer never takes the place of exactly two bytes of labels (a root is one, a label at
+        # least two plus the root), so a name with one always differs in length from the plain form:
+        # the labels, a length byte each and the root (two more than the dotted form), type and class.
+        if self.labels and len(asked) == len(b".".join(self.labels)) + 6:
+            return asked
+        return None
 
     def answer(self, rcode: int = RCODE.NOERROR, plugin: str = "", aa: bool = False) -> Response:
         from kdns.response import Response

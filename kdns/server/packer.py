@@ -29,7 +29,7 @@ from typing import Any
 
 from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RD, RR, SOA, SRV, TXT, A, DNSRecord
 
-from kdns.message import Parts, Pieces, Record
+from kdns.message import Parts, Pieces, Question, Record
 
 HEADER = struct.Struct("!HHHHHH")
 QUESTION_TAIL = struct.Struct("!HH")
@@ -110,14 +110,16 @@ def _pack(msg: DNSRecord, opt: bytes | None) -> Packed:
             # The first name: nothing to compress against, and only the whole name is registered
             # now. Most answers only ever point at the whole question name; the suffixes are
             # added the first time another name is looked up (_name).
-            encoded = _plain_name(labels)
             names[labels] = 12
             names[_PENDING] = labels
+            # The asker's question is written as it came (as _plain_name would write it).
+            written = q.wire if type(q) is Question else None
+            if written is None:
+                written = _plain_name(labels) + QUESTION_TAIL.pack(q.qtype, q.qclass)
         else:
-            encoded = _name(labels, offset, names)
-        append(encoded)
-        append(QUESTION_TAIL.pack(q.qtype, q.qclass))
-        offset += len(encoded) + 4
+            written = _name(labels, offset, names) + QUESTION_TAIL.pack(q.qtype, q.qclass)
+        append(written)
+        offset += len(written)
     ends = [offset]
     for section in (answer, authority):
         for rr in section:
