@@ -43,7 +43,7 @@ def has_option(options: bytes, code: int) -> bool:
 class Request:
     __slots__ = (
         "wire", "id", "flags", "labels", "qname", "qtype", "qclass", "question_end", "edns",
-        "proto", "client", "local", "server", "zone", "resolve", "_qname_lower",
+        "proto", "client", "local", "server", "zone", "resolve", "qname_lower",
     )
 
     def __init__(
@@ -62,6 +62,8 @@ class Request:
         self.flags = flags
         self.labels = labels
         self.qname = name_text(labels)
+        # Made at once: routing reads it for every query, and the chain's plugins after it.
+        self.qname_lower = self.qname.lower()
         self.qtype = qtype
         self.qclass = qclass
         self.question_end = question_end
@@ -74,7 +76,6 @@ class Request:
         self.zone = "."
         # Set by the server: runs a sub-query through this block's whole chain (ExternalName chasing).
         self.resolve: Any = None
-        self._qname_lower: str | None = None
 
     def context_from(self, other: Request) -> Request:
         """This request (another question asked for other's asker) with other's connection and
@@ -82,12 +83,6 @@ class Request:
         self.proto, self.client, self.local = other.proto, other.client, other.local
         self.server, self.zone, self.resolve = other.server, other.zone, other.resolve
         return self
-
-    @property
-    def qname_lower(self) -> str:
-        if self._qname_lower is None:
-            self._qname_lower = self.qname.lower()
-        return self._qname_lower
 
     @property
     def rd(self) -> bool:
