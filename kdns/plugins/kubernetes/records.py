@@ -380,7 +380,8 @@ class Records:
 def address_records(owner: Labels, ips: Sequence[str], qtype: int | None, ttl: int) -> list[RR]:
     """A/AAAA records of owner for the ips of the asked family (both when qtype is None)."""
     out: list[RR] = []
-    for ip in dict.fromkeys(ips):
+    # Duplicates dropped, in order; one address (most services) has none to drop.
+    for ip in ips if len(ips) < 2 else dict.fromkeys(ips):
         rtype, parts = address_rdata(ip)
         if qtype is None or qtype == rtype:
             out.append(Record(owner, rtype, ttl, parts))
