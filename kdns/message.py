@@ -73,12 +73,16 @@ class Message(DNSRecord):
 
 
 class Question(DNSQuestion):
-    __slots__ = ("qname", "qtype", "qclass")
+    """wire: this question in wire form (name uncompressed, type, class) when it is known already, as
+    for the asker's own question (Request.reply): the packer writes it as it is."""
 
-    def __init__(self, qname: DNSLabel, qtype: int, qclass: int = CLASS_IN) -> None:
+    __slots__ = ("qname", "qtype", "qclass", "wire")
+
+    def __init__(self, qname: DNSLabel, qtype: int, qclass: int = CLASS_IN, wire: bytes | None = None) -> None:
         self.qname = qname
         self.qtype = qtype
         self.qclass = qclass
+        self.wire = wire
 
     def __eq__(self, other: object) -> bool:
         return (

@@ -43,7 +43,7 @@ def has_option(options: bytes, code: int) -> bool:
 class Request:
     __slots__ = (
         "wire", "id", "flags", "labels", "qname", "qtype", "qclass", "question_end", "edns",
-        "proto", "client", "local", "server", "zone", "resolve", "_qname_lower",
+        "proto", "client", "local", "server", "zone", "resolve", "qname_lower",
     )
 
     def __init__(
@@ -62,6 +62,8 @@ class Request:
         self.flags = flags
         self.labels = labels
         self.qname = name_text(labels)
+        # Made at once: routing reads it for every query, and the chain's plugins after it.
+        self.qname_lower = self.qname.lower()
         self.qtype = qtype
         self.qclass = qclass
         self.question_end = question_end
@@ -74,7 +76,6 @@ class Request:
         self.zone = "."
         # Set by the server: runs a sub-query through this block's whole chain (ExternalName chasing).
         self.resolve: Any = None
-        self._qname_lower: str | None = None
 
     def context_from(self, other: Request) -> Request:
         """This request (another question asked for other's asker) with other's connection and
@@ -82,12 +83,6 @@ class Request:
         self.proto, self.client, self.local = other.proto, other.client, other.local
         self.server, self.zone, self.resolve = other.server, other.zone, other.resolve
         return self
-
-    @property
-    def qname_lower(self) -> str:
-        if self._qname_lower is None:
-            self._qname_lower = self.qname.lower()
-        return self._qname_lower
 
     @property
     def rd(self) -> bool:
@@ -132,11 +127,22 @@ class Request:
         # The flags word built directly (QR, RA; opcode, RD and CD copied; AA; RCODE): DNSHeader's
         # per-flag keyword setters cost three times the rest of this method, on every answer.
         bitmap = 0x8080 | (self.flags & 0x7910) | (0x0400 if aa else 0) | (rcode & 0xF)
-        question = Question(DNSLabel(self.labels), self.qtype, self.qclass)
+        question = Question(DNSLabel(self.labels), self.qtype, self.qclass, self.question_wire())
         return Message(
             Header(self.id, bitmap, 1), [question],
             [] if rr is None else rr, [] if auth is None else auth, [] if ar is None else ar,
         )
+
+    def question_wire(self) -> bytes | None:
+        """The question section as asked, when its name is written in full (no compression pointer):
+        the same bytes the packer would write for it."""
+        asked = self.wire[12 : self.question_end]
+        # A pointer never takes the place of exactly two bytes of labels (a root is one, a label at
+        # least two plus the root), so a name with one always differs in length from the plain form:
+        # the labels, a length byte each and the root (two more than the dotted form), type and class.
+        if self.labels and len(asked) == len(b".".join(self.labels)) + 6:
+            return asked
+        return None
 
     def answer(self, rcode: int = RCODE.NOERROR, plugin: str = "", aa: bool = False) -> Response:
         from kdns.response import Response

@@ -203,6 +203,7 @@ class App:
             fast = not names & SLOW_PATH_PLUGINS
             block = Block([key.zone for key in bc.keys], head, handlers, fast, self)
             block.plugin_names = [use.name for use in bc.plugins]
+            block.shuffle = "loadbalance" in names
             block.debug = "debug" in names
             block.udp_size_cap = _bufsize(bc) or block.udp_size_cap
             hosts = _bind_hosts(bc) or [self.default_host]

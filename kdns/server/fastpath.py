@@ -224,7 +224,8 @@ class AnswerTable:
         old = self.entries.get(key)
         if old is not None:
             old.fold_into_metrics()
-        runs = _address_runs(wire, qend) if shuffle else ()
+        # ANCOUNT under 2 (most answers) has no run to reorder: no call to find that out.
+        runs = _address_runs(wire, qend) if shuffle and (wire[6] or wire[7] > 1) else ()
         heads = self.heads.get(wire[2:12])
         if heads is None:
             heads = self.heads[wire[2:12]] = _heads(wire)

@@ -38,11 +38,9 @@ class Block:
         # `bufsize`: the largest UDP answer this block sends an EDNS asker; a fast-path answer
         # larger than it (made for a TCP asker) must not be stored for UDP ones.
         self.udp_size_cap = 65535
-
-    @property
-    def shuffle(self) -> bool:
-        """Fast-path hits reorder their address records, as the block's loadbalance would."""
-        return "loadbalance" in self.plugin_names
+        # The block has loadbalance: fast-path hits reorder their address records, as it would.
+        # Set with plugin_names, once, rather than looked for among them on every stored answer.
+        self.shuffle = False
 
     async def resolve(self, qname: str, qtype: int) -> Response:
         """Run (qname, qtype) through this block's whole chain, as a client's query would go."""

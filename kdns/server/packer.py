@@ -29,7 +29,7 @@ from typing import Any
 
 from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RD, RR, SOA, SRV, TXT, A, DNSRecord
 
-from kdns.message import Parts, Pieces, Record
+from kdns.message import Parts, Pieces, Question, Record
 
 HEADER = struct.Struct("!HHHHHH")
 QUESTION_TAIL = struct.Struct("!HH")
@@ -110,14 +110,16 @@ def _pack(msg: DNSRecord, opt: bytes | None) -> Packed:
             # The first name: nothing to compress against, and only the whole name is registered
             # now. Most answers only ever point at the whole question name; the suffixes are
             # added the first time another name is looked up (_name).
-            encoded = _plain_name(labels)
             names[labels] = 12
             names[_PENDING] = labels
+            # The asker's question is written as it came (as _plain_name would write it).
+            written = q.wire if type(q) is Question else None
+            if written is None:
+                written = _plain_name(labels) + QUESTION_TAIL.pack(q.qtype, q.qclass)
         else:
-            encoded = _name(labels, offset, names)
-        append(encoded)
-        append(QUESTION_TAIL.pack(q.qtype, q.qclass))
-        offset += len(encoded) + 4
+            written = _name(labels, offset, names) + QUESTION_TAIL.pack(q.qtype, q.qclass)
+        append(written)
+        offset += len(written)
     ends = [offset]
     for section in (answer, authority):
         for rr in section:
@@ -211,26 +213,24 @@ def _name(labels: tuple[bytes, ...], offset: int, names: _Names) -> bytes:
     if not labels:
         return b"\x00"
     pointer = names.get(labels)
+    if pointer is None:
+        question = names.pop(_PENDING, None)
+        if question is not None:
+            # The question name's suffixes, at the offsets _pack wrote its labels at.
+            at = 12
+            for i, label in enumerate(question):
+                names[question[i:]] = at
+                at += len(label) + 1
+            pointer = names.get(labels)
     if pointer is not None:
         return _U16.pack(0xC000 | pointer)
-    question = names.pop(_PENDING, None)
-    if question is not None:
-        # The question name's suffixes, at the offsets _pack wrote its labels at.
-        at = 12
-        for i, label in enumerate(question):
-            names[question[i:]] = at
-            at += len(label) + 1
-        return _name(labels, offset, names)
     # dnslib: a name longer than 253 characters in text form is an error (DNSLabelError).
     if len(b".".join(labels)) > 253:
         raise _Unsupported("name too long")
     parts = []
     suffix = labels
-    while suffix:
-        pointer = names.get(suffix)
-        if pointer is not None:
-            parts.append(_U16.pack(0xC000 | pointer))
-            return b"".join(parts)
+    # The whole name is not in names (looked up above): each shorter suffix is, or is added.
+    while True:
         if offset <= _MAX_POINTER:
             names[suffix] = offset
         label = suffix[0]
@@ -241,8 +241,13 @@ def _name(labels: tuple[bytes, ...], offset: int, names: _Names) -> bytes:
         parts.append(label)
         offset += size + 1
         suffix = suffix[1:]
-    parts.append(b"\x00")
-    return b"".join(parts)
+        if not suffix:
+            parts.append(b"\x00")
+            return b"".join(parts)
+        pointer = names.get(suffix)
+        if pointer is not None:
+            parts.append(_U16.pack(0xC000 | pointer))
+            return b"".join(parts)
 
 
 def _plain_name(labels: tuple[bytes, ...]) -> bytes:

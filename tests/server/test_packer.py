@@ -172,6 +172,27 @@ def test_owner_spelled_as_the_question_is_a_pointer_to_it() -> None:
     assert packed.wire[second : second + 11] == b"\x03web\x04demo\xc0\x15"
 
 
+# Header: ID 0x0161 and flags 0 read as the name "a." at offset 0, for a question that points there.
+_HEADER_NAMING_A = b"\x01\x61\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        b"\x03Web\x04Demo\x03svc\x00",  # written in full: sent back as the asker spelled it
+        b"\x01b\xc0\x00",  # b + a pointer into the header: "b.a.", which must be written in full
+    ],
+)
+def test_the_askers_question_is_written_as_dnslib_writes_it(name: bytes) -> None:
+    # The reply's question carries the query's bytes (Request.reply), used only when they are the
+    # uncompressed form: a compressed question is no valid question in the answer.
+    req = wire.parse_query(_HEADER_NAMING_A + name + b"\x00\x01\x00\x01")
+    msg = req.reply(rr=[Record(req.labels, QTYPE.A, 5, b"\x0a\x00\x00\x01")])
+    out, _ = wire.pack(req, msg)
+    assert out == bytes(DNSRecord.pack(msg))
+    assert dns.message.from_wire(out).question[0].name.to_text() == req.qname
+
+
 def test_srv_target_is_written_in_full_and_not_offered_for_compression() -> None:
     # RFC 2782: no compression in the SRV target field; later names may not point into it either.
     q = DNSRecord.question("_http._tcp.web.demo.svc.cluster.local", "SRV")

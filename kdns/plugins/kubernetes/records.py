@@ -23,7 +23,7 @@ from kdns.corefile.keys import unreachable
 from kdns.message import Labels, Parts, Record, labels_of
 from kdns.plugins.kubernetes import reasons
 from kdns.plugins.kubernetes.config import Config
-from kdns.plugins.kubernetes.index import ClusterIndex, EndpointAddress, Tag
+from kdns.plugins.kubernetes.index import NO_ENDPOINTS, ClusterIndex, EndpointAddress, Tag
 from kdns.plugins.kubernetes.multicluster import ServiceImports
 from kdns.plugins.kubernetes.names import Kind, Name, parse
 from kdns.plugins.kubernetes.objects import Port, Service
@@ -96,7 +96,8 @@ class Records:
 
     def lookup(self, wire_labels: Sequence[bytes], labels: Sequence[str], zone_len: int, qtype: int) -> Answer:
         """The answer for a name (wire_labels as asked, labels lowercased) in a zone of ours."""
-        multicluster = self._in_multicluster_zone(labels, zone_len)
+        # Checked here first: without `multicluster` (nearly always) no call per query.
+        multicluster = bool(self._mc_zones) and self._in_multicluster_zone(labels, zone_len)
         name = parse(labels, zone_len, multicluster, self.config.zonal and not multicluster)
         kind = name.kind
         qname = tuple(wire_labels)
@@ -205,16 +206,17 @@ class Records:
             if qtype in (_A, _AAAA):
                 answer.chase = svc.external_name
             return answer
-        endpoints = source.endpoints(ns, svc_name)
         uses_endpoints = svc.headless or name.kind is Kind.ENDPOINT
         if uses_endpoints and self.config.noendpoints:
             return self._nx(zone, tags, reasons.NOENDPOINTS)
         if (
             self.config.ignore_empty_service
             and not svc.headless
-            and not endpoints.addresses
+            and not source.endpoints(ns, svc_name).addresses
         ):
             return self._nx(zone, tags, reasons.IGNORE_EMPTY)
+        # A ClusterIP service's own names (most queries) never need its endpoints: not looked up.
+        endpoints = source.endpoints(ns, svc_name) if uses_endpoints else NO_ENDPOINTS
         if name.kind is Kind.ENDPOINT:
             found = endpoints.with_label(name.endpoint)
             if not found:
@@ -378,7 +380,8 @@ class Records:
 def address_records(owner: Labels, ips: Sequence[str], qtype: int | None, ttl: int) -> list[RR]:
     """A/AAAA records of owner for the ips of the asked family (both when qtype is None)."""
     out: list[RR] = []
-    for ip in dict.fromkeys(ips):
+    # Duplicates dropped, in order; one address (most services) has none to drop.
+    for ip in ips if len(ips) < 2 else dict.fromkeys(ips):
         rtype, parts = address_rdata(ip)
         if qtype is None or qtype == rtype:
             out.append(Record(owner, rtype, ttl, parts))

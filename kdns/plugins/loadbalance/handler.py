@@ -65,11 +65,15 @@ class Handler:
         msg = resp.msg
         if msg.header.rcode != _NOERROR or req.qtype in _XFR:
             return resp
-        answer = shuffled(msg.rr)
-        authority = shuffled(msg.auth)
-        additional = shuffled(msg.ar)
+        rr, auth, ar = msg.rr, msg.auth, msg.ar
+        if len(rr) < 2 and len(auth) < 2 and len(ar) < 2:
+            # Nothing to reorder nor cut (most answers: one address, or a SOA alone): no calls.
+            return resp
+        answer = shuffled(rr)
+        authority = shuffled(auth)
+        additional = shuffled(ar)
         limit = self.limit
-        cut = bool(limit) and len(msg.rr) > limit
+        cut = bool(limit) and len(rr) > limit
         if answer is None and authority is None and additional is None and not cut:
             return resp
         out = resp.copy()
